@@ -1,0 +1,136 @@
+//! Multipart messages. A message is one or more frames delivered atomically: a peer sees all of them
+//! or none.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+/// A ZeroMQ message: one or more frames, each a cheaply clonable [`Bytes`].
+///
+/// Single- and two-frame messages are stored inline (no allocation beyond the frame bodies).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    frames: SmallVec<[Bytes; 2]>,
+}
+
+impl Message {
+    /// An empty message with no frames; push frames before sending it.
+    pub fn new() -> Self {
+        Message::default()
+    }
+
+    /// A one-frame message.
+    pub fn single(body: impl Into<Bytes>) -> Self {
+        let mut frames = SmallVec::new();
+        frames.push(body.into());
+        Message { frames }
+    }
+
+    /// A message of the given frames.
+    pub fn from_frames<I, B>(frames: I) -> Self
+    where
+        I: IntoIterator<Item = B>,
+        B: Into<Bytes>,
+    {
+        Message {
+            frames: frames.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Append a frame.
+    pub fn push(&mut self, frame: impl Into<Bytes>) {
+        self.frames.push(frame.into());
+    }
+
+    /// Insert a frame at the front (envelopes).
+    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+        self.frames.insert(0, frame.into());
+    }
+
+    /// Remove and return the first frame.
+    pub fn pop_front(&mut self) -> Option<Bytes> {
+        if self.frames.is_empty() {
+            None
+        } else {
+            Some(self.frames.remove(0))
+        }
+    }
+
+    /// The frames, in order.
+    pub fn frames(&self) -> &[Bytes] {
+        &self.frames
+    }
+
+    /// The first frame, if any (the topic of a PUB message).
+    pub fn first(&self) -> Option<&Bytes> {
+        self.frames.first()
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether the message has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Sum of the frame sizes in bytes.
+    pub fn size(&self) -> usize {
+        self.frames.iter().map(Bytes::len).sum()
+    }
+
+    /// Consume the message into its frames.
+    pub fn into_frames(self) -> impl Iterator<Item = Bytes> {
+        self.frames.into_iter()
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
+        Message::single(b)
+    }
+}
+
+impl From<&'static str> for Message {
+    fn from(s: &'static str) -> Self {
+        Message::single(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(v: Vec<u8>) -> Self {
+        Message::single(v)
+    }
+}
+
+/// Debug prints frame sizes only, never payload bytes (payloads can hold secrets).
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sizes: SmallVec<[usize; 4]> = self.frames.iter().map(Bytes::len).collect();
+        write!(f, "Message(frame sizes {:?})", sizes.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_payload() {
+        let m = Message::from_frames(["secret", "x"]);
+        let s = format!("{m:?}");
+        assert!(!s.contains("secret"));
+        assert_eq!(s, "Message(frame sizes [6, 1])");
+    }
+
+    #[test]
+    fn envelope_ops() {
+        let mut m = Message::single("body");
+        m.push_front("id");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.pop_front().unwrap(), "id");
+        assert_eq!(m.frames(), &[Bytes::from_static(b"body")]);
+        assert_eq!(m.size(), 4);
+    }
+}
