@@ -1,0 +1,100 @@
+//! Socket-type semantics for ringmq, as pure data structures.
+//!
+//! For each socket type this crate says which peer an outgoing message goes to (load-balance,
+//! fan-out with subscription filtering, exclusive pair), which incoming message is delivered next
+//! (fair-queueing), what happens at the high-water mark (block or drop), and it holds the
+//! subscription trie. It performs no I/O, reads no clock and spawns no thread: the engine asks it
+//! questions about peers identified by [`PeerId`] and acts on the answers.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod queue;
+pub mod subscriptions;
+
+pub use queue::{FairQueue, LoadBalance};
+pub use subscriptions::Subscriptions;
+
+use ringmq_transports::SocketType;
+
+/// Identifies one peer (pipe) of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+/// How a socket type routes outgoing messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStrategy {
+    /// The type cannot send (PULL, SUB).
+    None,
+    /// Round-robin over peers that have room; block (or `Full`) when none has (PUSH, DEALER, REQ).
+    LoadBalance,
+    /// Copy to every peer whose subscriptions match the first frame; drop for peers at HWM (PUB).
+    FanOut,
+    /// The single connected peer; block at HWM (PAIR).
+    Exclusive,
+}
+
+/// How a socket type delivers incoming messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvStrategy {
+    /// The type cannot receive (PUSH, PUB).
+    None,
+    /// Round-robin over peers with messages waiting (PULL, SUB, PAIR, DEALER).
+    FairQueue,
+}
+
+/// The routing behaviour of a socket type, as zmq_socket(3) documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pattern {
+    /// Outgoing routing.
+    pub send: SendStrategy,
+    /// Incoming delivery.
+    pub recv: RecvStrategy,
+    /// At most one peer (PAIR).
+    pub exclusive: bool,
+    /// Incoming messages are filtered by our own subscriptions (SUB).
+    pub filters_incoming: bool,
+}
+
+impl Pattern {
+    /// The pattern of `socket_type`, or `None` for types this version does not route yet.
+    pub fn of(socket_type: SocketType) -> Option<Pattern> {
+        let p = |send, recv, exclusive, filters_incoming| Pattern {
+            send,
+            recv,
+            exclusive,
+            filters_incoming,
+        };
+        use RecvStrategy as R;
+        use SendStrategy as S;
+        Some(match socket_type {
+            SocketType::Push => p(S::LoadBalance, R::None, false, false),
+            SocketType::Pull => p(S::None, R::FairQueue, false, false),
+            SocketType::Pub => p(S::FanOut, R::None, false, false),
+            SocketType::Sub => p(S::None, R::FairQueue, false, true),
+            SocketType::Pair => p(S::Exclusive, R::FairQueue, true, false),
+            _ => return None,
+        })
+    }
+
+    /// Whether a full peer makes the sender wait (true) or drops the message (false, PUB).
+    pub fn blocks_at_hwm(&self) -> bool {
+        !matches!(self.send, SendStrategy::FanOut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_zmq_socket_docs() {
+        let push = Pattern::of(SocketType::Push).unwrap();
+        assert_eq!(push.send, SendStrategy::LoadBalance);
+        assert!(push.blocks_at_hwm());
+        let publ = Pattern::of(SocketType::Pub).unwrap();
+        assert!(!publ.blocks_at_hwm());
+        assert_eq!(publ.recv, RecvStrategy::None);
+        assert!(Pattern::of(SocketType::Sub).unwrap().filters_incoming);
+        assert!(Pattern::of(SocketType::Pair).unwrap().exclusive);
+    }
+}
