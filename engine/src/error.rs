@@ -1,0 +1,113 @@
+//! The one public error type, with a [`ErrorKind`] to match on.
+
+use std::fmt;
+
+use ringmq_transports::Message;
+
+/// What went wrong, broadly.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// io_uring cannot be used on this host (kernel, sysctl, seccomp, memlock).
+    IoUringUnavailable,
+    /// A configuration value is invalid.
+    InvalidConfig,
+    /// An endpoint string does not parse or names an unsupported transport.
+    InvalidEndpoint,
+    /// Binding failed (address in use, permission, bad interface).
+    BindFailed,
+    /// The operation is not valid for this socket type (e.g. `send` on PULL).
+    NotSupported,
+    /// An option value is invalid.
+    InvalidOption,
+    /// A non-blocking send found every peer at its high-water mark, or a timed send timed out.
+    WouldBlock,
+    /// A timed receive found nothing in time.
+    Timeout,
+    /// The socket or runtime is closed.
+    Closed,
+    /// An operating-system I/O error.
+    Io,
+}
+
+/// ringmq's error: a kind and a message with the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(context: &str, e: std::io::Error) -> Error {
+        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A send that did not happen hands the message back (tokio's `TrySendError` shape).
+#[derive(Debug)]
+pub enum SendError {
+    /// Every eligible peer is at its high-water mark; try again later.
+    Full(Message),
+    /// The socket cannot send: wrong type or closed.
+    Failed(Error, Message),
+}
+
+impl SendError {
+    /// The error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SendError::Full(_) => ErrorKind::WouldBlock,
+            SendError::Failed(e, _) => e.kind(),
+        }
+    }
+
+    /// Take the message back.
+    pub fn into_message(self) -> Message {
+        match self {
+            SendError::Full(m) | SendError::Failed(_, m) => m,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("every peer is at its high-water mark"),
+            SendError::Failed(e, _) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Error {
+        match e {
+            SendError::Full(_) => Error::new(
+                ErrorKind::WouldBlock,
+                "every peer is at its high-water mark",
+            ),
+            SendError::Failed(e, _) => e,
+        }
+    }
+}

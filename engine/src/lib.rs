@@ -1,0 +1,41 @@
+//! ringmq: ZeroMQ-compatible messaging on thread-per-core io_uring shards.
+//!
+//! ringmq speaks ZMTP 3.1 (accepting 3.0 peers), so its sockets talk to libzmq 4.3 peers and back.
+//! A [`Runtime`] starts shards, one thread per core, each with its own io_uring; a socket lives on
+//! one shard with all its connections, buffers and timers, and shards share no lock on the hot path.
+//!
+//! Two ways to use a socket:
+//! - **async, on a shard** ([`Socket`]): spawn a task with [`Runtime::spawn_on`] and use the socket
+//!   there; no hand-off to another thread, the fast path.
+//! - **blocking, from any thread** ([`BlockingSocket`]): the libzmq model; each message crosses one
+//!   lock-free queue to the socket's shard.
+//!
+//! ```no_run
+//! use ringmq::{BlockingSocket, Config, Message, Options, Runtime, SocketType};
+//!
+//! let rt = Runtime::new(Config::default())?;
+//! let pull = BlockingSocket::new(rt.next_shard(), SocketType::Pull, Options::default())?;
+//! let endpoint = pull.bind("tcp://127.0.0.1:0")?;
+//! let push = BlockingSocket::new(rt.next_shard(), SocketType::Push, Options::default())?;
+//! push.connect(&endpoint)?;
+//! push.send(Message::from_frames(["hello", "world"]))?;
+//! let msg = pull.recv()?;
+//! assert_eq!(msg.frames()[0], "hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What this version does not do yet: ipc and inproc transports, REQ/REP, DEALER/ROUTER,
+//! XPUB/XSUB, PLAIN and CURVE (see the README's support matrix).
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod runtime;
+pub mod socket;
+
+pub use bytes::Bytes;
+pub use config::Config;
+pub use error::{Error, ErrorKind, SendError};
+pub use ringmq_transports::{Message, SocketType};
+pub use runtime::{block_on, current_shard, sleep, spawn_local, Runtime, ShardHandle, ShardId};
+pub use socket::{BlockingSocket, Options, Socket};

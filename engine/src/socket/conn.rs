@@ -1,0 +1,271 @@
+//! One connection: joins the sans-IO [`Connection`] to a socket file descriptor through the shard's
+//! ring, and to its pipe in the socket's [`Core`].
+//!
+//! A single future drives both directions: at most one receive and one send are in flight. Each
+//! receive takes whatever the kernel has (up to the buffer) and decodes every frame in it; each
+//! send carries everything queued on the pipe at that moment, encoded back to back, large bodies as
+//! their own iovec.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use ringmq_patterns::PeerId;
+use ringmq_transports::connection::TransmitBuf;
+use ringmq_transports::{Connection, ConnectionConfig, Event, ProtocolError};
+
+use super::core::Core;
+use crate::runtime::driver;
+
+/// Stop filling a write once this much is queued; the rest goes in the next one.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Size of the receive buffer each read fills.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum ConnEnd {
+    /// The peer closed the stream.
+    Eof,
+    /// A socket error.
+    Io(std::io::Error),
+    /// The peer broke the protocol (or timed out).
+    Protocol(ProtocolError),
+    /// The socket closed and everything queued was written.
+    Closed,
+    /// An exclusive socket (PAIR) already has a peer.
+    Refused,
+}
+
+type RecvOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, BytesMut)>>>;
+type SendOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, Vec<Bytes>)>>>;
+
+/// Drive the connection on `fd` for pipe `peer` until it ends.
+pub(crate) async fn run(
+    core: Rc<RefCell<Core>>,
+    peer: PeerId,
+    fd: OwnedFd,
+    config: ConnectionConfig,
+) -> ConnEnd {
+    let mut state = ConnDriver {
+        core,
+        peer,
+        raw: fd.as_raw_fd(),
+        conn: Connection::new(config, Instant::now()),
+        recv_buf: Some(BytesMut::with_capacity(READ_BUFFER_BYTES)),
+        recv_op: None,
+        send_op: None,
+        unsent: Vec::new(),
+        tx: TransmitBuf::new(),
+        timer: None,
+        end: None,
+    };
+    let end = std::future::poll_fn(|cx| state.poll(cx)).await;
+    // Flush an ERROR command (or the rest of a linger) without waiting on a dead peer for long.
+    if let ConnEnd::Protocol(_) = &end {
+        state.conn.poll_transmit(&mut state.tx);
+        if !state.tx.is_empty() && state.send_op.is_none() {
+            let chunks = state.tx.take();
+            let send = driver::send(state.raw, chunks);
+            let timeout = driver::sleep(std::time::Duration::from_millis(100));
+            let mut send = std::pin::pin!(send);
+            let mut timeout = std::pin::pin!(timeout);
+            std::future::poll_fn(|cx| {
+                if send.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+    }
+    // Ops still in flight are cancelled by their drop; the kernel holds its own reference to the
+    // file until they complete, so closing `fd` now is safe.
+    drop(state);
+    drop(fd);
+    end
+}
+
+struct ConnDriver {
+    core: Rc<RefCell<Core>>,
+    peer: PeerId,
+    raw: std::os::fd::RawFd,
+    conn: Connection,
+    recv_buf: Option<BytesMut>,
+    recv_op: Option<RecvOp>,
+    send_op: Option<SendOp>,
+    /// Bytes of the last send the kernel did not take yet.
+    unsent: Vec<Bytes>,
+    tx: TransmitBuf,
+    timer: Option<(Instant, Pin<Box<driver::Sleep>>)>,
+    end: Option<ConnEnd>,
+}
+
+impl ConnDriver {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnEnd> {
+        loop {
+            let mut progress = false;
+            // Inbound.
+            if self.recv_op.is_none() && !self.core.borrow().inq_full(self.peer) {
+                if let Some(buf) = self.recv_buf.take() {
+                    self.recv_op = Some(Box::pin(driver::recv(self.raw, buf)));
+                }
+            }
+            if let Some(op) = self.recv_op.as_mut() {
+                if let Poll::Ready((result, mut buf)) = op.as_mut().poll(cx) {
+                    self.recv_op = None;
+                    progress = true;
+                    match result {
+                        Ok(0) => return Poll::Ready(ConnEnd::Eof),
+                        Ok(_) => {
+                            if let Err(e) = self.conn.handle_input(Instant::now(), &mut buf) {
+                                return Poll::Ready(ConnEnd::Protocol(e));
+                            }
+                            if let Some(end) = self.dispatch_events() {
+                                return Poll::Ready(end);
+                            }
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                        Err(e) => return Poll::Ready(ConnEnd::Io(e)),
+                    }
+                    if buf.is_empty() && buf.capacity() < READ_BUFFER_BYTES {
+                        buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+                    }
+                    self.recv_buf = Some(buf);
+                }
+            }
+            // Outbound.
+            if self.send_op.is_none() {
+                self.fill_transmit();
+                if !self.unsent.is_empty() || !self.tx.is_empty() {
+                    let mut chunks = std::mem::take(&mut self.unsent);
+                    self.tx.take_into(&mut chunks);
+                    self.send_op = Some(Box::pin(driver::send(self.raw, chunks)));
+                }
+            }
+            if let Some(op) = self.send_op.as_mut() {
+                if let Poll::Ready((result, mut chunks)) = op.as_mut().poll(cx) {
+                    self.send_op = None;
+                    progress = true;
+                    match result {
+                        Ok(mut n) => {
+                            // Drop what was written; keep the rest for the next send.
+                            let mut first_unsent = 0;
+                            for chunk in chunks.iter_mut() {
+                                if n >= chunk.len() {
+                                    n -= chunk.len();
+                                    first_unsent += 1;
+                                } else {
+                                    chunk.advance(n);
+                                    break;
+                                }
+                            }
+                            chunks.drain(..first_unsent);
+                            self.unsent = chunks;
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EINTR) => self.unsent = chunks,
+                        Err(e) => return Poll::Ready(ConnEnd::Io(e)),
+                    }
+                }
+            }
+            // Time.
+            if let Some(deadline) = self.conn.poll_timeout() {
+                if self.timer.as_ref().is_none_or(|(d, _)| *d != deadline) {
+                    self.timer = Some((deadline, Box::pin(driver::sleep_until(deadline))));
+                }
+                if let Some((_, sleep)) = self.timer.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        self.timer = None;
+                        progress = true;
+                        if let Err(e) = self.conn.handle_timeout(Instant::now()) {
+                            return Poll::Ready(ConnEnd::Protocol(e));
+                        }
+                    }
+                }
+            } else {
+                self.timer = None;
+            }
+            if let Some(end) = self.end.take() {
+                return Poll::Ready(end);
+            }
+            // Linger done: everything queued is written.
+            {
+                let core = self.core.borrow();
+                if core.closing
+                    && self.send_op.is_none()
+                    && self.unsent.is_empty()
+                    && core.pipes.get(&self.peer).is_none_or(|p| p.outq.is_empty())
+                {
+                    return Poll::Ready(ConnEnd::Closed);
+                }
+            }
+            if !progress {
+                if let Some(pipe) = self.core.borrow_mut().pipes.get_mut(&self.peer) {
+                    match &pipe.driver_waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => pipe.driver_waker = Some(cx.waker().clone()),
+                    }
+                }
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Encode control bytes, subscriptions and queued messages into `tx`.
+    fn fill_transmit(&mut self) {
+        self.conn.poll_transmit(&mut self.tx);
+        if !self.conn.is_ready() {
+            return;
+        }
+        let mut core = self.core.borrow_mut();
+        let sndhwm = core.options.sndhwm;
+        let Some(pipe) = core.pipes.get_mut(&self.peer) else {
+            return;
+        };
+        while let Some((topic, subscribe)) = pipe.subscription_commands.pop_front() {
+            let _ = self
+                .conn
+                .encode_subscription(&topic, subscribe, &mut self.tx);
+        }
+        let was_full = super::options::Options::at_hwm(sndhwm, pipe.outq.len());
+        let mut sent_any = false;
+        while self.tx.len() < WRITE_BATCH_BYTES {
+            let Some(msg) = pipe.outq.pop_front() else {
+                break;
+            };
+            // The handshake is done (checked above), so encoding cannot be refused.
+            let _ = self.conn.encode_message(&msg, &mut self.tx);
+            sent_any = true;
+        }
+        if sent_any && (was_full || core.pattern.blocks_at_hwm()) {
+            core.wake_senders();
+        }
+    }
+
+    fn dispatch_events(&mut self) -> Option<ConnEnd> {
+        let mut core = self.core.borrow_mut();
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::HandshakeSucceeded {
+                    peer_socket_type, ..
+                } => {
+                    if core.exclusive_taken(self.peer) {
+                        tracing::debug!(%peer_socket_type, "refusing a second peer on an exclusive socket");
+                        return Some(ConnEnd::Refused);
+                    }
+                    core.pipe_connected(self.peer);
+                }
+                Event::Message(msg) => core.deliver(self.peer, msg),
+                Event::Subscribe(topic) => core.peer_subscription(self.peer, &topic, true),
+                Event::Cancel(topic) => core.peer_subscription(self.peer, &topic, false),
+            }
+        }
+        None
+    }
+}

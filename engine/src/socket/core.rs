@@ -1,0 +1,487 @@
+//! The shard-local state of one socket: its pipes (one per peer), the pattern that routes between
+//! them, and the wakers of whoever waits on it. Everything here runs on the socket's shard only.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::task::{Context, Waker};
+
+use bytes::Bytes;
+use ringmq_patterns::{
+    FairQueue, LoadBalance, Pattern, PeerId, RecvStrategy, SendStrategy, Subscriptions,
+};
+use ringmq_transports::{Message, SocketType};
+use slab::Slab;
+
+use super::options::Options;
+use crate::error::{Error, ErrorKind, SendError};
+
+/// A set of wakers, each woken once.
+#[derive(Default)]
+pub(crate) struct Wakers(Vec<Waker>);
+
+impl Wakers {
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        if !self.0.iter().any(|w| w.will_wake(waker)) {
+            self.0.push(waker.clone());
+        }
+    }
+    pub(crate) fn wake_all(&mut self) {
+        for w in self.0.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Lets every task of a socket be stopped at once (close, shutdown).
+#[derive(Default)]
+pub(crate) struct KillSwitch {
+    killed: Cell<bool>,
+    wakers: RefCell<Slab<Waker>>,
+}
+
+impl KillSwitch {
+    pub(crate) fn kill(&self) {
+        self.killed.set(true);
+        let wakers: Vec<Waker> = self.wakers.borrow_mut().drain().collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed.get()
+    }
+}
+
+/// Run `fut` until it finishes or `switch` is killed.
+pub(crate) async fn killable<F: std::future::Future<Output = ()>>(switch: Rc<KillSwitch>, fut: F) {
+    struct Registration {
+        switch: Rc<KillSwitch>,
+        key: Cell<Option<usize>>,
+    }
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            if let Some(k) = self.key.take() {
+                self.switch.wakers.borrow_mut().try_remove(k);
+            }
+        }
+    }
+    let registration = Registration {
+        switch,
+        key: Cell::new(None),
+    };
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        if registration.switch.is_killed() || fut.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
+        }
+        let mut wakers = registration.switch.wakers.borrow_mut();
+        match registration.key.get().and_then(|k| wakers.get_mut(k)) {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => *w = cx.waker().clone(),
+            None => registration
+                .key
+                .set(Some(wakers.insert(cx.waker().clone()))),
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
+/// One peer of a socket: its queues and what we know about it.
+pub(crate) struct Pipe {
+    pub(crate) outq: VecDeque<Message>,
+    pub(crate) inq: VecDeque<Message>,
+    /// Wakes the connection driver (new outgoing message, room in `inq`).
+    pub(crate) driver_waker: Option<Waker>,
+    /// The handshake completed on the current connection.
+    pub(crate) connected: bool,
+    /// The pipe outlives its connections (connect side) and queues while disconnected.
+    pub(crate) persistent: bool,
+    /// The connection ended; remove once `inq` is drained.
+    pub(crate) dead: bool,
+    /// What the peer subscribed to (PUB side).
+    pub(crate) peer_subscriptions: Subscriptions,
+    /// Subscriptions to send to the peer (SUB side): (topic, subscribe?).
+    pub(crate) subscription_commands: VecDeque<(Bytes, bool)>,
+    /// Messages received from the peer, counted.
+    pub(crate) received: u64,
+}
+
+impl Pipe {
+    fn new(persistent: bool) -> Pipe {
+        Pipe {
+            outq: VecDeque::new(),
+            inq: VecDeque::new(),
+            driver_waker: None,
+            connected: false,
+            persistent,
+            dead: false,
+            peer_subscriptions: Subscriptions::new(),
+            subscription_commands: VecDeque::new(),
+            received: 0,
+        }
+    }
+
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// The state of one socket on its shard.
+pub(crate) struct Core {
+    pub(crate) socket_type: SocketType,
+    pub(crate) pattern: Pattern,
+    pub(crate) options: Options,
+    pub(crate) pipes: HashMap<PeerId, Pipe>,
+    next_peer: u32,
+    lb: LoadBalance,
+    fq: FairQueue,
+    /// Our own subscriptions (SUB).
+    pub(crate) subscriptions: Subscriptions,
+    send_wakers: Wakers,
+    recv_wakers: Wakers,
+    pub(crate) kill: Rc<KillSwitch>,
+    pub(crate) closing: bool,
+    /// Live connections (accepted and connected), for the connection limit and linger.
+    pub(crate) connections: usize,
+    /// Messages PUB dropped because a subscriber was at its HWM.
+    pub(crate) dropped: u64,
+    pub(crate) endpoints: Vec<String>,
+    /// Wakes whoever waits for connections to finish (close with linger).
+    pub(crate) idle_wakers: Wakers,
+}
+
+impl Core {
+    pub(crate) fn new(socket_type: SocketType, options: Options) -> Result<Core, Error> {
+        let pattern = Pattern::of(socket_type).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotSupported,
+                format!("{socket_type} sockets are not supported yet"),
+            )
+        })?;
+        Ok(Core {
+            socket_type,
+            pattern,
+            options,
+            pipes: HashMap::new(),
+            next_peer: 0,
+            lb: LoadBalance::new(),
+            fq: FairQueue::new(),
+            subscriptions: Subscriptions::new(),
+            send_wakers: Wakers::default(),
+            recv_wakers: Wakers::default(),
+            kill: Rc::new(KillSwitch::default()),
+            closing: false,
+            connections: 0,
+            dropped: 0,
+            endpoints: Vec::new(),
+            idle_wakers: Wakers::default(),
+        })
+    }
+
+    /// Create a pipe. A persistent (connect-side) pipe takes part in routing at once, so messages
+    /// queue before the peer is there, as libzmq does; others join when their handshake is done.
+    pub(crate) fn add_pipe(&mut self, persistent: bool) -> PeerId {
+        let id = PeerId(self.next_peer);
+        self.next_peer = self.next_peer.wrapping_add(1);
+        self.pipes.insert(id, Pipe::new(persistent));
+        if persistent && self.pattern.send != SendStrategy::FanOut {
+            self.attach(id);
+        }
+        id
+    }
+
+    fn attach(&mut self, id: PeerId) {
+        if self.pattern.send != SendStrategy::None {
+            self.lb.attach(id);
+        }
+        if self.pattern.recv != RecvStrategy::None {
+            self.fq.attach(id);
+        }
+        self.send_wakers.wake_all();
+    }
+
+    /// Whether an exclusive (PAIR) socket already has another peer.
+    pub(crate) fn exclusive_taken(&self, id: PeerId) -> bool {
+        self.pattern.exclusive
+            && self
+                .pipes
+                .iter()
+                .any(|(&other, p)| other != id && !p.dead && (p.connected || p.persistent))
+    }
+
+    /// The handshake on `id`'s connection completed.
+    pub(crate) fn pipe_connected(&mut self, id: PeerId) {
+        let topics = if self.pattern.filters_incoming {
+            self.subscriptions.prefixes()
+        } else {
+            Vec::new()
+        };
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        pipe.connected = true;
+        pipe.dead = false;
+        // A new connection starts with no peer subscriptions; ours are sent afresh.
+        pipe.peer_subscriptions = Subscriptions::new();
+        pipe.subscription_commands = topics.into_iter().map(|t| (Bytes::from(t), true)).collect();
+        self.attach(id);
+    }
+
+    /// The connection of `id` ended. A persistent pipe waits for the next one; others leave once
+    /// their received messages are delivered.
+    pub(crate) fn pipe_disconnected(&mut self, id: PeerId) {
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        pipe.connected = false;
+        if pipe.persistent && (!self.closing || !pipe.outq.is_empty()) {
+            return;
+        }
+        pipe.dead = true;
+        self.lb.detach(id);
+        if pipe.inq.is_empty() {
+            self.fq.detach(id);
+            self.pipes.remove(&id);
+        }
+        self.send_wakers.wake_all();
+    }
+
+    /// Queue `msg` for sending as the pattern says, or hand it back.
+    pub(crate) fn try_send(&mut self, msg: Message) -> Result<(), SendError> {
+        if self.closing {
+            return Err(SendError::Failed(
+                Error::new(ErrorKind::Closed, "socket is closed"),
+                msg,
+            ));
+        }
+        if msg.is_empty() {
+            return Err(SendError::Failed(
+                Error::new(
+                    ErrorKind::InvalidOption,
+                    "a message needs at least one frame",
+                ),
+                msg,
+            ));
+        }
+        let hwm = self.options.sndhwm;
+        match self.pattern.send {
+            SendStrategy::None => Err(SendError::Failed(
+                Error::new(
+                    ErrorKind::NotSupported,
+                    format!("{} sockets cannot send", self.socket_type),
+                ),
+                msg,
+            )),
+            SendStrategy::LoadBalance | SendStrategy::Exclusive => {
+                let pipes = &self.pipes;
+                let chosen = self.lb.pick(|id| {
+                    pipes
+                        .get(&id)
+                        .is_some_and(|p| !p.dead && !Options::at_hwm(hwm, p.outq.len()))
+                });
+                match chosen {
+                    Some(id) => {
+                        let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
+                        pipe.outq.push_back(msg);
+                        pipe.wake_driver();
+                        Ok(())
+                    }
+                    None => Err(SendError::Full(msg)),
+                }
+            }
+            SendStrategy::FanOut => {
+                let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
+                let mut dropped = 0;
+                for pipe in self.pipes.values_mut() {
+                    if !pipe.connected || !pipe.peer_subscriptions.matches(topic) {
+                        continue;
+                    }
+                    if Options::at_hwm(hwm, pipe.outq.len()) {
+                        dropped += 1;
+                        continue;
+                    }
+                    pipe.outq.push_back(msg.clone());
+                    pipe.wake_driver();
+                }
+                self.dropped += dropped;
+                Ok(())
+            }
+        }
+    }
+
+    /// Take the next received message, fair-queued across peers.
+    pub(crate) fn try_recv(&mut self) -> Result<Option<Message>, Error> {
+        if self.pattern.recv == RecvStrategy::None {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{} sockets cannot receive", self.socket_type),
+            ));
+        }
+        let pipes = &self.pipes;
+        let Some(id) = self
+            .fq
+            .pick(|id| pipes.get(&id).is_some_and(|p| !p.inq.is_empty()))
+        else {
+            return Ok(None);
+        };
+        let rcvhwm = self.options.rcvhwm;
+        let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
+        let was_full = Options::at_hwm(rcvhwm, pipe.inq.len());
+        let msg = pipe.inq.pop_front();
+        if was_full {
+            pipe.wake_driver();
+        }
+        if pipe.dead && pipe.inq.is_empty() {
+            self.fq.detach(id);
+            self.pipes.remove(&id);
+        }
+        Ok(msg)
+    }
+
+    /// A message arrived from `id`. SUB drops what it is not subscribed to.
+    pub(crate) fn deliver(&mut self, id: PeerId, msg: Message) {
+        if self.pattern.recv == RecvStrategy::None {
+            return;
+        }
+        if self.pattern.filters_incoming {
+            let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
+            if !self.subscriptions.matches(topic) {
+                return;
+            }
+        }
+        if let Some(pipe) = self.pipes.get_mut(&id) {
+            pipe.inq.push_back(msg);
+            pipe.received += 1;
+            self.recv_wakers.wake_all();
+        }
+    }
+
+    /// Whether `id`'s receive queue is at its HWM (the driver stops reading until there is room).
+    pub(crate) fn inq_full(&self, id: PeerId) -> bool {
+        self.pipes
+            .get(&id)
+            .is_some_and(|p| Options::at_hwm(self.options.rcvhwm, p.inq.len()))
+    }
+
+    /// The peer subscribed or cancelled (PUB side).
+    pub(crate) fn peer_subscription(&mut self, id: PeerId, topic: &[u8], subscribe: bool) {
+        if let Some(pipe) = self.pipes.get_mut(&id) {
+            if subscribe {
+                pipe.peer_subscriptions.subscribe(topic);
+            } else {
+                pipe.peer_subscriptions.unsubscribe(topic);
+            }
+        }
+    }
+
+    /// Our own subscription changed (SUB): tell every connected peer when the set changed.
+    pub(crate) fn set_subscription(&mut self, topic: &[u8], subscribe: bool) -> Result<(), Error> {
+        if !self.pattern.filters_incoming {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{} sockets do not subscribe", self.socket_type),
+            ));
+        }
+        let changed = if subscribe {
+            self.subscriptions.subscribe(topic)
+        } else {
+            self.subscriptions.unsubscribe(topic)
+        };
+        if changed {
+            let topic = Bytes::copy_from_slice(topic);
+            for pipe in self.pipes.values_mut().filter(|p| p.connected) {
+                pipe.subscription_commands
+                    .push_back((topic.clone(), subscribe));
+                pipe.wake_driver();
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn register_send(&mut self, cx: &Context<'_>) {
+        self.send_wakers.register(cx.waker());
+    }
+
+    pub(crate) fn register_recv(&mut self, cx: &Context<'_>) {
+        self.recv_wakers.register(cx.waker());
+    }
+
+    /// Wake every sender (a pipe freed room).
+    pub(crate) fn wake_senders(&mut self) {
+        self.send_wakers.wake_all();
+    }
+
+    /// Wake everyone (close).
+    pub(crate) fn wake_everyone(&mut self) {
+        self.send_wakers.wake_all();
+        self.recv_wakers.wake_all();
+        self.idle_wakers.wake_all();
+        for p in self.pipes.values_mut() {
+            p.wake_driver();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_blocks_at_hwm_and_round_robins() {
+        let options = Options {
+            sndhwm: 2,
+            ..Options::default()
+        };
+        let mut core = Core::new(SocketType::Push, options).unwrap();
+        let a = core.add_pipe(true);
+        let b = core.add_pipe(true);
+        for i in 0..4u8 {
+            core.try_send(Message::single(vec![i])).unwrap();
+        }
+        assert!(matches!(
+            core.try_send(Message::single("x")),
+            Err(SendError::Full(_))
+        ));
+        assert_eq!(core.pipes[&a].outq.len(), 2);
+        assert_eq!(core.pipes[&b].outq.len(), 2);
+        assert_eq!(core.pipes[&a].outq[0].frames()[0][..], [0]);
+        assert_eq!(core.pipes[&b].outq[0].frames()[0][..], [1]);
+    }
+
+    #[test]
+    fn pub_drops_at_hwm_and_filters() {
+        let options = Options {
+            sndhwm: 1,
+            ..Options::default()
+        };
+        let mut core = Core::new(SocketType::Pub, options).unwrap();
+        let a = core.add_pipe(false);
+        core.pipe_connected(a);
+        core.peer_subscription(a, b"t", true);
+        core.try_send(Message::single("other")).unwrap();
+        assert!(core.pipes[&a].outq.is_empty());
+        core.try_send(Message::single("t1")).unwrap();
+        core.try_send(Message::single("t2")).unwrap();
+        assert_eq!(core.pipes[&a].outq.len(), 1);
+        assert_eq!(core.dropped, 1);
+    }
+
+    #[test]
+    fn sub_filters_and_keeps_messages_of_dead_pipes() {
+        let mut core = Core::new(SocketType::Sub, Options::default()).unwrap();
+        core.set_subscription(b"a", true).unwrap();
+        let p = core.add_pipe(false);
+        core.pipe_connected(p);
+        assert_eq!(core.pipes[&p].subscription_commands.len(), 1);
+        core.deliver(p, Message::single("b-no"));
+        core.deliver(p, Message::single("a-yes"));
+        core.pipe_disconnected(p);
+        assert_eq!(core.try_recv().unwrap().unwrap().frames()[0], "a-yes");
+        assert!(core.pipes.is_empty());
+        assert!(core.try_recv().unwrap().is_none());
+    }
+}

@@ -1,0 +1,671 @@
+//! Sockets: the async [`Socket`] that lives on a shard, and the [`BlockingSocket`] handle usable
+//! from any thread.
+
+pub(crate) mod conn;
+pub(crate) mod core;
+pub mod options;
+pub(crate) mod tcp;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use atomic_waker::AtomicWaker;
+use crossbeam_queue::ArrayQueue;
+use ringmq_transports::{Endpoint, Message, SocketType};
+
+use self::core::{killable, Core};
+use crate::error::{Error, ErrorKind, SendError};
+use crate::runtime::{self, driver, spawn_local, ShardHandle, ShardId};
+pub use options::Options;
+
+/// A ZeroMQ socket on the current shard, used from tasks running there.
+///
+/// Create it inside a task on a shard ([`crate::Runtime::spawn_on`]); it is not `Send`. `send` and
+/// `recv` are the fast path: no hand-off to another thread, no lock. Dropping the socket closes it
+/// in the background, honouring `linger`; [`Socket::close`] does the same and waits.
+pub struct Socket {
+    core: Rc<RefCell<Core>>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let core = self.core.borrow();
+        f.debug_struct("Socket")
+            .field("type", &core.socket_type)
+            .field("endpoints", &core.endpoints)
+            .field("peers", &core.pipes.len())
+            .finish()
+    }
+}
+
+impl Socket {
+    /// A socket of `socket_type` with default options. Must be called on a shard.
+    pub fn new(socket_type: SocketType) -> Result<Socket, Error> {
+        Socket::with_options(socket_type, Options::default())
+    }
+
+    /// A socket with the given options. Must be called on a shard.
+    pub fn with_options(socket_type: SocketType, options: Options) -> Result<Socket, Error> {
+        let shard = runtime::current().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotSupported,
+                "ringmq::Socket must be created on a shard",
+            )
+        })?;
+        let core = Core::new(socket_type, options)?;
+        shard.register_kill(&core.kill);
+        Ok(Socket {
+            core: Rc::new(RefCell::new(core)),
+            closed: false,
+        })
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.core.borrow().socket_type
+    }
+
+    /// Change options; affects connections made afterwards (HWMs apply at once).
+    pub fn set_options(&self, options: Options) {
+        self.core.borrow_mut().options = options;
+    }
+
+    /// The current options.
+    pub fn options(&self) -> Options {
+        self.core.borrow().options.clone()
+    }
+
+    /// Listen on `endpoint` and accept peers. Returns the bound endpoint, with the real port when
+    /// port 0 or `*` asked for an ephemeral one (libzmq's `ZMQ_LAST_ENDPOINT`).
+    pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
+        match parse(endpoint)? {
+            Endpoint::Tcp { host, port } => tcp::bind(&self.core, &host, port),
+            other => Err(unsupported_transport(&other)),
+        }
+    }
+
+    /// Connect to `endpoint`. Returns at once; the connection is made (and remade after failures,
+    /// every `reconnect_ivl`, backing off to `reconnect_ivl_max`) in the background. Messages sent
+    /// meanwhile queue for this peer up to `sndhwm`, as libzmq does.
+    pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
+        match parse(endpoint)? {
+            Endpoint::Tcp { host, port } => tcp::connect(&self.core, host, port),
+            other => Err(unsupported_transport(&other)),
+        }
+    }
+
+    /// Queue a message, or hand it back with [`SendError::Full`] when every eligible peer is at
+    /// its high-water mark (PUB never is: it drops for the full peer instead).
+    pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.core.borrow_mut().try_send(msg.into())
+    }
+
+    /// Queue a message, waiting while every eligible peer is at its high-water mark.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: if the future is dropped before it completes, the message was not queued.
+    pub async fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
+        let mut msg = Some(msg.into());
+        std::future::poll_fn(|cx| {
+            let mut core = self.core.borrow_mut();
+            let m = msg.take().expect("polled after completion");
+            match core.try_send(m) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(SendError::Full(m)) => {
+                    msg = Some(m);
+                    core.register_send(cx);
+                    Poll::Pending
+                }
+                Err(SendError::Failed(e, _)) => Poll::Ready(Err(e)),
+            }
+        })
+        .await
+    }
+
+    /// Take the next message if one is waiting.
+    pub fn try_recv(&self) -> Result<Option<Message>, Error> {
+        self.core.borrow_mut().try_recv()
+    }
+
+    /// Wait for the next message, fair-queued across peers.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a message is taken only when the future completes.
+    pub async fn recv(&self) -> Result<Message, Error> {
+        std::future::poll_fn(|cx| {
+            let mut core = self.core.borrow_mut();
+            if core.closing {
+                return Poll::Ready(Err(Error::new(ErrorKind::Closed, "socket is closed")));
+            }
+            match core.try_recv() {
+                Ok(Some(m)) => Poll::Ready(Ok(m)),
+                Ok(None) => {
+                    core.register_recv(cx);
+                    Poll::Pending
+                }
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        })
+        .await
+    }
+
+    /// Subscribe to messages whose first frame starts with `prefix` (SUB; empty: everything).
+    pub fn subscribe(&self, prefix: &[u8]) -> Result<(), Error> {
+        self.core.borrow_mut().set_subscription(prefix, true)
+    }
+
+    /// Cancel one subscription to `prefix` (SUB).
+    pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), Error> {
+        self.core.borrow_mut().set_subscription(prefix, false)
+    }
+
+    /// Messages a PUB socket dropped because a subscriber was at its high-water mark.
+    pub fn dropped_messages(&self) -> u64 {
+        self.core.borrow().dropped
+    }
+
+    /// Number of peers whose handshake completed.
+    pub fn connected_peers(&self) -> usize {
+        self.core
+            .borrow()
+            .pipes
+            .values()
+            .filter(|p| p.connected)
+            .count()
+    }
+
+    /// Close the socket: stop accepting, write what is queued (for up to `linger`), then drop
+    /// every connection.
+    pub async fn close(mut self) {
+        self.closed = true;
+        close_core(self.core.clone()).await;
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let core = self.core.clone();
+        if let Some(shard) = runtime::current() {
+            shard.lingering.set(shard.lingering.get() + 1);
+            spawn_local(async move {
+                close_core(core).await;
+                if let Some(shard) = runtime::current() {
+                    shard.lingering.set(shard.lingering.get() - 1);
+                }
+            })
+            .detach();
+        }
+    }
+}
+
+async fn close_core(core: Rc<RefCell<Core>>) {
+    let linger = {
+        let mut c = core.borrow_mut();
+        c.closing = true;
+        c.wake_everyone();
+        c.options.linger
+    };
+    let deadline = linger.map(|l| Instant::now() + l);
+    let mut sleep = deadline.map(|d| Box::pin(driver::sleep_until(d)));
+    std::future::poll_fn(|cx| {
+        let mut c = core.borrow_mut();
+        // Done when no connection is busy and nothing waits for a peer that may still come
+        // (a connect-side pipe keeps its queue across reconnects, as libzmq's does).
+        if c.connections == 0 && c.pipes.values().all(|p| p.outq.is_empty()) {
+            return Poll::Ready(());
+        }
+        if let Some(s) = sleep.as_mut() {
+            if s.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        c.idle_wakers.register(cx.waker());
+        Poll::Pending
+    })
+    .await;
+    let kill = core.borrow().kill.clone();
+    kill.kill();
+}
+
+use std::future::Future;
+
+fn parse(endpoint: &str) -> Result<Endpoint, Error> {
+    Endpoint::parse(endpoint).map_err(|e| Error::new(ErrorKind::InvalidEndpoint, e.to_string()))
+}
+
+fn unsupported_transport(endpoint: &Endpoint) -> Error {
+    Error::new(
+        ErrorKind::InvalidEndpoint,
+        format!("{endpoint}: only tcp is supported in this version (ipc and inproc are planned)"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The blocking handle.
+
+/// Messages crossing between an application thread and the socket's shard.
+struct Bridge {
+    to_shard: ArrayQueue<Message>,
+    from_shard: ArrayQueue<Message>,
+    pump: AtomicWaker,
+    pump_wants_room: AtomicBool,
+    app: Mutex<Option<std::thread::Thread>>,
+    app_waiting: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl Bridge {
+    fn notify_app(&self) {
+        if self.app_waiting.swap(false, Ordering::SeqCst) {
+            if let Ok(t) = self.app.lock() {
+                if let Some(t) = t.as_ref() {
+                    t.unpark();
+                }
+            }
+        }
+    }
+
+    /// Wait until `ready` holds, the bridge closes, or `deadline` passes.
+    fn wait(&self, deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -> bool {
+        // A short spin first: a reply often arrives within microseconds.
+        for _ in 0..200 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            if let Ok(mut t) = self.app.lock() {
+                *t = Some(std::thread::current());
+            }
+            self.app_waiting.store(true, Ordering::SeqCst);
+            if ready() {
+                self.app_waiting.store(false, Ordering::SeqCst);
+                return true;
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                self.app_waiting.store(false, Ordering::SeqCst);
+                return ready();
+            }
+            let now = Instant::now();
+            let slice = Duration::from_millis(100);
+            let park_for = match deadline {
+                Some(d) if d <= now => {
+                    self.app_waiting.store(false, Ordering::SeqCst);
+                    return ready();
+                }
+                Some(d) => (d - now).min(slice),
+                None => slice,
+            };
+            std::thread::park_timeout(park_for);
+            self.app_waiting.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+static NEXT_SOCKET_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The sockets of blocking handles, on their shard.
+    static HOSTED: RefCell<HashMap<u64, Socket>> = RefCell::new(HashMap::new());
+}
+
+fn with_hosted<R>(id: u64, f: impl FnOnce(&Socket) -> Result<R, Error>) -> Result<R, Error> {
+    HOSTED.with(|h| match h.borrow().get(&id) {
+        Some(s) => f(s),
+        None => Err(Error::new(ErrorKind::Closed, "socket is closed")),
+    })
+}
+
+/// A socket usable from any thread, blocking like a libzmq socket. `Send`, not `Sync`: one thread
+/// at a time, as with libzmq.
+///
+/// Each message crosses one lock-free queue to or from the socket's shard. The queues hold up to
+/// `sndhwm` / `rcvhwm` messages (at most 4096) on top of the per-peer queues, so a blocking socket
+/// buffers up to twice its high-water marks.
+pub struct BlockingSocket {
+    shard: ShardHandle,
+    id: u64,
+    bridge: Arc<Bridge>,
+    socket_type: SocketType,
+    rcvtimeo: Option<Duration>,
+    sndtimeo: Option<Duration>,
+}
+
+impl std::fmt::Debug for BlockingSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingSocket")
+            .field("type", &self.socket_type)
+            .field("shard", &self.shard.id())
+            .finish()
+    }
+}
+
+impl BlockingSocket {
+    /// Create a socket of `socket_type` on `shard`.
+    pub fn new(
+        shard: &ShardHandle,
+        socket_type: SocketType,
+        options: Options,
+    ) -> Result<BlockingSocket, Error> {
+        let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
+        let bridge = Arc::new(Bridge {
+            to_shard: ArrayQueue::new(cap(options.sndhwm)),
+            from_shard: ArrayQueue::new(cap(options.rcvhwm)),
+            pump: AtomicWaker::new(),
+            pump_wants_room: AtomicBool::new(false),
+            app: Mutex::new(None),
+            app_waiting: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        });
+        let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
+        let b = bridge.clone();
+        shard.call(move || -> Result<(), Error> {
+            let socket = Socket::with_options(socket_type, options)?;
+            let core = socket.core.clone();
+            let kill = core.borrow().kill.clone();
+            spawn_local(async move {
+                killable(kill, pump(core, b.clone())).await;
+                b.closed.store(true, Ordering::SeqCst);
+                b.notify_app();
+            })
+            .detach();
+            HOSTED.with(|h| h.borrow_mut().insert(id, socket));
+            Ok(())
+        })??;
+        Ok(BlockingSocket {
+            shard: shard.clone(),
+            id,
+            bridge,
+            socket_type,
+            rcvtimeo: None,
+            sndtimeo: None,
+        })
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// The shard the socket lives on.
+    pub fn shard(&self) -> ShardId {
+        self.shard.id()
+    }
+
+    /// Listen on `endpoint`; returns the bound endpoint (see [`Socket::bind`]).
+    pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
+        let id = self.id;
+        let endpoint = endpoint.to_owned();
+        self.shard
+            .call(move || with_hosted(id, |s| s.bind(&endpoint)))?
+    }
+
+    /// Connect to `endpoint` (see [`Socket::connect`]).
+    pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
+        let id = self.id;
+        let endpoint = endpoint.to_owned();
+        self.shard
+            .call(move || with_hosted(id, |s| s.connect(&endpoint)))?
+    }
+
+    /// Subscribe to `prefix` (SUB).
+    pub fn subscribe(&self, prefix: &[u8]) -> Result<(), Error> {
+        let id = self.id;
+        let prefix = prefix.to_vec();
+        self.shard
+            .call(move || with_hosted(id, |s| s.subscribe(&prefix)))?
+    }
+
+    /// Cancel a subscription to `prefix` (SUB).
+    pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), Error> {
+        let id = self.id;
+        let prefix = prefix.to_vec();
+        self.shard
+            .call(move || with_hosted(id, |s| s.unsubscribe(&prefix)))?
+    }
+
+    /// Replace the socket's options (see [`Socket::set_options`]).
+    pub fn set_options(&self, options: Options) -> Result<(), Error> {
+        let id = self.id;
+        self.shard.call(move || {
+            with_hosted(id, |s| {
+                s.set_options(options);
+                Ok(())
+            })
+        })?
+    }
+
+    /// The socket's options.
+    pub fn options(&self) -> Result<Options, Error> {
+        let id = self.id;
+        self.shard
+            .call(move || with_hosted(id, |s| Ok(s.options())))?
+    }
+
+    /// Number of peers whose handshake completed.
+    pub fn connected_peers(&self) -> Result<usize, Error> {
+        let id = self.id;
+        self.shard
+            .call(move || with_hosted(id, |s| Ok(s.connected_peers())))?
+    }
+
+    /// Messages a PUB socket dropped at a subscriber's high-water mark.
+    pub fn dropped_messages(&self) -> Result<u64, Error> {
+        let id = self.id;
+        self.shard
+            .call(move || with_hosted(id, |s| Ok(s.dropped_messages())))?
+    }
+
+    /// How long `recv` waits (`ZMQ_RCVTIMEO`); `None`: forever.
+    pub fn set_rcvtimeo(&mut self, timeout: Option<Duration>) {
+        self.rcvtimeo = timeout;
+    }
+
+    /// How long `send` waits at the high-water mark (`ZMQ_SNDTIMEO`); `None`: forever.
+    pub fn set_sndtimeo(&mut self, timeout: Option<Duration>) {
+        self.sndtimeo = timeout;
+    }
+
+    /// Send a message, waiting up to `sndtimeo` while the socket is at its high-water mark.
+    pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.send_until(msg.into(), self.sndtimeo.map(|t| Instant::now() + t))
+    }
+
+    /// Send without waiting: [`SendError::Full`] at the high-water mark.
+    pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.send_until(msg.into(), Some(Instant::now()))
+    }
+
+    fn send_until(&self, msg: Message, deadline: Option<Instant>) -> Result<(), SendError> {
+        if !can_send(self.socket_type) {
+            return Err(SendError::Failed(
+                Error::new(
+                    ErrorKind::NotSupported,
+                    format!("{} sockets cannot send", self.socket_type),
+                ),
+                msg,
+            ));
+        }
+        if msg.is_empty() {
+            return Err(SendError::Failed(
+                Error::new(
+                    ErrorKind::InvalidOption,
+                    "a message needs at least one frame",
+                ),
+                msg,
+            ));
+        }
+        let mut msg = Some(msg);
+        loop {
+            if self.bridge.closed.load(Ordering::SeqCst) {
+                return Err(SendError::Failed(
+                    Error::new(ErrorKind::Closed, "socket is closed"),
+                    msg.take().expect("message present until queued"),
+                ));
+            }
+            match self
+                .bridge
+                .to_shard
+                .push(msg.take().expect("message present until queued"))
+            {
+                Ok(()) => {
+                    self.bridge.pump.wake();
+                    return Ok(());
+                }
+                Err(m) => msg = Some(m),
+            }
+            let bridge = &self.bridge;
+            if !bridge.wait(deadline, || !bridge.to_shard.is_full()) {
+                return Err(SendError::Full(
+                    msg.take().expect("message present until queued"),
+                ));
+            }
+        }
+    }
+
+    /// Receive a message, waiting up to `rcvtimeo`.
+    pub fn recv(&self) -> Result<Message, Error> {
+        self.recv_until(self.rcvtimeo.map(|t| Instant::now() + t))
+    }
+
+    /// Receive, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, Error> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    /// Take a message if one is waiting.
+    pub fn try_recv(&self) -> Result<Option<Message>, Error> {
+        match self.recv_until(Some(Instant::now())) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message, Error> {
+        if !can_recv(self.socket_type) {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{} sockets cannot receive", self.socket_type),
+            ));
+        }
+        loop {
+            if let Some(m) = self.bridge.from_shard.pop() {
+                if self.bridge.pump_wants_room.swap(false, Ordering::SeqCst) {
+                    self.bridge.pump.wake();
+                }
+                return Ok(m);
+            }
+            if self.bridge.closed.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Closed, "socket is closed"));
+            }
+            let bridge = &self.bridge;
+            if !bridge.wait(deadline, || !bridge.from_shard.is_empty()) {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "no message within the receive timeout",
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for BlockingSocket {
+    fn drop(&mut self) {
+        let id = self.id;
+        // The hosted socket closes on its shard with its linger; nothing to wait for here.
+        let _ = self.shard.call_async(move || {
+            HOSTED.with(|h| h.borrow_mut().remove(&id));
+        });
+    }
+}
+
+fn can_send(t: SocketType) -> bool {
+    ringmq_patterns::Pattern::of(t).is_some_and(|p| p.send != ringmq_patterns::SendStrategy::None)
+}
+
+fn can_recv(t: SocketType) -> bool {
+    ringmq_patterns::Pattern::of(t).is_some_and(|p| p.recv != ringmq_patterns::RecvStrategy::None)
+}
+
+/// Moves messages between a blocking handle's queues and its socket, on the shard.
+async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
+    let sends = can_send(core.borrow().socket_type);
+    let recvs = can_recv(core.borrow().socket_type);
+    let mut stash: Option<Message> = None;
+    std::future::poll_fn(|cx| {
+        for _ in 0..64 {
+            bridge.pump.register(cx.waker());
+            let mut progress = false;
+            let mut core = core.borrow_mut();
+            if sends {
+                loop {
+                    let msg = match stash.take() {
+                        Some(m) => m,
+                        None => match bridge.to_shard.pop() {
+                            Some(m) => {
+                                progress = true;
+                                m
+                            }
+                            None => break,
+                        },
+                    };
+                    match core.try_send(msg) {
+                        Ok(()) => {}
+                        Err(SendError::Full(m)) => {
+                            stash = Some(m);
+                            core.register_send(cx);
+                            break;
+                        }
+                        Err(SendError::Failed(e, _)) => {
+                            tracing::debug!(error = %e, "blocking send failed on the shard");
+                        }
+                    }
+                }
+            }
+            if recvs {
+                let mut delivered = false;
+                loop {
+                    if bridge.from_shard.is_full() {
+                        bridge.pump_wants_room.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    match core.try_recv() {
+                        Ok(Some(m)) => {
+                            // Room was checked above and only this task pushes.
+                            let _ = bridge.from_shard.push(m);
+                            delivered = true;
+                        }
+                        _ => {
+                            core.register_recv(cx);
+                            break;
+                        }
+                    }
+                }
+                if delivered {
+                    progress = true;
+                }
+            }
+            drop(core);
+            if progress {
+                bridge.notify_app();
+                continue;
+            }
+            return Poll::<()>::Pending;
+        }
+        // Busy for a while: let the shard's other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,66 @@
+//! Socket options, named as libzmq names them (zmq_setsockopt(3)).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Options of one socket. Set them before `bind`/`connect`; later changes apply to new connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// High-water mark for outgoing messages, per peer, in messages (libzmq `ZMQ_SNDHWM`, default
+    /// 1000). 0 means no limit.
+    pub sndhwm: usize,
+    /// High-water mark for incoming messages, per peer, in messages (`ZMQ_RCVHWM`, default 1000).
+    /// 0 means no limit.
+    pub rcvhwm: usize,
+    /// How long `close` waits for queued messages to be written (`ZMQ_LINGER`). `None`: forever.
+    /// Default 30 s (libzmq's default is forever, which hangs many programs at exit).
+    pub linger: Option<Duration>,
+    /// Largest inbound message in bytes; a peer that sends more is disconnected
+    /// (`ZMQ_MAXMSGSIZE`). `None`: unlimited. Default 16 MiB.
+    pub max_msg_size: Option<u64>,
+    /// Time a peer has to finish the ZMTP handshake (`ZMQ_HANDSHAKE_IVL`). Default 30 s.
+    pub handshake_timeout: Option<Duration>,
+    /// First reconnect interval (`ZMQ_RECONNECT_IVL`, default 100 ms).
+    pub reconnect_ivl: Duration,
+    /// Upper bound of the exponential reconnect back-off (`ZMQ_RECONNECT_IVL_MAX`). Zero: no
+    /// back-off, always `reconnect_ivl`. Default 0, as libzmq.
+    pub reconnect_ivl_max: Duration,
+    /// Send a ZMTP PING this often (`ZMQ_HEARTBEAT_IVL`). `None` (default): no heartbeats.
+    pub heartbeat_ivl: Option<Duration>,
+    /// Disconnect when a PING gets no traffic back within this time (`ZMQ_HEARTBEAT_TIMEOUT`).
+    pub heartbeat_timeout: Option<Duration>,
+    /// Our routing id, sent in the handshake (`ZMQ_ROUTING_ID`).
+    pub routing_id: Option<Bytes>,
+    /// Most simultaneous connections accepted by this socket's listeners; further peers are
+    /// closed at once. Default 1024.
+    pub max_connections: usize,
+    /// Listen backlog (`ZMQ_BACKLOG`, default 100).
+    pub backlog: i32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sndhwm: 1000,
+            rcvhwm: 1000,
+            linger: Some(Duration::from_secs(30)),
+            max_msg_size: Some(16 * 1024 * 1024),
+            handshake_timeout: Some(Duration::from_secs(30)),
+            reconnect_ivl: Duration::from_millis(100),
+            reconnect_ivl_max: Duration::ZERO,
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            routing_id: None,
+            max_connections: 1024,
+            backlog: 100,
+        }
+    }
+}
+
+impl Options {
+    /// Whether `len` messages fill a queue bounded by `hwm` (0: unbounded).
+    pub(crate) fn at_hwm(hwm: usize, len: usize) -> bool {
+        hwm != 0 && len >= hwm
+    }
+}

@@ -1,0 +1,183 @@
+//! ringmq ↔ ringmq over tcp: every socket type of this version, blocking and async APIs.
+
+use std::time::Duration;
+
+use ringmq::{BlockingSocket, Config, ErrorKind, Message, Options, Runtime, Socket, SocketType};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn runtime(shards: usize) -> Runtime {
+    Runtime::new(Config {
+        shards,
+        ..Config::default()
+    })
+    .expect("io_uring runtime")
+}
+
+fn socket(rt: &Runtime, t: SocketType) -> BlockingSocket {
+    let mut s = BlockingSocket::new(rt.next_shard(), t, Options::default()).unwrap();
+    s.set_rcvtimeo(Some(WAIT));
+    s.set_sndtimeo(Some(WAIT));
+    s
+}
+
+#[test]
+fn push_pull_blocking_in_order() {
+    let rt = runtime(2);
+    let pull = socket(&rt, SocketType::Pull);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    assert!(
+        ep.starts_with("tcp://127.0.0.1:") && !ep.ends_with(":0"),
+        "{ep}"
+    );
+    let push = socket(&rt, SocketType::Push);
+    push.connect(&ep).unwrap();
+    for i in 0..10_000u32 {
+        push.send(Message::single(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    for i in 0..10_000u32 {
+        let m = pull.recv().unwrap();
+        assert_eq!(m.frames()[0][..], i.to_be_bytes());
+    }
+}
+
+#[test]
+fn sizes_and_multipart() {
+    let rt = runtime(1);
+    let pull = socket(&rt, SocketType::Pull);
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = socket(&rt, SocketType::Push);
+    push.connect(&ep).unwrap();
+    for size in [0usize, 1, 255, 256, 65_536, 1 << 20] {
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        push.send(Message::single(body.clone())).unwrap();
+        let m = pull.recv().unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.frames()[0][..], body[..], "size {size}");
+    }
+    push.send(Message::from_frames(["a", "", "c"])).unwrap();
+    let m = pull.recv().unwrap();
+    assert_eq!(m, Message::from_frames(["a", "", "c"]));
+}
+
+#[test]
+fn pub_sub_filters_topics() {
+    let rt = runtime(2);
+    let publ = socket(&rt, SocketType::Pub);
+    let ep = publ.bind("tcp://127.0.0.1:0").unwrap();
+    let sub = socket(&rt, SocketType::Sub);
+    sub.subscribe(b"weather").unwrap();
+    sub.connect(&ep).unwrap();
+    // Subscriptions propagate asynchronously: publish until the first one arrives.
+    let mut got = None;
+    for _ in 0..1000 {
+        publ.send(Message::from_frames(["weather", "sunny"]))
+            .unwrap();
+        if let Ok(m) = sub.recv_timeout(Duration::from_millis(10)) {
+            got = Some(m);
+            break;
+        }
+    }
+    assert_eq!(got.unwrap(), Message::from_frames(["weather", "sunny"]));
+    while sub.try_recv().unwrap().is_some() {}
+    publ.send(Message::single("news: not for us")).unwrap();
+    publ.send(Message::single("weather: rain")).unwrap();
+    assert_eq!(sub.recv().unwrap(), Message::single("weather: rain"));
+    sub.unsubscribe(b"weather").unwrap();
+    sub.subscribe(b"news").unwrap();
+    let mut got = None;
+    for _ in 0..1000 {
+        publ.send(Message::single("news 2")).unwrap();
+        if let Ok(m) = sub.recv_timeout(Duration::from_millis(10)) {
+            got = Some(m);
+            break;
+        }
+    }
+    assert_eq!(got.unwrap(), Message::single("news 2"));
+}
+
+#[test]
+fn pair_both_ways_and_exclusive() {
+    let rt = runtime(1);
+    let a = socket(&rt, SocketType::Pair);
+    let ep = a.bind("tcp://127.0.0.1:0").unwrap();
+    let b = socket(&rt, SocketType::Pair);
+    b.connect(&ep).unwrap();
+    b.send("ping").unwrap();
+    assert_eq!(a.recv().unwrap(), Message::single("ping"));
+    a.send("pong").unwrap();
+    assert_eq!(b.recv().unwrap(), Message::single("pong"));
+    // A second PAIR peer is refused; the first keeps working.
+    let c = socket(&rt, SocketType::Pair);
+    c.connect(&ep).unwrap();
+    let _ = c.send("intruder");
+    a.send("still").unwrap();
+    assert_eq!(b.recv().unwrap(), Message::single("still"));
+    assert!(a
+        .recv_timeout(Duration::from_millis(200))
+        .is_err_and(|e| e.kind() == ErrorKind::Timeout));
+}
+
+#[test]
+fn wrong_direction_is_an_error() {
+    let rt = runtime(1);
+    let pull = socket(&rt, SocketType::Pull);
+    assert_eq!(pull.send("x").unwrap_err().kind(), ErrorKind::NotSupported);
+    let push = socket(&rt, SocketType::Push);
+    assert_eq!(push.recv().unwrap_err().kind(), ErrorKind::NotSupported);
+    assert_eq!(
+        push.bind("udp://1.2.3.4:5").unwrap_err().kind(),
+        ErrorKind::InvalidEndpoint
+    );
+}
+
+#[test]
+fn push_blocks_at_hwm_without_peer() {
+    let rt = runtime(1);
+    let options = Options {
+        sndhwm: 5,
+        // Nothing will ever take the queued messages: do not linger on them at shutdown.
+        linger: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let push = BlockingSocket::new(rt.next_shard(), SocketType::Push, options).unwrap();
+    push.connect("tcp://127.0.0.1:9").unwrap();
+    let mut sent = 0;
+    while push.try_send(Message::single("x")).is_ok() {
+        sent += 1;
+        assert!(sent <= 100, "HWM never reached");
+    }
+    // 5 in the pipe and at most 5 in the blocking hand-off queue.
+    assert!((5..=10).contains(&sent), "sent {sent}");
+}
+
+#[test]
+fn async_api_on_shard() {
+    let rt = runtime(2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = rt
+        .spawn_on(ringmq::ShardId(0), move || async move {
+            let pull = Socket::new(SocketType::Pull).unwrap();
+            tx.send(pull.bind("tcp://127.0.0.1:0").unwrap()).unwrap();
+            let mut total = 0usize;
+            for _ in 0..1000 {
+                total += pull.recv().await.unwrap().size();
+            }
+            total
+        })
+        .unwrap();
+    let ep = rx.recv_timeout(WAIT).unwrap();
+    let sender = rt
+        .spawn_on(ringmq::ShardId(1), move || async move {
+            let push = Socket::new(SocketType::Push).unwrap();
+            push.connect(&ep).unwrap();
+            for _ in 0..1000 {
+                push.send(Message::single(vec![1u8; 100])).await.unwrap();
+            }
+            push.close().await;
+        })
+        .unwrap();
+    ringmq::block_on(sender);
+    assert_eq!(ringmq::block_on(receiver), 100_000);
+}
