@@ -831,6 +831,25 @@ mod tests {
     }
 
     #[test]
+    fn zmtp30_peer_gets_legacy_subscriptions() {
+        // A ZMTP 3.0 PUB: its greeting carries minor version 0.
+        let now = Instant::now();
+        let mut sub = Connection::new(ConnectionConfig::new(SocketType::Sub), now);
+        let mut g = Greeting::new("NULL", false).encode();
+        g[11] = 0;
+        let mut input = BytesMut::from(&g[..]);
+        input.extend_from_slice(b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03PUB");
+        sub.handle_input(now, &mut input).unwrap();
+        assert!(sub.is_ready());
+        assert_eq!(sub.peer_minor(), 0);
+        let mut tx = TransmitBuf::new();
+        sub.encode_subscription(b"topic", true, &mut tx).unwrap();
+        sub.encode_subscription(b"topic", false, &mut tx).unwrap();
+        // Message frames 0x01'topic' and 0x00'topic', not SUBSCRIBE/CANCEL commands.
+        assert_eq!(tx.take().concat(), b"\x00\x06\x01topic\x00\x06\x00topic");
+    }
+
+    #[test]
     fn ping_gets_pong_and_heartbeat_timeout() {
         let now = Instant::now();
         let mut p = Pair::new(SocketType::Pair, SocketType::Pair);

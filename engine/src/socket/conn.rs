@@ -66,24 +66,38 @@ pub(crate) async fn run(
         end: None,
     };
     let end = std::future::poll_fn(|cx| state.poll(cx)).await;
-    // Flush an ERROR command (or the rest of a linger) without waiting on a dead peer for long.
+    // Flush what the protocol still has to say (the rest of the greeting, READY, an ERROR
+    // command) without waiting on a misbehaving peer for long.
     if let ConnEnd::Protocol(_) = &end {
         state.conn.poll_transmit(&mut state.tx);
-        if !state.tx.is_empty() && state.send_op.is_none() {
-            let chunks = state.tx.take();
-            let send = driver::send(state.raw, chunks);
-            let timeout = driver::sleep(std::time::Duration::from_millis(100));
-            let mut send = std::pin::pin!(send);
-            let mut timeout = std::pin::pin!(timeout);
-            std::future::poll_fn(|cx| {
-                if send.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
+        let in_flight = state.send_op.take();
+        let mut chunks = std::mem::take(&mut state.unsent);
+        state.tx.take_into(&mut chunks);
+        let raw = state.raw;
+        let flush = async move {
+            if let Some(op) = in_flight {
+                let (result, mut written) = op.await;
+                if let Ok(n) = result {
+                    advance_chunks(&mut written, n);
+                    written.append(&mut chunks);
+                    chunks = written;
                 }
-            })
-            .await;
-        }
+            }
+            if !chunks.is_empty() {
+                let _ = driver::send(raw, chunks).await;
+            }
+        };
+        let timeout = driver::sleep(std::time::Duration::from_millis(200));
+        let mut flush = std::pin::pin!(flush);
+        let mut timeout = std::pin::pin!(timeout);
+        std::future::poll_fn(|cx| {
+            if flush.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
     // Ops still in flight are cancelled by their drop; the kernel holds its own reference to the
     // file until they complete, so closing `fd` now is safe.
@@ -154,19 +168,9 @@ impl ConnDriver {
                     self.send_op = None;
                     progress = true;
                     match result {
-                        Ok(mut n) => {
+                        Ok(n) => {
                             // Drop what was written; keep the rest for the next send.
-                            let mut first_unsent = 0;
-                            for chunk in chunks.iter_mut() {
-                                if n >= chunk.len() {
-                                    n -= chunk.len();
-                                    first_unsent += 1;
-                                } else {
-                                    chunk.advance(n);
-                                    break;
-                                }
-                            }
-                            chunks.drain(..first_unsent);
+                            advance_chunks(&mut chunks, n);
                             self.unsent = chunks;
                         }
                         Err(e) if e.raw_os_error() == Some(libc::EINTR) => self.unsent = chunks,
@@ -268,4 +272,19 @@ impl ConnDriver {
         }
         None
     }
+}
+
+/// Remove the first `n` bytes from a list of chunks.
+fn advance_chunks(chunks: &mut Vec<Bytes>, mut n: usize) {
+    let mut first_unsent = 0;
+    for chunk in chunks.iter_mut() {
+        if n >= chunk.len() {
+            n -= chunk.len();
+            first_unsent += 1;
+        } else {
+            chunk.advance(n);
+            break;
+        }
+    }
+    chunks.drain(..first_unsent);
 }
