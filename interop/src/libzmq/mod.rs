@@ -295,7 +295,7 @@ pub fn has(capability: &str) -> bool {
 /// Z85-encodes `data` (RFC 32). Fails with `EINVAL` unless its length is a multiple of 4.
 pub fn z85_encode_bytes(data: &[u8]) -> Result<String, ZmqError> {
     let lib = load()?;
-    if data.len() % 4 != 0 {
+    if !data.len().is_multiple_of(4) {
         return Err(ZmqError::invalid(format!(
             "Z85 encodes whole 4-byte groups; got {} bytes",
             data.len()
@@ -323,7 +323,7 @@ pub fn z85_encode_bytes(data: &[u8]) -> Result<String, ZmqError> {
 /// character is in the Z85 alphabet.
 pub fn z85_decode_bytes(text: &str) -> Result<Vec<u8>, ZmqError> {
     let lib = load()?;
-    if text.len() % 5 != 0 {
+    if !text.len().is_multiple_of(5) {
         return Err(ZmqError::invalid(format!(
             "Z85 decodes whole 5-character groups; got {} characters",
             text.len()

@@ -1,0 +1,159 @@
+//! Results: one row per (workload, implementation), printed as a table with ringmq/libzmq ratios.
+
+use serde::Serialize;
+
+/// How the run was set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setup {
+    pub shards: usize,
+    pub cores: Vec<usize>,
+    pub busy_poll_us: u64,
+    pub api: String,
+    pub libzmq_version: Option<String>,
+}
+
+/// One measured row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub workload: String,
+    pub implementation: &'static str,
+    pub size: usize,
+    pub messages: u64,
+    pub seconds: f64,
+    pub msgs_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub rtt_us_p50: Option<f64>,
+    pub rtt_us_p99: Option<f64>,
+    pub rtt_us_p999: Option<f64>,
+}
+
+impl Row {
+    pub fn throughput(
+        workload: String,
+        implementation: &'static str,
+        size: usize,
+        messages: u64,
+        seconds: f64,
+    ) -> Row {
+        let msgs_per_sec = messages as f64 / seconds.max(1e-9);
+        Row {
+            workload,
+            implementation,
+            size,
+            messages,
+            seconds,
+            msgs_per_sec,
+            mb_per_sec: msgs_per_sec * size as f64 / 1e6,
+            rtt_us_p50: None,
+            rtt_us_p99: None,
+            rtt_us_p999: None,
+        }
+    }
+
+    pub fn latency(
+        workload: String,
+        implementation: &'static str,
+        size: usize,
+        histogram_ns: &hdrhistogram::Histogram<u64>,
+        seconds: f64,
+    ) -> Row {
+        let us = |q: f64| histogram_ns.value_at_quantile(q) as f64 / 1000.0;
+        let messages = histogram_ns.len();
+        let mut row = Row::throughput(workload, implementation, size, messages, seconds);
+        row.rtt_us_p50 = Some(us(0.5));
+        row.rtt_us_p99 = Some(us(0.99));
+        row.rtt_us_p999 = Some(us(0.999));
+        row
+    }
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub setup: Setup,
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    pub fn new(setup: Setup) -> Report {
+        Report {
+            setup,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    /// The table, with a ratio line after each workload that has both implementations.
+    pub fn table(&self) -> String {
+        let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".to_owned(),
+        };
+        let mut out = format!(
+            "{:<18} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+            "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us"
+        );
+        let mut previous: Option<&Row> = None;
+        for r in &self.rows {
+            out.push_str(&format!(
+                "{:<18} {:<8} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}\n",
+                r.workload,
+                r.implementation,
+                r.msgs_per_sec,
+                r.mb_per_sec,
+                opt(r.rtt_us_p50),
+                opt(r.rtt_us_p99),
+                opt(r.rtt_us_p999)
+            ));
+            if let Some(p) = previous.filter(|p| {
+                p.workload == r.workload
+                    && p.implementation == "ringmq"
+                    && r.implementation == "libzmq"
+            }) {
+                out.push_str(&format!(
+                    "{:<18} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+                    "",
+                    "ratio",
+                    ratio(Some(p.msgs_per_sec), Some(r.msgs_per_sec)),
+                    ratio(Some(p.mb_per_sec), Some(r.mb_per_sec)),
+                    ratio(p.rtt_us_p50, r.rtt_us_p50),
+                    ratio(p.rtt_us_p99, r.rtt_us_p99),
+                    ratio(p.rtt_us_p999, r.rtt_us_p999)
+                ));
+            }
+            previous = Some(r);
+        }
+        if self.rows.iter().any(|r| r.implementation == "libzmq")
+            && self.rows.iter().any(|r| r.implementation == "ringmq")
+        {
+            out.push_str("ratio = ringmq / libzmq: above 1 is better for msgs/s and MB/s, below 1 is better for RTT\n");
+        }
+        out
+    }
+}
+
+/// A progress bar for one row; drawn only on a terminal, and only once a row has run for a couple
+/// of seconds (short rows finish before it would appear).
+pub fn progress(label: &str, total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(label.to_owned());
+    let shown = bar.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        if !shown.is_finished() {
+            shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    });
+    bar
+}
