@@ -1,0 +1,70 @@
+//! `ringmq`, the command-line tool for poking at ZeroMQ sockets: `ringmq send` turns lines of
+//! standard input into messages, `ringmq recv` prints the messages it receives, one per line.
+//!
+//! It talks to any ZMTP 3 peer (libzmq programs, pyzmq, another `ringmq`), over tcp. It is a
+//! probe, not a broker or a benchmark: one socket per process, one message at a time, and no
+//! retries beyond the socket's own reconnects. See `loadgen` for throughput.
+//!
+//! Errors are one line on standard error, `ringmq: <message>`, with exit status 1; a command line
+//! clap rejects exits with status 2.
+
+mod recv;
+mod send;
+mod socket;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Send and receive messages on ZeroMQ sockets (ZMTP 3.1 over tcp).
+#[derive(Debug, Parser)]
+#[command(name = "ringmq", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Send(send::SendArgs),
+    Recv(recv::RecvArgs),
+}
+
+/// Something that stops a command: printed as one line, `ringmq: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(String);
+
+impl Failure {
+    /// A failure with this message (one line, no trailing period).
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure(message.into())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ringmq::Error> for Failure {
+    fn from(e: ringmq::Error) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Send(args) => send::run(&args),
+        Command::Recv(args) => recv::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("ringmq: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}

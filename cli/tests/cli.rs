@@ -1,0 +1,449 @@
+//! The `ringmq` binary end to end: real processes on loopback tcp.
+//!
+//! Every wait is bounded: receivers run with `--timeout`, and a process still running at its
+//! deadline is killed and the test fails. A child is killed when its guard drops, so a failing
+//! assertion leaves no process behind.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Longest a test waits for any one process; far above what a run on a loaded machine needs.
+const PROCESS_LIMIT: Duration = Duration::from_secs(30);
+
+fn ringmq(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringmq"));
+    command.args(args);
+    command
+}
+
+/// A child process that is killed (and reaped) when the guard drops.
+struct Running {
+    child: Child,
+    what: String,
+}
+
+impl Running {
+    /// Wait for the process to exit, at most `limit`; kills it and panics past that.
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("`{}` still running after {limit:?}", self.what);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn has_exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// What a finished process said.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `ringmq args` with `stdin` as its input, to completion (at most `PROCESS_LIMIT`).
+fn run(args: &[&str], stdin: &[u8]) -> Finished {
+    let child = ringmq(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringmq");
+    let mut running = Running {
+        child,
+        what: format!("ringmq {}", args.join(" ")),
+    };
+    let mut input = running.child.stdin.take().expect("piped stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    let stdout = read_all(running.child.stdout.take().expect("piped stdout"));
+    let stderr = read_all(running.child.stderr.take().expect("piped stderr"));
+    let status = running.wait(PROCESS_LIMIT);
+    Finished {
+        status,
+        stdout: String::from_utf8(stdout.join().expect("stdout reader")).expect("utf-8 stdout"),
+        stderr: String::from_utf8(stderr.join().expect("stderr reader")).expect("utf-8 stderr"),
+    }
+}
+
+fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = from.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// A `ringmq` process that binds, with the endpoint it printed.
+struct Bound {
+    running: Running,
+    endpoint: String,
+    stdout: Option<ChildStdout>,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Bound {
+    /// Start `ringmq args` (which must contain `--bind`) and read the bound endpoint from its
+    /// standard error.
+    fn start(args: &[&str]) -> Bound {
+        let child = ringmq(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringmq");
+        let mut running = Running {
+            child,
+            what: format!("ringmq {}", args.join(" ")),
+        };
+        let stdout = running.child.stdout.take();
+        let stderr = running.child.stderr.take().expect("piped stderr");
+        let (tx, stderr_lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = stderr_lines
+            .recv_timeout(PROCESS_LIMIT)
+            .unwrap_or_else(|e| panic!("`{}` printed no bound endpoint: {e}", running.what));
+        let endpoint = first
+            .strip_prefix("ringmq: bound ")
+            .unwrap_or_else(|| panic!("unexpected first stderr line {first:?}"))
+            .to_owned();
+        assert!(endpoint.starts_with("tcp://127.0.0.1:"), "{endpoint}");
+        Bound {
+            running,
+            endpoint,
+            stdout,
+            stderr_lines,
+        }
+    }
+
+    /// Wait for the process to exit; its exit status, standard output, and the rest of its
+    /// standard error.
+    fn finish(mut self) -> Finished {
+        let stdout = read_all(self.stdout.take().expect("piped stdout"));
+        let status = self.running.wait(PROCESS_LIMIT);
+        let stdout = String::from_utf8(stdout.join().expect("stdout reader")).expect("utf-8");
+        // The process has exited, so its stderr is closed and the reader thread ends.
+        let stderr: Vec<String> = self.stderr_lines.iter().collect();
+        Finished {
+            status,
+            stdout,
+            stderr: stderr.join("\n"),
+        }
+    }
+}
+
+/// Exactly one line on stderr, starting `ringmq: `.
+fn assert_one_error_line(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr:?}");
+    assert!(lines[0].starts_with("ringmq: "), "stderr: {stderr:?}");
+}
+
+#[test]
+fn push_lines_arrive_in_order_at_pull() {
+    let receiver = Bound::start(&[
+        "recv",
+        "--type",
+        "pull",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--count",
+        "3",
+        "--timeout",
+        "20",
+    ]);
+    let sender = run(
+        &["send", "--type", "push", "--connect", &receiver.endpoint],
+        b"first line\nsecond\nthird\n",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    assert_eq!(sender.stdout, "");
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "first line\nsecond\nthird\n");
+}
+
+#[test]
+fn bound_push_waits_for_a_peer() {
+    let sender = Bound::start(&[
+        "send",
+        "--type",
+        "push",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--data",
+        "hello",
+        "--count",
+        "2",
+        "--timeout",
+        "20",
+    ]);
+    let received = run(
+        &[
+            "recv",
+            "--type",
+            "PULL",
+            "--connect",
+            &sender.endpoint,
+            "--count",
+            "2",
+            "--timeout",
+            "20",
+        ],
+        b"",
+    );
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "hello\nhello\n");
+    let sent = sender.finish();
+    assert!(sent.status.success(), "send: {}", sent.stderr);
+}
+
+#[test]
+fn sub_prints_only_its_topic() {
+    let mut receiver = Bound::start(&[
+        "recv",
+        "--type",
+        "sub",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--subscribe",
+        "a",
+        "--count",
+        "2",
+        "--timeout",
+        "25",
+    ]);
+    // A PUB drops what it sends before the SUB's subscription reaches it, so one round may
+    // deliver nothing; send rounds until the receiver has its two messages. Each round sends
+    // the other topic first, so a filter that let it through would show in the output.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !receiver.running.has_exited() && Instant::now() < deadline {
+        for (topic, data, count) in [("b", "unwanted", "3"), ("a", "wanted", "1")] {
+            let sender = run(
+                &[
+                    "send",
+                    "--type",
+                    "pub",
+                    "--connect",
+                    &receiver.endpoint,
+                    "--topic",
+                    topic,
+                    "--data",
+                    data,
+                    "--count",
+                    count,
+                    "--delay-ms",
+                    "100",
+                ],
+                b"",
+            );
+            assert!(sender.status.success(), "send: {}", sender.stderr);
+        }
+    }
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "a\twanted\na\twanted\n");
+}
+
+#[test]
+fn hex_prints_every_frame_byte_for_byte() {
+    let receiver = Bound::start(&[
+        "recv",
+        "--type",
+        "pair",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--hex",
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    let sender = run(
+        &[
+            "send",
+            "--type",
+            "pair",
+            "--connect",
+            &receiver.endpoint,
+            "--topic",
+            "t",
+        ],
+        b"\x00\xff\n",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "74\t00ff\n");
+}
+
+#[test]
+fn bad_endpoint_fails_with_one_line() {
+    for args in [
+        &[
+            "send",
+            "--type",
+            "push",
+            "--connect",
+            "nonsense",
+            "--data",
+            "x",
+        ][..],
+        &["recv", "--type", "pull", "--bind", "tcp://127.0.0.1"],
+        &[
+            "recv",
+            "--type",
+            "pull",
+            "--bind",
+            "ipc:///tmp/ringmq-cli-test",
+        ],
+    ] {
+        let out = run(args, b"");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_one_error_line(&out.stderr);
+    }
+}
+
+#[test]
+fn failed_bind_fails_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to take");
+    let endpoint = format!("tcp://{}", taken.local_addr().expect("local addr"));
+    let out = run(&["recv", "--type", "pull", "--bind", &endpoint], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_error_line(&out.stderr);
+    assert!(out.stderr.contains("cannot bind"), "{}", out.stderr);
+}
+
+#[test]
+fn wrong_or_unknown_type_fails_with_one_line() {
+    for (args, says) in [
+        (
+            &["recv", "--type", "push", "--bind", "tcp://127.0.0.1:0"][..],
+            "recv cannot use a PUSH socket",
+        ),
+        (
+            &["send", "--type", "sub", "--bind", "tcp://127.0.0.1:0"],
+            "send cannot use a SUB socket",
+        ),
+        (
+            &["send", "--type", "req", "--bind", "tcp://127.0.0.1:0"],
+            "REQ sockets are not supported",
+        ),
+        (
+            &["recv", "--type", "nope", "--bind", "tcp://127.0.0.1:0"],
+            "unknown socket type",
+        ),
+        (
+            &[
+                "recv",
+                "--type",
+                "pull",
+                "--bind",
+                "tcp://127.0.0.1:0",
+                "--subscribe",
+                "a",
+            ],
+            "--subscribe applies to sub sockets",
+        ),
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_one_error_line(&out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn exactly_one_of_bind_and_connect() {
+    let neither = run(&["recv", "--type", "pull"], b"");
+    assert_eq!(neither.status.code(), Some(2), "{}", neither.stderr);
+    let both = run(
+        &[
+            "recv",
+            "--type",
+            "pull",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--connect",
+            "tcp://127.0.0.1:1",
+        ],
+        b"",
+    );
+    assert_eq!(both.status.code(), Some(2), "{}", both.stderr);
+}
+
+#[test]
+fn recv_timeout_without_a_sender_fails() {
+    let started = Instant::now();
+    let out = run(
+        &[
+            "recv",
+            "--type",
+            "pull",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--timeout",
+            "1",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].starts_with("ringmq: bound tcp://127.0.0.1:"));
+    assert_eq!(lines[1], "ringmq: no message arrived within 1s");
+}
+
+#[test]
+fn bound_send_timeout_without_a_peer_fails() {
+    let out = run(
+        &[
+            "send",
+            "--type",
+            "push",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--data",
+            "x",
+            "--timeout",
+            "0.2",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("ringmq: no peer connected within 200ms")
+    );
+}
