@@ -181,3 +181,37 @@ fn async_api_on_shard() {
     ringmq::block_on(sender);
     assert_eq!(ringmq::block_on(receiver), 100_000);
 }
+
+#[test]
+fn close_hands_over_every_accepted_message_to_a_late_peer() {
+    // A PUSH accepts 1500 messages while no peer exists (1000 in the pipe, the rest in the
+    // blocking hand-off queue), is dropped, and only then does the PULL appear: linger must still
+    // deliver all of them.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let sender_rt = runtime(1);
+    let push = socket(&sender_rt, SocketType::Push);
+    push.connect(&endpoint).unwrap();
+    for i in 0..1500u32 {
+        push.send(Message::single(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    drop(push);
+    let receiver_rt = runtime(1);
+    let pull = socket(&receiver_rt, SocketType::Pull);
+    pull.bind(&endpoint).unwrap();
+    // Dropping the sender's runtime waits for its lingering socket.
+    let closer = std::thread::spawn(move || drop(sender_rt));
+    for i in 0..1500u32 {
+        assert_eq!(
+            pull.recv().unwrap().frames()[0][..],
+            i.to_be_bytes(),
+            "message {i}"
+        );
+    }
+    closer.join().unwrap();
+}

@@ -16,6 +16,27 @@ use slab::Slab;
 use super::options::Options;
 use crate::error::{Error, ErrorKind, SendError};
 
+/// Peer ids are small sequential integers: hash them as themselves (SipHash showed up at ~11% of
+/// the 16 B PUSH/PULL profile).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PeerIdHasher(u64);
+
+impl std::hash::Hasher for PeerIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+pub(crate) type PipeMap = HashMap<PeerId, Pipe, std::hash::BuildHasherDefault<PeerIdHasher>>;
+
 /// A set of wakers, each woken once.
 #[derive(Default)]
 pub(crate) struct Wakers(Vec<Waker>);
@@ -135,7 +156,7 @@ pub(crate) struct Core {
     pub(crate) socket_type: SocketType,
     pub(crate) pattern: Pattern,
     pub(crate) options: Options,
-    pub(crate) pipes: HashMap<PeerId, Pipe>,
+    pub(crate) pipes: PipeMap,
     next_peer: u32,
     lb: LoadBalance,
     fq: FairQueue,
@@ -166,7 +187,7 @@ impl Core {
             socket_type,
             pattern,
             options,
-            pipes: HashMap::new(),
+            pipes: PipeMap::default(),
             next_peer: 0,
             lb: LoadBalance::new(),
             fq: FairQueue::new(),

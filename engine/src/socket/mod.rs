@@ -258,6 +258,8 @@ struct Bridge {
     from_shard: ArrayQueue<Message>,
     pump: AtomicWaker,
     pump_wants_room: AtomicBool,
+    /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
+    pump_holding: AtomicBool,
     app: Mutex<Option<std::thread::Thread>>,
     app_waiting: AtomicBool,
     closed: AtomicBool,
@@ -363,6 +365,7 @@ impl BlockingSocket {
             from_shard: ArrayQueue::new(cap(options.rcvhwm)),
             pump: AtomicWaker::new(),
             pump_wants_room: AtomicBool::new(false),
+            pump_holding: AtomicBool::new(false),
             app: Mutex::new(None),
             app_waiting: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -583,9 +586,36 @@ impl BlockingSocket {
 impl Drop for BlockingSocket {
     fn drop(&mut self) {
         let id = self.id;
-        // The hosted socket closes on its shard with its linger; nothing to wait for here.
+        let bridge = self.bridge.clone();
+        // The hosted socket closes on its shard: first every message `send` accepted is handed to
+        // the socket (within `linger`), then the socket lingers on its queues as usual.
         let _ = self.shard.call_async(move || {
-            HOSTED.with(|h| h.borrow_mut().remove(&id));
+            let Some(mut socket) = HOSTED.with(|h| h.borrow_mut().remove(&id)) else {
+                return;
+            };
+            socket.closed = true;
+            let Some(shard) = runtime::current() else {
+                return;
+            };
+            shard.lingering.set(shard.lingering.get() + 1);
+            spawn_local(async move {
+                let linger = socket.core.borrow().options.linger;
+                let start = Instant::now();
+                let handed_over =
+                    || bridge.to_shard.is_empty() && !bridge.pump_holding.load(Ordering::SeqCst);
+                while !handed_over() && linger.is_none_or(|l| start.elapsed() < l) {
+                    driver::sleep(Duration::from_millis(1)).await;
+                }
+                if let Some(l) = linger {
+                    socket.core.borrow_mut().options.linger =
+                        Some(l.saturating_sub(start.elapsed()));
+                }
+                close_core(socket.core.clone()).await;
+                if let Some(shard) = runtime::current() {
+                    shard.lingering.set(shard.lingering.get() - 1);
+                }
+            })
+            .detach();
         });
     }
 }
@@ -609,6 +639,7 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
             let mut progress = false;
             let mut core = core.borrow_mut();
             if sends {
+                bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
                 loop {
                     let msg = match stash.take() {
                         Some(m) => m,
@@ -632,6 +663,9 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
                         }
                     }
                 }
+            }
+            if sends {
+                bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
             }
             if recvs {
                 let mut delivered = false;
