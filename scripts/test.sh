@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need when it is missing, then runs the whole suite:
+# formatting, clippy, unit/property/integration/interop tests, doc tests, benchmark and loadgen smoke
+# runs, and a short fuzz run of every target.
+#   usage: scripts/test.sh            (FUZZ_SECONDS=N to change the per-target fuzz time, 0 to skip)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+# --- dependencies --------------------------------------------------------------------------------
+# Real libzmq is the interop peer (Debian's libzmq 4.3.4, built with libsodium so CURVE works).
+if ! ldconfig -p 2>/dev/null | grep -q 'libzmq\.so\.5'; then
+  step "installing libzmq3-dev (interop peer)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libzmq3-dev pkg-config >/dev/null
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  step "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# --- static checks ---------------------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+# --- tests -----------------------------------------------------------------------------------------
+step "unit, property, integration and interop tests"
+cargo nextest run --workspace --no-fail-fast
+step "doc tests"
+cargo test --workspace --doc
+step "benchmarks in test mode"
+cargo test -p ringmq-benches --benches
+
+# --- smoke runs ------------------------------------------------------------------------------------
+step "loadgen smoke run (ringmq beside libzmq)"
+cargo run --release -p loadgen -- --compare --smoke
+
+fuzz_seconds="${FUZZ_SECONDS:-10}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  step "fuzzing each target for ${fuzz_seconds}s"
+  bash scripts/fuzz.sh "$fuzz_seconds"
+fi
+
+step "all checks passed"
