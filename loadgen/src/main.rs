@@ -7,6 +7,7 @@
 //! runs its ringmq rows on machines without it.
 
 mod libzmq_runs;
+mod plot;
 mod report;
 mod ringmq_runs;
 
@@ -74,6 +75,10 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a report (NAME.json, NAME.md with the table and setup, NAME.svg with the ratios)
+    /// under perf-reports/ (or the directory NAME names).
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Tiny counts, for the test suite's smoke run.
     #[arg(long, hide = true)]
     smoke: bool,
@@ -200,6 +205,38 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         eprintln!("loadgen: wrote {}", path.display());
+    }
+    if let Some(name) = &args.report {
+        let base = if name.components().count() > 1 {
+            name.clone()
+        } else {
+            PathBuf::from("perf-reports").join(name)
+        };
+        if let Some(dir) = base.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let json = base.with_extension("json");
+        std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+        let svg = base.with_extension("svg");
+        let plotted = plot::write_svg(&report, &svg)?;
+        let md = base.with_extension("md");
+        std::fs::write(
+            &md,
+            report.markdown(
+                &std::env::args().collect::<Vec<_>>().join(" "),
+                plotted.then_some(&svg),
+            ),
+        )?;
+        eprintln!(
+            "loadgen: wrote {}, {}{}",
+            md.display(),
+            json.display(),
+            if plotted {
+                format!(", {}", svg.display())
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(())
 }

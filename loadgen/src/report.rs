@@ -136,6 +136,56 @@ impl Report {
     }
 }
 
+impl Report {
+    /// A Markdown page: the command, the machine, the setup, the table and the plot.
+    pub fn markdown(&self, command: &str, svg: Option<&std::path::PathBuf>) -> String {
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut out = String::new();
+        out.push_str("# loadgen report\n\n");
+        out.push_str(&format!("- command: `{command}`\n- commit: `{commit}`\n"));
+        out.push_str(&format!(
+            "- machine: {cores} cores, {cpu}, Linux {}\n",
+            kernel.trim()
+        ));
+        out.push_str(&format!(
+            "- ringmq: {} shard(s), cores {:?}, busy-poll {} us, {} API; libzmq {}\n\n",
+            self.setup.shards,
+            self.setup.cores,
+            self.setup.busy_poll_us,
+            self.setup.api,
+            self.setup.libzmq_version.as_deref().unwrap_or("not loaded")
+        ));
+        out.push_str("```\n");
+        out.push_str(&self.table());
+        out.push_str("```\n");
+        if let Some(svg) = svg.and_then(|p| p.file_name()) {
+            out.push_str(&format!(
+                "\n![ringmq / libzmq]({})\n",
+                svg.to_string_lossy()
+            ));
+        }
+        out
+    }
+}
+
 /// A progress bar for one row; drawn only on a terminal, and only once a row has run for a couple
 /// of seconds (short rows finish before it would appear).
 pub fn progress(label: &str, total: u64) -> indicatif::ProgressBar {
