@@ -37,6 +37,10 @@ step "benchmarks in test mode"
 cargo test -p ringmq-benches --benches
 
 # --- smoke runs ------------------------------------------------------------------------------------
+step "examples"
+for example in pipeline pubsub pair; do
+  timeout 120 cargo run -q --release -p ringmq --example "$example"
+done
 step "loadgen smoke run (ringmq beside libzmq)"
 cargo run --release -p loadgen -- --compare --smoke
 
