@@ -26,6 +26,11 @@ pub enum ErrorKind {
     Timeout,
     /// The socket or runtime is closed.
     Closed,
+    /// The operation is not allowed in the socket's current state (REQ sending twice, REP sending
+    /// before receiving; libzmq's `EFSM`).
+    InvalidState,
+    /// ROUTER with `router_mandatory`: no peer has that routing id (`EHOSTUNREACH`).
+    HostUnreachable,
     /// An operating-system I/O error.
     Io,
 }

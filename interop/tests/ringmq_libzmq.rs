@@ -2,125 +2,23 @@
 //! PUSH/PULL, PUB/SUB and PAIR, each side in turn the libzmq one, each side in turn the binder.
 //! Sizes 0, 1, 255, 256, 64 KiB and 1 MiB, a 3-frame multipart, 10 000 messages in order.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use ringmq::{BlockingSocket, Config, Message, Options, Runtime, SocketType};
-use ringmq_interop::libzmq as zmq;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// One end of a link, ringmq's or libzmq's.
-enum End {
-    Ringmq(BlockingSocket),
-    Libzmq(zmq::Socket),
-}
-
-impl End {
-    fn send(&self, frames: &[Vec<u8>]) {
-        match self {
-            End::Ringmq(s) => s
-                .send(Message::from_frames(frames.iter().cloned()))
-                .expect("ringmq send"),
-            End::Libzmq(s) => s.send_multipart(frames).expect("libzmq send"),
-        }
-    }
-
-    fn recv(&self) -> Vec<Vec<u8>> {
-        self.try_recv(WAIT).expect("message within the wait")
-    }
-
-    fn try_recv(&self, wait: Duration) -> Option<Vec<Vec<u8>>> {
-        match self {
-            End::Ringmq(s) => s
-                .recv_timeout(wait)
-                .ok()
-                .map(|m| m.frames().iter().map(|f| f.to_vec()).collect()),
-            End::Libzmq(s) => {
-                s.set_rcvtimeo(wait).unwrap();
-                s.recv_multipart().ok()
-            }
-        }
-    }
-
-    fn bind(&self) -> String {
-        match self {
-            End::Ringmq(s) => s.bind("tcp://127.0.0.1:0").unwrap(),
-            End::Libzmq(s) => {
-                s.bind("tcp://127.0.0.1:*").unwrap();
-                s.last_endpoint().unwrap()
-            }
-        }
-    }
-
-    fn connect(&self, endpoint: &str) {
-        match self {
-            End::Ringmq(s) => s.connect(endpoint).unwrap(),
-            End::Libzmq(s) => s.connect(endpoint).unwrap(),
-        }
-    }
-
-    fn subscribe(&self, prefix: &[u8]) {
-        match self {
-            End::Ringmq(s) => s.subscribe(prefix).unwrap(),
-            End::Libzmq(s) => s.subscribe(prefix).unwrap(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Impl {
-    Ringmq,
-    Libzmq,
-}
-
-struct Harness {
-    rt: Runtime,
-    ctx: zmq::Context,
-}
+use common::{publish_until_received, End, Harness, Impl, Transport, WAIT};
+use ringmq::SocketType;
 
 impl Harness {
-    fn new() -> Harness {
-        Harness {
-            rt: Runtime::new(Config {
-                shards: 2,
-                ..Config::default()
-            })
-            .expect("io_uring runtime"),
-            ctx: zmq::Context::new().expect("libzmq must be installed (libzmq5)"),
-        }
-    }
-
-    fn end(&self, which: Impl, t: SocketType) -> End {
-        match which {
-            Impl::Ringmq => End::Ringmq(
-                BlockingSocket::new(self.rt.next_shard(), t, Options::default()).unwrap(),
-            ),
-            Impl::Libzmq => {
-                let kind = match t {
-                    SocketType::Push => zmq::PUSH,
-                    SocketType::Pull => zmq::PULL,
-                    SocketType::Pub => zmq::PUB,
-                    SocketType::Sub => zmq::SUB,
-                    SocketType::Pair => zmq::PAIR,
-                    other => panic!("no libzmq mapping for {other}"),
-                };
-                let s = self.ctx.socket(kind).unwrap();
-                s.set_int(zmq::ZMQ_LINGER, 2000).unwrap();
-                s.set_sndtimeo(WAIT).unwrap();
-                End::Libzmq(s)
-            }
-        }
-    }
-
-    /// A connected pair (a, b) where `a_binds` says which end listens.
+    /// A connected pair (a, b) over tcp where `a_binds` says which end listens.
     fn link(&self, a: (Impl, SocketType), b: (Impl, SocketType), a_binds: bool) -> (End, End) {
         let a = self.end(a.0, a.1);
         let b = self.end(b.0, b.1);
         if a_binds {
-            let ep = a.bind();
+            let ep = a.bind(Transport::Tcp);
             b.connect(&ep);
         } else {
-            let ep = b.bind();
+            let ep = b.bind(Transport::Tcp);
             a.connect(&ep);
         }
         (a, b)
@@ -191,18 +89,6 @@ fn pair_every_direction() {
     }
 }
 
-/// Publish `frames` until the subscriber has one (subscriptions propagate asynchronously).
-fn publish_until_received(publ: &End, sub: &End, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        publ.send(frames);
-        if let Some(m) = sub.try_recv(Duration::from_millis(20)) {
-            return m;
-        }
-    }
-    panic!("subscription never took effect");
-}
-
 #[test]
 fn pub_sub_every_direction_with_filtering() {
     let h = Harness::new();
@@ -212,14 +98,18 @@ fn pub_sub_every_direction_with_filtering() {
         let sub = h.end(r, SocketType::Sub);
         sub.subscribe(b"weather.");
         if binds {
-            let ep = publ.bind();
+            let ep = publ.bind(Transport::Tcp);
             sub.connect(&ep);
         } else {
-            let ep = sub.bind();
+            let ep = sub.bind(Transport::Tcp);
             publ.connect(&ep);
         }
         let first = vec![b"weather.sync".to_vec()];
-        assert_eq!(publ_until(&publ, &sub, &first), first, "{label}");
+        assert_eq!(
+            publish_until_received(&publ, &sub, &first),
+            first,
+            "{label}"
+        );
         // Drain the repeats of the sync message.
         while sub.try_recv(Duration::from_millis(50)).is_some() {}
         // A non-matching topic must not arrive; the matching ones after it must, in order.
@@ -244,16 +134,12 @@ fn pub_sub_every_direction_with_filtering() {
     }
 }
 
-fn publ_until(publ: &End, sub: &End, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    publish_until_received(publ, sub, frames)
-}
-
 #[test]
 fn sub_unsubscribe_reaches_libzmq_pub() {
     let h = Harness::new();
     let publ = h.end(Impl::Libzmq, SocketType::Pub);
     let sub = h.end(Impl::Ringmq, SocketType::Sub);
-    let ep = publ.bind();
+    let ep = publ.bind(Transport::Tcp);
     sub.subscribe(b"a");
     sub.subscribe(b"b");
     sub.connect(&ep);
@@ -282,7 +168,7 @@ fn sub_unsubscribe_reaches_libzmq_pub() {
 fn incompatible_libzmq_peer_is_refused_and_socket_carries_on() {
     let h = Harness::new();
     let pull = h.end(Impl::Ringmq, SocketType::Pull);
-    let ep = pull.bind();
+    let ep = pull.bind(Transport::Tcp);
     // A libzmq PULL may not talk to a ringmq PULL: the handshake fails, nothing is delivered.
     let wrong = h.end(Impl::Libzmq, SocketType::Pull);
     wrong.connect(&ep);

@@ -9,9 +9,13 @@
 #![warn(missing_docs)]
 
 pub mod queue;
+pub mod reqrep;
+pub mod router;
 pub mod subscriptions;
 
 pub use queue::{FairQueue, LoadBalance};
+pub use reqrep::{Rep, Req, StateError};
+pub use router::{Identified, RoutingTable};
 pub use subscriptions::Subscriptions;
 
 use ringmq_transports::SocketType;
@@ -31,6 +35,10 @@ pub enum SendStrategy {
     FanOut,
     /// The single connected peer; block at HWM (PAIR).
     Exclusive,
+    /// To the peer the first frame names (ROUTER), or the one the request came from (REP).
+    Route,
+    /// Copy to every peer, unfiltered (XSUB sending upstream).
+    Broadcast,
 }
 
 /// How a socket type delivers incoming messages.
@@ -38,8 +46,10 @@ pub enum SendStrategy {
 pub enum RecvStrategy {
     /// The type cannot receive (PUSH, PUB).
     None,
-    /// Round-robin over peers with messages waiting (PULL, SUB, PAIR, DEALER).
+    /// Round-robin over peers with messages waiting (PULL, SUB, PAIR, DEALER, ROUTER, REP, REQ).
     FairQueue,
+    /// Subscription messages from the peers (XPUB).
+    Subscriptions,
 }
 
 /// The routing behaviour of a socket type, as zmq_socket(3) documents it.
@@ -56,7 +66,7 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// The pattern of `socket_type`, or `None` for types this version does not route yet.
+    /// The pattern of `socket_type` (`None` is kept for types a later version may add).
     pub fn of(socket_type: SocketType) -> Option<Pattern> {
         let p = |send, recv, exclusive, filters_incoming| Pattern {
             send,
@@ -72,13 +82,22 @@ impl Pattern {
             SocketType::Pub => p(S::FanOut, R::None, false, false),
             SocketType::Sub => p(S::None, R::FairQueue, false, true),
             SocketType::Pair => p(S::Exclusive, R::FairQueue, true, false),
-            _ => return None,
+            SocketType::Req => p(S::LoadBalance, R::FairQueue, false, false),
+            SocketType::Rep => p(S::Route, R::FairQueue, false, false),
+            SocketType::Dealer => p(S::LoadBalance, R::FairQueue, false, false),
+            SocketType::Router => p(S::Route, R::FairQueue, false, false),
+            SocketType::XPub => p(S::FanOut, R::Subscriptions, false, false),
+            SocketType::XSub => p(S::Broadcast, R::FairQueue, false, true),
         })
     }
 
-    /// Whether a full peer makes the sender wait (true) or drops the message (false, PUB).
+    /// Whether a full peer makes the sender wait (true) or drops the message (false: PUB, XPUB,
+    /// XSUB, and ROUTER/REP, which drop for a full peer unless `router_mandatory`).
     pub fn blocks_at_hwm(&self) -> bool {
-        !matches!(self.send, SendStrategy::FanOut)
+        matches!(
+            self.send,
+            SendStrategy::LoadBalance | SendStrategy::Exclusive
+        )
     }
 }
 

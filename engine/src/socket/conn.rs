@@ -257,13 +257,19 @@ impl ConnDriver {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::HandshakeSucceeded {
-                    peer_socket_type, ..
+                    peer_socket_type,
+                    peer_metadata,
+                    ..
                 } => {
                     if core.exclusive_taken(self.peer) {
                         tracing::debug!(%peer_socket_type, "refusing a second peer on an exclusive socket");
                         return Some(ConnEnd::Refused);
                     }
-                    core.pipe_connected(self.peer);
+                    let identity = peer_metadata.get("Identity").cloned().unwrap_or_default();
+                    if !core.pipe_connected(self.peer, &identity) {
+                        tracing::info!("refusing a peer whose routing id is already in use");
+                        return Some(ConnEnd::Refused);
+                    }
                 }
                 Event::Message(msg) => core.deliver(self.peer, msg),
                 Event::Subscribe(topic) => core.peer_subscription(self.peer, &topic, true),

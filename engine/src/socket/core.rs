@@ -8,7 +8,8 @@ use std::task::{Context, Waker};
 
 use bytes::Bytes;
 use ringmq_patterns::{
-    FairQueue, LoadBalance, Pattern, PeerId, RecvStrategy, SendStrategy, Subscriptions,
+    FairQueue, Identified, LoadBalance, Pattern, PeerId, RecvStrategy, Rep, Req, RoutingTable,
+    SendStrategy, Subscriptions,
 };
 use ringmq_transports::{Message, SocketType};
 use slab::Slab;
@@ -173,6 +174,15 @@ pub(crate) struct Core {
     pub(crate) endpoints: Vec<String>,
     /// Wakes whoever waits for connections to finish (close with linger).
     pub(crate) idle_wakers: Wakers,
+    /// REQ envelope and alternation.
+    req: Option<Req>,
+    /// REP envelope of the request being answered.
+    rep: Option<Rep>,
+    /// ROUTER routing ids.
+    routing: Option<RoutingTable>,
+    /// XPUB: subscription messages for the application, and every peer's subscriptions counted.
+    xpub_inbox: VecDeque<Message>,
+    xpub_all: Subscriptions,
 }
 
 impl Core {
@@ -186,7 +196,6 @@ impl Core {
         Ok(Core {
             socket_type,
             pattern,
-            options,
             pipes: PipeMap::default(),
             next_peer: 0,
             lb: LoadBalance::new(),
@@ -200,6 +209,13 @@ impl Core {
             dropped: 0,
             endpoints: Vec::new(),
             idle_wakers: Wakers::default(),
+            req: (socket_type == SocketType::Req)
+                .then(|| Req::new(options.req_relaxed, options.req_correlate, random_u32())),
+            rep: (socket_type == SocketType::Rep).then(Rep::new),
+            routing: (socket_type == SocketType::Router).then(|| RoutingTable::new(random_u32())),
+            xpub_inbox: VecDeque::new(),
+            xpub_all: Subscriptions::new(),
+            options,
         })
     }
 
@@ -234,27 +250,65 @@ impl Core {
                 .any(|(&other, p)| other != id && !p.dead && (p.connected || p.persistent))
     }
 
-    /// The handshake on `id`'s connection completed.
-    pub(crate) fn pipe_connected(&mut self, id: PeerId) {
+    /// The handshake on `id`'s connection completed; `identity` is the peer's `Identity`
+    /// property. Returns false when the peer must be refused (a ROUTER id already taken).
+    pub(crate) fn pipe_connected(&mut self, id: PeerId, identity: &[u8]) -> bool {
+        if let Some(routing) = self.routing.as_mut() {
+            match routing.identify(id, identity, self.options.router_handover) {
+                Identified::Assigned(_) => {}
+                Identified::HandedOver { previous, .. } => {
+                    tracing::debug!(?previous, "routing id handed over to a new peer");
+                }
+                Identified::Refused => return false,
+            }
+        }
         let topics = if self.pattern.filters_incoming {
             self.subscriptions.prefixes()
         } else {
             Vec::new()
         };
+        let welcome = (self.socket_type == SocketType::XPub)
+            .then(|| self.options.xpub_welcome_msg.clone())
+            .flatten();
         let Some(pipe) = self.pipes.get_mut(&id) else {
-            return;
+            return true;
         };
         pipe.connected = true;
         pipe.dead = false;
         // A new connection starts with no peer subscriptions; ours are sent afresh.
         pipe.peer_subscriptions = Subscriptions::new();
         pipe.subscription_commands = topics.into_iter().map(|t| (Bytes::from(t), true)).collect();
+        if let Some(welcome) = welcome {
+            pipe.outq.push_back(Message::single(welcome));
+            pipe.wake_driver();
+        }
         self.attach(id);
+        true
     }
 
     /// The connection of `id` ended. A persistent pipe waits for the next one; others leave once
     /// their received messages are delivered.
     pub(crate) fn pipe_disconnected(&mut self, id: PeerId) {
+        if let Some(routing) = self.routing.as_mut() {
+            routing.remove(id);
+        }
+        if let Some(req) = self.req.as_mut() {
+            req.peer_gone(id);
+        }
+        if self.socket_type == SocketType::XPub {
+            // The peer's subscriptions go with it; tell the application about the ones that end.
+            // `xpub_all` counts each prefix once per peer, so one cancel per distinct prefix.
+            let prefixes = self
+                .pipes
+                .get_mut(&id)
+                .map(|p| std::mem::take(&mut p.peer_subscriptions).prefixes())
+                .unwrap_or_default();
+            for prefix in prefixes {
+                if self.xpub_all.unsubscribe(&prefix) {
+                    self.xpub_notify(&prefix, false);
+                }
+            }
+        }
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return;
         };
@@ -288,6 +342,13 @@ impl Core {
                 msg,
             ));
         }
+        match self.socket_type {
+            SocketType::Req => return self.send_request(msg),
+            SocketType::Rep => return self.send_reply(msg),
+            SocketType::Router => return self.send_routed(msg),
+            SocketType::XSub => return self.send_upstream(msg),
+            _ => {}
+        }
         let hwm = self.options.sndhwm;
         match self.pattern.send {
             SendStrategy::None => Err(SendError::Failed(
@@ -297,23 +358,14 @@ impl Core {
                 ),
                 msg,
             )),
-            SendStrategy::LoadBalance | SendStrategy::Exclusive => {
-                let pipes = &self.pipes;
-                let chosen = self.lb.pick(|id| {
-                    pipes
-                        .get(&id)
-                        .is_some_and(|p| !p.dead && !Options::at_hwm(hwm, p.outq.len()))
-                });
-                match chosen {
-                    Some(id) => {
-                        let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
-                        pipe.outq.push_back(msg);
-                        pipe.wake_driver();
-                        Ok(())
-                    }
-                    None => Err(SendError::Full(msg)),
+            SendStrategy::LoadBalance | SendStrategy::Exclusive => match self.pick_with_room(false)
+            {
+                Some(id) => {
+                    self.push_to(id, msg);
+                    Ok(())
                 }
-            }
+                None => Err(SendError::Full(msg)),
+            },
             SendStrategy::FanOut => {
                 let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
                 let mut dropped = 0;
@@ -331,28 +383,223 @@ impl Core {
                 self.dropped += dropped;
                 Ok(())
             }
+            SendStrategy::Route | SendStrategy::Broadcast => {
+                unreachable!("routed and broadcasting types are handled above")
+            }
+        }
+    }
+
+    /// The next peer with room below the send HWM, round-robin. With `connected_first`, peers
+    /// whose connection is up are preferred (REQ fails over to live peers).
+    fn pick_with_room(&mut self, connected_first: bool) -> Option<PeerId> {
+        let hwm = self.options.sndhwm;
+        let pipes = &self.pipes;
+        let has_room = |p: &Pipe| !p.dead && !Options::at_hwm(hwm, p.outq.len());
+        if connected_first {
+            if let Some(id) = self
+                .lb
+                .pick(|id| pipes.get(&id).is_some_and(|p| p.connected && has_room(p)))
+            {
+                return Some(id);
+            }
+        }
+        self.lb.pick(|id| pipes.get(&id).is_some_and(has_room))
+    }
+
+    fn push_to(&mut self, id: PeerId, msg: Message) {
+        let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
+        pipe.outq.push_back(msg);
+        pipe.wake_driver();
+    }
+
+    fn state_error(e: ringmq_patterns::StateError, msg: Message) -> SendError {
+        SendError::Failed(Error::new(ErrorKind::InvalidState, e.to_string()), msg)
+    }
+
+    fn send_request(&mut self, msg: Message) -> Result<(), SendError> {
+        let req = self.req.as_mut().expect("REQ sockets have REQ state");
+        if let Err(e) = req.can_send() {
+            return Err(Self::state_error(e, msg));
+        }
+        let Some(id) = self.pick_with_room(true) else {
+            return Err(SendError::Full(msg));
+        };
+        let req = self.req.as_mut().expect("REQ sockets have REQ state");
+        let wire = req.wrap(msg);
+        req.sent_to(id);
+        // Replies to an abandoned (relaxed) request may still be queued: they are dropped on recv.
+        self.push_to(id, wire);
+        Ok(())
+    }
+
+    fn send_reply(&mut self, msg: Message) -> Result<(), SendError> {
+        let rep = self.rep.as_mut().expect("REP sockets have REP state");
+        let (id, wire) = match rep.reply(msg.clone()) {
+            Ok(r) => r,
+            Err(e) => return Err(Self::state_error(e, msg)),
+        };
+        self.route_to(id, wire, false)
+    }
+
+    fn send_routed(&mut self, mut msg: Message) -> Result<(), SendError> {
+        let mandatory = self.options.router_mandatory;
+        let routing_id = msg.pop_front().expect("checked non-empty above");
+        let target = self
+            .routing
+            .as_ref()
+            .expect("ROUTER sockets have a routing table")
+            .lookup(&routing_id);
+        match target {
+            Some(id) if !msg.is_empty() => self.route_to(id, msg, mandatory).map_err(|e| {
+                // Hand back the message as the caller gave it.
+                match e {
+                    SendError::Full(mut m) => {
+                        m.push_front(routing_id);
+                        SendError::Full(m)
+                    }
+                    other => other,
+                }
+            }),
+            Some(_) => Ok(()),
+            None if mandatory => {
+                msg.push_front(routing_id);
+                Err(SendError::Failed(
+                    Error::new(ErrorKind::HostUnreachable, "no peer with that routing id"),
+                    msg,
+                ))
+            }
+            // Unroutable: dropped silently, as libzmq does without router_mandatory.
+            None => Ok(()),
+        }
+    }
+
+    /// Send to one peer; at its HWM drop (or hand back with `Full` when `mandatory`).
+    fn route_to(&mut self, id: PeerId, msg: Message, mandatory: bool) -> Result<(), SendError> {
+        let hwm = self.options.sndhwm;
+        match self.pipes.get_mut(&id) {
+            Some(pipe) if pipe.connected && !pipe.dead => {
+                if Options::at_hwm(hwm, pipe.outq.len()) {
+                    if mandatory {
+                        return Err(SendError::Full(msg));
+                    }
+                    self.dropped += 1;
+                    return Ok(());
+                }
+                pipe.outq.push_back(msg);
+                pipe.wake_driver();
+                Ok(())
+            }
+            // The peer left: the reply has nowhere to go.
+            _ => Ok(()),
+        }
+    }
+
+    /// XSUB: `\x01topic` / `\x00topic` change subscriptions; anything else goes to every peer.
+    fn send_upstream(&mut self, msg: Message) -> Result<(), SendError> {
+        if msg.len() == 1 {
+            let body = msg.frames()[0].clone();
+            match body.first() {
+                Some(1) => {
+                    self.subscriptions.subscribe(&body[1..]);
+                    self.queue_subscription(body.slice(1..), true);
+                    return Ok(());
+                }
+                Some(0) => {
+                    if self.subscriptions.unsubscribe(&body[1..]) {
+                        self.queue_subscription(body.slice(1..), false);
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        let hwm = self.options.sndhwm;
+        for pipe in self.pipes.values_mut().filter(|p| p.connected) {
+            if Options::at_hwm(hwm, pipe.outq.len()) {
+                self.dropped += 1;
+                continue;
+            }
+            pipe.outq.push_back(msg.clone());
+            pipe.wake_driver();
+        }
+        Ok(())
+    }
+
+    fn queue_subscription(&mut self, topic: Bytes, subscribe: bool) {
+        for pipe in self.pipes.values_mut().filter(|p| p.connected) {
+            pipe.subscription_commands
+                .push_back((topic.clone(), subscribe));
+            pipe.wake_driver();
         }
     }
 
     /// Take the next received message, fair-queued across peers.
     pub(crate) fn try_recv(&mut self) -> Result<Option<Message>, Error> {
-        if self.pattern.recv == RecvStrategy::None {
+        match self.pattern.recv {
+            RecvStrategy::None => {
+                return Err(Error::new(
+                    ErrorKind::NotSupported,
+                    format!("{} sockets cannot receive", self.socket_type),
+                ))
+            }
+            RecvStrategy::Subscriptions => return Ok(self.xpub_inbox.pop_front()),
+            RecvStrategy::FairQueue => {}
+        }
+        if let Some(req) = self.req.as_ref() {
+            req.can_recv()
+                .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
+        }
+        if self.rep.as_ref().is_some_and(Rep::is_answering) {
             return Err(Error::new(
-                ErrorKind::NotSupported,
-                format!("{} sockets cannot receive", self.socket_type),
+                ErrorKind::InvalidState,
+                "the last request is not answered yet: send the reply first",
             ));
         }
+        loop {
+            let Some((id, msg)) = self.pop_fair() else {
+                return Ok(None);
+            };
+            match self.socket_type {
+                SocketType::Req => {
+                    let req = self.req.as_mut().expect("REQ sockets have REQ state");
+                    if let Some(reply) = req.accept_reply(id, msg) {
+                        return Ok(Some(reply));
+                    }
+                    // A reply from another peer or to an abandoned request: dropped.
+                }
+                SocketType::Rep => {
+                    let rep = self.rep.as_mut().expect("REP sockets have REP state");
+                    if let Some(request) = rep.take_request(id, msg) {
+                        return Ok(Some(request));
+                    }
+                    tracing::debug!("dropping a request without an envelope delimiter");
+                }
+                SocketType::Router => {
+                    let routing = self
+                        .routing
+                        .as_ref()
+                        .expect("ROUTER sockets have a routing table");
+                    if let Some(routing_id) = routing.id_of(id) {
+                        let mut msg = msg;
+                        msg.push_front(routing_id.clone());
+                        return Ok(Some(msg));
+                    }
+                }
+                _ => return Ok(Some(msg)),
+            }
+        }
+    }
+
+    /// Pop the next message fair-queued across pipes.
+    fn pop_fair(&mut self) -> Option<(PeerId, Message)> {
         let pipes = &self.pipes;
-        let Some(id) = self
+        let id = self
             .fq
-            .pick(|id| pipes.get(&id).is_some_and(|p| !p.inq.is_empty()))
-        else {
-            return Ok(None);
-        };
+            .pick(|id| pipes.get(&id).is_some_and(|p| !p.inq.is_empty()))?;
         let rcvhwm = self.options.rcvhwm;
         let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
         let was_full = Options::at_hwm(rcvhwm, pipe.inq.len());
-        let msg = pipe.inq.pop_front();
+        let msg = pipe.inq.pop_front()?;
         if was_full {
             pipe.wake_driver();
         }
@@ -360,7 +607,7 @@ impl Core {
             self.fq.detach(id);
             self.pipes.remove(&id);
         }
-        Ok(msg)
+        Some((id, msg))
     }
 
     /// A message arrived from `id`. SUB drops what it is not subscribed to.
@@ -388,18 +635,40 @@ impl Core {
             .is_some_and(|p| Options::at_hwm(self.options.rcvhwm, p.inq.len()))
     }
 
-    /// The peer subscribed or cancelled (PUB side).
+    /// The peer subscribed or cancelled (PUB and XPUB).
     pub(crate) fn peer_subscription(&mut self, id: PeerId, topic: &[u8], subscribe: bool) {
-        if let Some(pipe) = self.pipes.get_mut(&id) {
-            if subscribe {
-                pipe.peer_subscriptions.subscribe(topic);
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        let changed_for_peer = if subscribe {
+            pipe.peer_subscriptions.subscribe(topic)
+        } else {
+            pipe.peer_subscriptions.unsubscribe(topic)
+        };
+        if self.socket_type != SocketType::XPub {
+            return;
+        }
+        let changed_overall = changed_for_peer
+            && if subscribe {
+                self.xpub_all.subscribe(topic)
             } else {
-                pipe.peer_subscriptions.unsubscribe(topic);
-            }
+                self.xpub_all.unsubscribe(topic)
+            };
+        // xpub_verbose passes every subscribe on; cancels only when the last one goes.
+        if changed_overall || (subscribe && self.options.xpub_verbose) {
+            self.xpub_notify(topic, subscribe);
         }
     }
 
-    /// Our own subscription changed (SUB): tell every connected peer when the set changed.
+    fn xpub_notify(&mut self, topic: &[u8], subscribe: bool) {
+        let mut body = Vec::with_capacity(topic.len() + 1);
+        body.push(u8::from(subscribe));
+        body.extend_from_slice(topic);
+        self.xpub_inbox.push_back(Message::single(body));
+        self.recv_wakers.wake_all();
+    }
+
+    /// Our own subscription changed (SUB, XSUB): tell every connected peer when the set changed.
     pub(crate) fn set_subscription(&mut self, topic: &[u8], subscribe: bool) -> Result<(), Error> {
         if !self.pattern.filters_incoming {
             return Err(Error::new(
@@ -447,6 +716,19 @@ impl Core {
     }
 }
 
+/// A random starting point for request ids and generated routing ids, as libzmq uses.
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    h.finish() as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,7 +763,7 @@ mod tests {
         };
         let mut core = Core::new(SocketType::Pub, options).unwrap();
         let a = core.add_pipe(false);
-        core.pipe_connected(a);
+        core.pipe_connected(a, b"");
         core.peer_subscription(a, b"t", true);
         core.try_send(Message::single("other")).unwrap();
         assert!(core.pipes[&a].outq.is_empty());
@@ -496,7 +778,7 @@ mod tests {
         let mut core = Core::new(SocketType::Sub, Options::default()).unwrap();
         core.set_subscription(b"a", true).unwrap();
         let p = core.add_pipe(false);
-        core.pipe_connected(p);
+        core.pipe_connected(p, b"");
         assert_eq!(core.pipes[&p].subscription_commands.len(), 1);
         core.deliver(p, Message::single("b-no"));
         core.deliver(p, Message::single("a-yes"));

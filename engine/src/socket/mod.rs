@@ -3,6 +3,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod core;
+pub(crate) mod ipc;
 pub mod options;
 pub(crate) mod tcp;
 
@@ -86,6 +87,7 @@ impl Socket {
     pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
         match parse(endpoint)? {
             Endpoint::Tcp { host, port } => tcp::bind(&self.core, &host, port),
+            Endpoint::Ipc(path) => ipc::bind(&self.core, &path),
             other => Err(unsupported_transport(&other)),
         }
     }
@@ -96,6 +98,7 @@ impl Socket {
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
         match parse(endpoint)? {
             Endpoint::Tcp { host, port } => tcp::connect(&self.core, host, port),
+            Endpoint::Ipc(path) => tcp::connect_to(&self.core, tcp::Target::Ipc(path)),
             other => Err(unsupported_transport(&other)),
         }
     }
@@ -245,7 +248,7 @@ fn parse(endpoint: &str) -> Result<Endpoint, Error> {
 fn unsupported_transport(endpoint: &Endpoint) -> Error {
     Error::new(
         ErrorKind::InvalidEndpoint,
-        format!("{endpoint}: only tcp is supported in this version (ipc and inproc are planned)"),
+        format!("{endpoint}: tcp and ipc are supported in this version (inproc is planned)"),
     )
 }
 
@@ -339,6 +342,13 @@ pub struct BlockingSocket {
     id: u64,
     bridge: Arc<Bridge>,
     socket_type: SocketType,
+    /// REQ/REP alternation, checked here so a misuse is reported to the caller at once (the shard
+    /// enforces it too). REQ: a request is outstanding. REP: a request awaits its reply.
+    turn: std::cell::Cell<bool>,
+    req_relaxed: bool,
+    /// ROUTER with `router_mandatory`: each send asks the shard directly, so an unroutable or
+    /// full peer is reported to the caller (slower than the queued hand-off).
+    synchronous_send: bool,
     rcvtimeo: Option<Duration>,
     sndtimeo: Option<Duration>,
 }
@@ -371,6 +381,8 @@ impl BlockingSocket {
             closed: AtomicBool::new(false),
         });
         let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
+        let req_relaxed = options.req_relaxed;
+        let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
         let b = bridge.clone();
         shard.call(move || -> Result<(), Error> {
             let socket = Socket::with_options(socket_type, options)?;
@@ -390,6 +402,9 @@ impl BlockingSocket {
             id,
             bridge,
             socket_type,
+            turn: std::cell::Cell::new(false),
+            req_relaxed,
+            synchronous_send,
             rcvtimeo: None,
             sndtimeo: None,
         })
@@ -508,6 +523,30 @@ impl BlockingSocket {
                 msg,
             ));
         }
+        match self.socket_type {
+            SocketType::Req if self.turn.get() && !self.req_relaxed => {
+                return Err(SendError::Failed(
+                    Error::new(
+                        ErrorKind::InvalidState,
+                        "a request is outstanding: receive its reply first (or set req_relaxed)",
+                    ),
+                    msg,
+                ))
+            }
+            SocketType::Rep if !self.turn.get() => {
+                return Err(SendError::Failed(
+                    Error::new(
+                        ErrorKind::InvalidState,
+                        "nothing to answer: REP must receive first",
+                    ),
+                    msg,
+                ))
+            }
+            _ => {}
+        }
+        if self.synchronous_send {
+            return self.send_synchronously(msg, deadline);
+        }
         let mut msg = Some(msg);
         loop {
             if self.bridge.closed.load(Ordering::SeqCst) {
@@ -523,6 +562,11 @@ impl BlockingSocket {
             {
                 Ok(()) => {
                     self.bridge.pump.wake();
+                    match self.socket_type {
+                        SocketType::Req => self.turn.set(true),
+                        SocketType::Rep => self.turn.set(false),
+                        _ => {}
+                    }
                     return Ok(());
                 }
                 Err(m) => msg = Some(m),
@@ -533,6 +577,33 @@ impl BlockingSocket {
                     msg.take().expect("message present until queued"),
                 ));
             }
+        }
+    }
+
+    fn send_synchronously(&self, msg: Message, deadline: Option<Instant>) -> Result<(), SendError> {
+        let mut msg = msg;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let id = self.id;
+            let attempt = self.shard.call(move || {
+                HOSTED.with(|h| match h.borrow().get(&id) {
+                    Some(s) => s.try_send(msg),
+                    None => Err(SendError::Failed(
+                        Error::new(ErrorKind::Closed, "socket is closed"),
+                        msg,
+                    )),
+                })
+            });
+            match attempt {
+                Ok(Err(SendError::Full(m))) => msg = m,
+                Ok(result) => return result,
+                Err(e) => return Err(SendError::Failed(e, Message::new())),
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(SendError::Full(msg));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
@@ -562,10 +633,30 @@ impl BlockingSocket {
                 format!("{} sockets cannot receive", self.socket_type),
             ));
         }
+        match self.socket_type {
+            SocketType::Req if !self.turn.get() => {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    "nothing to answer: REQ must send first",
+                ))
+            }
+            SocketType::Rep if self.turn.get() => {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    "the last request is not answered yet: send the reply first",
+                ))
+            }
+            _ => {}
+        }
         loop {
             if let Some(m) = self.bridge.from_shard.pop() {
                 if self.bridge.pump_wants_room.swap(false, Ordering::SeqCst) {
                     self.bridge.pump.wake();
+                }
+                match self.socket_type {
+                    SocketType::Req => self.turn.set(false),
+                    SocketType::Rep => self.turn.set(true),
+                    _ => {}
                 }
                 return Ok(m);
             }

@@ -37,6 +37,27 @@ pub struct Options {
     pub max_connections: usize,
     /// Listen backlog (`ZMQ_BACKLOG`, default 100).
     pub backlog: i32,
+    /// REQ: allow a new request before the reply to the last one (`ZMQ_REQ_RELAXED`).
+    pub req_relaxed: bool,
+    /// REQ: prefix requests with an id and drop replies that do not carry it
+    /// (`ZMQ_REQ_CORRELATE`).
+    pub req_correlate: bool,
+    /// ROUTER: refuse unroutable messages (`ErrorKind::HostUnreachable`) and report a full peer
+    /// (`SendError::Full`) instead of dropping silently (`ZMQ_ROUTER_MANDATORY`).
+    pub router_mandatory: bool,
+    /// ROUTER: a new peer claiming a routing id in use takes it over (`ZMQ_ROUTER_HANDOVER`);
+    /// otherwise the new peer is refused.
+    pub router_handover: bool,
+    /// XPUB: pass every subscription to the application, not only new ones
+    /// (`ZMQ_XPUB_VERBOSE`).
+    pub xpub_verbose: bool,
+    /// XPUB: a message sent to each new subscriber when it connects (`ZMQ_XPUB_WELCOME_MSG`).
+    pub xpub_welcome_msg: Option<Bytes>,
+    /// Permissions of ipc socket files this socket binds. Default 0o600: owner only.
+    pub ipc_mode: u32,
+    /// Allow binding ipc in a world-writable directory without the sticky bit (refused by
+    /// default: another user could swap the socket file).
+    pub ipc_allow_insecure_dir: bool,
 }
 
 impl Default for Options {
@@ -54,6 +75,14 @@ impl Default for Options {
             routing_id: None,
             max_connections: 1024,
             backlog: 100,
+            req_relaxed: false,
+            req_correlate: false,
+            router_mandatory: false,
+            router_handover: false,
+            xpub_verbose: false,
+            xpub_welcome_msg: None,
+            ipc_mode: 0o600,
+            ipc_allow_insecure_dir: false,
         }
     }
 }

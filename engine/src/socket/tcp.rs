@@ -1,4 +1,5 @@
-//! tcp transport: listening and accepting, connecting and reconnecting with back-off.
+//! Stream transports (tcp and ipc): listening and accepting, connecting and reconnecting with
+//! back-off. Both carry ZMTP the same way; only the addresses and socket options differ.
 
 use std::cell::RefCell;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -82,14 +83,30 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, host: &Host, port: u16) -> Result<S
     let core2 = core.clone();
     spawn_local(killable(
         kill,
-        accept_loop(core2, listener, endpoint.clone()),
+        accept_loop(core2, listener, endpoint.clone(), true, None),
     ))
     .detach();
     core.borrow_mut().endpoints.push(endpoint.clone());
     Ok(endpoint)
 }
 
-async fn accept_loop(core: Rc<RefCell<Core>>, listener: OwnedFd, endpoint: String) {
+/// Removes an ipc socket file when its listener goes away.
+pub(crate) struct RemoveOnDrop(pub(crate) std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub(crate) async fn accept_loop(
+    core: Rc<RefCell<Core>>,
+    listener: OwnedFd,
+    endpoint: String,
+    nodelay: bool,
+    cleanup: Option<RemoveOnDrop>,
+) {
+    let _cleanup = cleanup;
     use std::os::fd::AsRawFd;
     loop {
         match driver::accept(listener.as_raw_fd()).await {
@@ -104,7 +121,9 @@ async fn accept_loop(core: Rc<RefCell<Core>>, listener: OwnedFd, endpoint: Strin
                     tracing::warn!(%endpoint, limit, "connection limit reached; closing new peer");
                     continue;
                 }
-                let _ = SockRef::from(&fd).set_nodelay(true);
+                if nodelay {
+                    let _ = SockRef::from(&fd).set_nodelay(true);
+                }
                 let peer = core.borrow_mut().add_pipe(false);
                 let config = connection_config(&core.borrow());
                 let kill = core.borrow().kill.clone();
@@ -163,6 +182,13 @@ fn log_end(end: &ConnEnd) {
 }
 
 /// Start connecting (and reconnecting) to `host:port`. Returns at once, as libzmq's connect does.
+/// Where a connecting socket goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Tcp(Host, u16),
+    Ipc(String),
+}
+
 pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16) -> Result<(), Error> {
     if matches!(host, Host::Any) || port == 0 {
         return Err(Error::new(
@@ -170,6 +196,10 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16) -> Result
             "connect needs a host and a port",
         ));
     }
+    connect_to(core, Target::Tcp(host, port))
+}
+
+pub(crate) fn connect_to(core: &Rc<RefCell<Core>>, target: Target) -> Result<(), Error> {
     let peer = core.borrow_mut().add_pipe(true);
     let kill = core.borrow().kill.clone();
     let core2 = core.clone();
@@ -186,7 +216,7 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16) -> Result
             if core2.borrow().closing && !has_queued(&core2, peer) {
                 break;
             }
-            match try_connect(&host, port).await {
+            match try_connect(&target).await {
                 Ok(fd) => {
                     ivl = ivl_first;
                     let config = connection_config(&core2.borrow());
@@ -220,7 +250,11 @@ fn has_queued(core: &Rc<RefCell<Core>>, peer: ringmq_patterns::PeerId) -> bool {
         .is_some_and(|p| !p.outq.is_empty())
 }
 
-async fn try_connect(host: &Host, port: u16) -> std::io::Result<OwnedFd> {
+async fn try_connect(target: &Target) -> std::io::Result<OwnedFd> {
+    let (host, port) = match target {
+        Target::Tcp(host, port) => (host, *port),
+        Target::Ipc(path) => return super::ipc::try_connect(path).await,
+    };
     let addrs = resolve(host, port, false).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut last = None;
     for addr in addrs {

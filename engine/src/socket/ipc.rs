@@ -1,0 +1,142 @@
+//! ipc transport: Unix domain stream sockets, `ipc:///path` and Linux abstract `ipc://@name`.
+//!
+//! Socket files are created with mode 0600 by default (`ipc_mode` widens it), binding into a
+//! world-writable directory without the sticky bit is refused unless `ipc_allow_insecure_dir`, a
+//! stale socket file is replaced only when nothing listens on it, and the file is removed when the
+//! listener closes.
+
+use std::cell::RefCell;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::rc::Rc;
+
+use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
+
+use super::core::{killable, Core};
+use super::tcp::{accept_loop, RemoveOnDrop};
+use crate::error::{Error, ErrorKind};
+use crate::runtime::{driver, spawn_local};
+
+/// The socket address of an ipc endpoint path (`@name`: abstract namespace).
+fn address(path: &str) -> std::io::Result<SockAddr> {
+    match path.strip_prefix('@') {
+        Some(name) => {
+            let mut bytes = vec![0u8];
+            bytes.extend_from_slice(name.as_bytes());
+            // A leading NUL selects the abstract namespace (unix(7)).
+            use std::os::unix::ffi::OsStrExt;
+            SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
+        }
+        None => SockAddr::unix(path),
+    }
+}
+
+/// Refuse a directory anyone may write to unless it has the sticky bit (as /tmp does): there
+/// another user could replace our socket file.
+fn check_directory(path: &Path, allow_insecure: bool) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        Error::new(
+            ErrorKind::BindFailed,
+            format!("ipc directory {}: {e}", dir.display()),
+        )
+    })?;
+    let mode = meta.permissions().mode();
+    let world_writable = mode & 0o002 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if world_writable && !sticky && !allow_insecure {
+        return Err(Error::new(
+            ErrorKind::BindFailed,
+            format!(
+                "refusing to bind ipc in {}: the directory is world-writable without the sticky bit \
+                 (set ipc_allow_insecure_dir to override)",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Remove a socket file left by a dead process; refuse when something still listens on it or the
+/// path is not a socket.
+fn clear_stale(path: &Path) -> Result<(), Error> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_socket() {
+        return Err(Error::new(
+            ErrorKind::BindFailed,
+            format!("{} exists and is not a socket", path.display()),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(Error::new(
+            ErrorKind::BindFailed,
+            format!("{} is in use by a listening socket", path.display()),
+        )),
+        Err(_) => std::fs::remove_file(path).map_err(|e| {
+            Error::new(
+                ErrorKind::BindFailed,
+                format!("cannot remove stale {}: {e}", path.display()),
+            )
+        }),
+    }
+}
+
+/// Bind and listen on `ipc://path`; returns the endpoint.
+pub(crate) fn bind(core: &Rc<RefCell<Core>>, path: &str) -> Result<String, Error> {
+    let (mode, allow_insecure, backlog) = {
+        let c = core.borrow();
+        (
+            c.options.ipc_mode,
+            c.options.ipc_allow_insecure_dir,
+            c.options.backlog,
+        )
+    };
+    let abstract_name = path.starts_with('@');
+    if !abstract_name {
+        check_directory(Path::new(path), allow_insecure)?;
+        clear_stale(Path::new(path))?;
+    }
+    let bind_err = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::BindFailed,
+            format!("cannot bind ipc://{path}: {e}"),
+        )
+    };
+    let socket = RawSocket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(bind_err)?;
+    socket
+        .bind(&address(path).map_err(bind_err)?)
+        .map_err(bind_err)?;
+    let cleanup = (!abstract_name).then(|| RemoveOnDrop(path.into()));
+    if !abstract_name {
+        // Before listen(): no peer can connect while the file still has the umask's mode.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_err)?;
+    }
+    socket.listen(backlog).map_err(bind_err)?;
+    // SAFETY: into_raw_fd hands over sole ownership of a valid descriptor.
+    let listener = unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) };
+    let endpoint = format!("ipc://{path}");
+    let kill = core.borrow().kill.clone();
+    spawn_local(killable(
+        kill,
+        accept_loop(core.clone(), listener, endpoint.clone(), false, cleanup),
+    ))
+    .detach();
+    core.borrow_mut().endpoints.push(endpoint.clone());
+    Ok(endpoint)
+}
+
+/// One connection attempt to `ipc://path`.
+pub(crate) async fn try_connect(path: &str) -> std::io::Result<OwnedFd> {
+    let socket = RawSocket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+    // SAFETY: into_raw_fd hands over sole ownership of a valid descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) };
+    use std::os::fd::AsRawFd;
+    driver::connect(fd.as_raw_fd(), address(path)?).await?;
+    Ok(fd)
+}
