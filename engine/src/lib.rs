@@ -30,12 +30,14 @@
 
 pub mod config;
 pub mod error;
+pub mod monitor;
 pub mod runtime;
 pub mod socket;
 
 pub use bytes::Bytes;
 pub use config::Config;
 pub use error::{Error, ErrorKind, SendError};
+pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use ringmq_transports::{Message, SocketType};
 pub use runtime::{block_on, current_shard, sleep, spawn_local, Runtime, ShardHandle, ShardId};
 pub use socket::{BlockingSocket, Options, Socket};

@@ -51,10 +51,13 @@ pub(crate) async fn run(
     peer: PeerId,
     fd: OwnedFd,
     config: ConnectionConfig,
-) -> ConnEnd {
+    endpoint: String,
+) -> (ConnEnd, bool) {
     let mut state = ConnDriver {
         core,
         peer,
+        endpoint,
+        handshaken: false,
         raw: fd.as_raw_fd(),
         conn: Connection::new(config, Instant::now()),
         recv_buf: Some(BytesMut::with_capacity(READ_BUFFER_BYTES)),
@@ -101,14 +104,19 @@ pub(crate) async fn run(
     }
     // Ops still in flight are cancelled by their drop; the kernel holds its own reference to the
     // file until they complete, so closing `fd` now is safe.
+    let handshaken = state.handshaken;
     drop(state);
     drop(fd);
-    end
+    (end, handshaken)
 }
 
 struct ConnDriver {
     core: Rc<RefCell<Core>>,
     peer: PeerId,
+    /// The endpoint this connection serves, for monitor events.
+    endpoint: String,
+    /// Whether the ZMTP handshake completed.
+    handshaken: bool,
     raw: std::os::fd::RawFd,
     conn: Connection,
     recv_buf: Option<BytesMut>,
@@ -270,6 +278,11 @@ impl ConnDriver {
                         tracing::info!("refusing a peer whose routing id is already in use");
                         return Some(ConnEnd::Refused);
                     }
+                    self.handshaken = true;
+                    core.emit(crate::monitor::MonitorEvent::HandshakeSucceeded {
+                        endpoint: self.endpoint.clone(),
+                        peer_socket_type,
+                    });
                 }
                 Event::Message(msg) => core.deliver(self.peer, msg),
                 Event::Subscribe(topic) => core.peer_subscription(self.peer, &topic, true),

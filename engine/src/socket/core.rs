@@ -183,6 +183,8 @@ pub(crate) struct Core {
     /// XPUB: subscription messages for the application, and every peer's subscriptions counted.
     xpub_inbox: VecDeque<Message>,
     xpub_all: Subscriptions,
+    /// Monitors attached to this socket.
+    monitors: Vec<std::sync::Arc<crate::monitor::MonitorShared>>,
 }
 
 impl Core {
@@ -215,6 +217,7 @@ impl Core {
             routing: (socket_type == SocketType::Router).then(|| RoutingTable::new(random_u32())),
             xpub_inbox: VecDeque::new(),
             xpub_all: Subscriptions::new(),
+            monitors: Vec::new(),
             options,
         })
     }
@@ -690,6 +693,31 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Attach a monitor.
+    pub(crate) fn add_monitor(&mut self, monitor: std::sync::Arc<crate::monitor::MonitorShared>) {
+        self.monitors.push(monitor);
+    }
+
+    /// Report an event to every monitor whose reader is still there.
+    pub(crate) fn emit(&self, event: crate::monitor::MonitorEvent) {
+        if self.monitors.is_empty() {
+            return;
+        }
+        tracing::trace!(%event, "monitor event");
+        for m in &self.monitors {
+            if std::sync::Arc::strong_count(m) > 1 {
+                m.push(event.clone());
+            }
+        }
+    }
+
+    /// Close every monitor (the socket is gone).
+    pub(crate) fn close_monitors(&mut self) {
+        for m in self.monitors.drain(..) {
+            m.close();
+        }
     }
 
     pub(crate) fn register_send(&mut self, cx: &Context<'_>) {

@@ -20,6 +20,7 @@ use crossbeam_queue::ArrayQueue;
 use ringmq_transports::{Endpoint, Message, SocketType};
 
 use self::core::{killable, Core};
+use crate::monitor::{Monitor, MonitorEvent};
 use crate::error::{Error, ErrorKind, SendError};
 use crate::runtime::{self, driver, spawn_local, ShardHandle, ShardId};
 pub use options::Options;
@@ -85,11 +86,22 @@ impl Socket {
     /// Listen on `endpoint` and accept peers. Returns the bound endpoint, with the real port when
     /// port 0 or `*` asked for an ephemeral one (libzmq's `ZMQ_LAST_ENDPOINT`).
     pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
-        match parse(endpoint)? {
+        let result = match parse(endpoint)? {
             Endpoint::Tcp { host, port } => tcp::bind(&self.core, &host, port),
             Endpoint::Ipc(path) => ipc::bind(&self.core, &path),
             other => Err(unsupported_transport(&other)),
-        }
+        };
+        let event = match &result {
+            Ok(bound) => MonitorEvent::Listening {
+                endpoint: bound.clone(),
+            },
+            Err(e) => MonitorEvent::BindFailed {
+                endpoint: endpoint.to_owned(),
+                error: e.to_string(),
+            },
+        };
+        self.core.borrow().emit(event);
+        result
     }
 
     /// Connect to `endpoint`. Returns at once; the connection is made (and remade after failures,
@@ -97,8 +109,10 @@ impl Socket {
     /// meanwhile queue for this peer up to `sndhwm`, as libzmq does.
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
         match parse(endpoint)? {
-            Endpoint::Tcp { host, port } => tcp::connect(&self.core, host, port),
-            Endpoint::Ipc(path) => tcp::connect_to(&self.core, tcp::Target::Ipc(path)),
+            Endpoint::Tcp { host, port } => tcp::connect(&self.core, host, port, endpoint.to_owned()),
+            Endpoint::Ipc(path) => {
+                tcp::connect_to(&self.core, tcp::Target::Ipc(path), endpoint.to_owned())
+            }
             other => Err(unsupported_transport(&other)),
         }
     }
@@ -166,6 +180,14 @@ impl Socket {
     /// Cancel one subscription to `prefix` (SUB).
     pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), Error> {
         self.core.borrow_mut().set_subscription(prefix, false)
+    }
+
+    /// Start monitoring the socket: the returned stream reports listening, accepted, connected,
+    /// handshake and disconnection events from now on (see [`MonitorEvent`]).
+    pub fn monitor(&self) -> Monitor {
+        let (monitor, shared) = Monitor::new();
+        self.core.borrow_mut().add_monitor(shared);
+        monitor
     }
 
     /// Messages a PUB socket dropped because a subscriber was at its high-water mark.
@@ -237,6 +259,11 @@ async fn close_core(core: Rc<RefCell<Core>>) {
     .await;
     let kill = core.borrow().kill.clone();
     kill.kill();
+    let mut c = core.borrow_mut();
+    for endpoint in c.endpoints.clone() {
+        c.emit(MonitorEvent::Closed { endpoint });
+    }
+    c.close_monitors();
 }
 
 use std::future::Future;
@@ -468,6 +495,12 @@ impl BlockingSocket {
         let id = self.id;
         self.shard
             .call(move || with_hosted(id, |s| Ok(s.options())))?
+    }
+
+    /// Start monitoring the socket (see [`Socket::monitor`]); read the events from any thread.
+    pub fn monitor(&self) -> Result<Monitor, Error> {
+        let id = self.id;
+        self.shard.call(move || with_hosted(id, |s| Ok(s.monitor())))?
     }
 
     /// Number of peers whose handshake completed.

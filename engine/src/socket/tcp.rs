@@ -12,6 +12,7 @@ use ringmq_transports::ConnectionConfig;
 use socket2::{Domain, Protocol, SockRef, Socket as RawSocket, Type};
 
 use super::conn::{self, ConnEnd};
+use crate::monitor::{HandshakeFailure, MonitorEvent};
 use super::core::{killable, Core};
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{driver, spawn_local};
@@ -128,19 +129,21 @@ pub(crate) async fn accept_loop(
                 let config = connection_config(&core.borrow());
                 let kill = core.borrow().kill.clone();
                 let core2 = core.clone();
+                core.borrow().emit(MonitorEvent::Accepted {
+                    endpoint: endpoint.clone(),
+                });
+                let endpoint = endpoint.clone();
                 spawn_local(killable(kill, async move {
-                    core2.borrow_mut().connections += 1;
-                    let end = conn::run(core2.clone(), peer, fd, config).await;
-                    log_end(&end);
-                    let mut c = core2.borrow_mut();
-                    c.connections -= 1;
-                    c.pipe_disconnected(peer);
-                    c.idle_wakers.wake_all();
+                    run_connection(&core2, peer, fd, config, endpoint).await;
                 }))
                 .detach();
             }
             Err(e) => {
                 tracing::warn!(%endpoint, error = %e, "accept failed");
+                core.borrow().emit(MonitorEvent::AcceptFailed {
+                    endpoint: endpoint.clone(),
+                    error: e.to_string(),
+                });
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::EMFILE)
@@ -170,18 +173,62 @@ pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
     config
 }
 
-fn log_end(end: &ConnEnd) {
-    match end {
-        ConnEnd::Protocol(e) => tracing::info!(error = %e, "connection closed: protocol error"),
-        ConnEnd::Io(e) => tracing::debug!(error = %e, "connection closed: I/O error"),
-        ConnEnd::Refused => {
-            tracing::info!("connection refused: exclusive socket already has a peer")
+/// Drive one connection to its end, then account for it: the connection count, the pipe, the
+/// log line and the monitor event.
+async fn run_connection(
+    core: &Rc<RefCell<Core>>,
+    peer: ringmq_patterns::PeerId,
+    fd: OwnedFd,
+    config: ConnectionConfig,
+    endpoint: String,
+) {
+    core.borrow_mut().connections += 1;
+    let (end, handshaken) = conn::run(core.clone(), peer, fd, config, endpoint.clone()).await;
+    let event = match &end {
+        ConnEnd::Protocol(e) => {
+            tracing::info!(%endpoint, error = %e, "connection closed: protocol error");
+            if handshaken {
+                MonitorEvent::Disconnected {
+                    endpoint,
+                    reason: format!("protocol error: {e}"),
+                }
+            } else {
+                MonitorEvent::HandshakeFailed {
+                    endpoint,
+                    reason: HandshakeFailure::Protocol(e.to_string()),
+                }
+            }
         }
-        ConnEnd::Eof | ConnEnd::Closed => tracing::trace!(?end, "connection closed"),
-    }
+        ConnEnd::Refused => {
+            tracing::info!(%endpoint, "connection refused: the socket cannot take this peer");
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                reason: HandshakeFailure::Protocol("peer refused (exclusive socket or routing id in use)".into()),
+            }
+        }
+        ConnEnd::Io(e) => {
+            tracing::debug!(%endpoint, error = %e, "connection closed: I/O error");
+            MonitorEvent::Disconnected {
+                endpoint,
+                reason: e.to_string(),
+            }
+        }
+        ConnEnd::Eof => MonitorEvent::Disconnected {
+            endpoint,
+            reason: "peer closed the connection".into(),
+        },
+        ConnEnd::Closed => MonitorEvent::Disconnected {
+            endpoint,
+            reason: "socket closed".into(),
+        },
+    };
+    let mut c = core.borrow_mut();
+    c.emit(event);
+    c.connections -= 1;
+    c.pipe_disconnected(peer);
+    c.idle_wakers.wake_all();
 }
 
-/// Start connecting (and reconnecting) to `host:port`. Returns at once, as libzmq's connect does.
 /// Where a connecting socket goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
@@ -189,17 +236,19 @@ pub(crate) enum Target {
     Ipc(String),
 }
 
-pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16) -> Result<(), Error> {
+/// Start connecting (and reconnecting) to `host:port`. Returns at once, as libzmq's connect does.
+pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16, endpoint: String) -> Result<(), Error> {
     if matches!(host, Host::Any) || port == 0 {
         return Err(Error::new(
             ErrorKind::InvalidEndpoint,
             "connect needs a host and a port",
         ));
     }
-    connect_to(core, Target::Tcp(host, port))
+    connect_to(core, Target::Tcp(host, port), endpoint)
 }
 
-pub(crate) fn connect_to(core: &Rc<RefCell<Core>>, target: Target) -> Result<(), Error> {
+/// Start connecting (and reconnecting) to `target`, reporting as `endpoint`.
+pub(crate) fn connect_to(core: &Rc<RefCell<Core>>, target: Target, endpoint: String) -> Result<(), Error> {
     let peer = core.borrow_mut().add_pipe(true);
     let kill = core.borrow().kill.clone();
     let core2 = core.clone();
@@ -216,23 +265,28 @@ pub(crate) fn connect_to(core: &Rc<RefCell<Core>>, target: Target) -> Result<(),
             if core2.borrow().closing && !has_queued(&core2, peer) {
                 break;
             }
+            core2.borrow().emit(MonitorEvent::ConnectDelayed {
+                endpoint: endpoint.clone(),
+            });
             match try_connect(&target).await {
                 Ok(fd) => {
                     ivl = ivl_first;
+                    core2.borrow().emit(MonitorEvent::Connected {
+                        endpoint: endpoint.clone(),
+                    });
                     let config = connection_config(&core2.borrow());
-                    core2.borrow_mut().connections += 1;
-                    let end = conn::run(core2.clone(), peer, fd, config).await;
-                    log_end(&end);
-                    let mut c = core2.borrow_mut();
-                    c.connections -= 1;
-                    c.pipe_disconnected(peer);
-                    c.idle_wakers.wake_all();
+                    run_connection(&core2, peer, fd, config, endpoint.clone()).await;
+                    let c = core2.borrow();
                     if c.closing && c.pipes.get(&peer).is_none_or(|p| p.outq.is_empty()) {
                         break;
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "connect failed; will retry"),
+                Err(e) => tracing::debug!(%endpoint, error = %e, "connect failed; will retry"),
             }
+            core2.borrow().emit(MonitorEvent::ConnectRetried {
+                endpoint: endpoint.clone(),
+                interval: ivl,
+            });
             driver::sleep(ivl).await;
             if !ivl_max.is_zero() {
                 ivl = (ivl * 2).min(ivl_max);

@@ -1,0 +1,303 @@
+//! Socket monitoring: a stream of what happens to a socket's endpoints and connections, as
+//! libzmq's `zmq_socket_monitor` reports it (names follow its `ZMQ_EVENT_*` events).
+//!
+//! A [`Monitor`] is `Send`: read it from a task (`recv().await`) or from any thread
+//! (`recv_timeout`). Events are kept in a bounded queue; when a reader falls behind, new events are
+//! dropped and counted ([`Monitor::dropped`]) rather than growing memory.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use atomic_waker::AtomicWaker;
+use crossbeam_queue::ArrayQueue;
+use ringmq_transports::SocketType;
+
+/// Events a monitor queue holds before it drops new ones.
+const MONITOR_QUEUE_LEN: usize = 4096;
+
+/// Why a handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// The peer broke ZMTP (bad greeting, wrong socket type, oversize frame, timeout...).
+    Protocol(String),
+    /// The peer was not authenticated or not authorised.
+    Auth(String),
+}
+
+/// One event on a socket. `endpoint` is the endpoint bound or connected to.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorEvent {
+    /// A listener is up (`ZMQ_EVENT_LISTENING`).
+    Listening {
+        /// The bound endpoint.
+        endpoint: String,
+    },
+    /// A bind failed (`ZMQ_EVENT_BIND_FAILED`).
+    BindFailed {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// Why.
+        error: String,
+    },
+    /// A peer connected to a listener (`ZMQ_EVENT_ACCEPTED`).
+    Accepted {
+        /// The listener's endpoint.
+        endpoint: String,
+    },
+    /// Accepting failed (`ZMQ_EVENT_ACCEPT_FAILED`).
+    AcceptFailed {
+        /// The listener's endpoint.
+        endpoint: String,
+        /// Why.
+        error: String,
+    },
+    /// A connection attempt is under way (`ZMQ_EVENT_CONNECT_DELAYED`).
+    ConnectDelayed {
+        /// The endpoint connected to.
+        endpoint: String,
+    },
+    /// An attempt failed or a connection dropped; the next one comes after `interval`
+    /// (`ZMQ_EVENT_CONNECT_RETRIED`).
+    ConnectRetried {
+        /// The endpoint connected to.
+        endpoint: String,
+        /// Time until the next attempt.
+        interval: Duration,
+    },
+    /// A connection to the endpoint is up (`ZMQ_EVENT_CONNECTED`).
+    Connected {
+        /// The endpoint connected to.
+        endpoint: String,
+    },
+    /// The ZMTP handshake completed (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`).
+    HandshakeSucceeded {
+        /// The endpoint.
+        endpoint: String,
+        /// The peer's socket type.
+        peer_socket_type: SocketType,
+    },
+    /// The ZMTP handshake failed (`ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL` / `_AUTH`).
+    HandshakeFailed {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: HandshakeFailure,
+    },
+    /// An established connection ended (`ZMQ_EVENT_DISCONNECTED`).
+    Disconnected {
+        /// The endpoint.
+        endpoint: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A listener closed (`ZMQ_EVENT_CLOSED`).
+    Closed {
+        /// The endpoint.
+        endpoint: String,
+    },
+}
+
+impl MonitorEvent {
+    /// The event's name: `listening`, `bind-failed`, `accepted`, `accept-failed`,
+    /// `connect-delayed`, `connect-retried`, `connected`, `handshake-succeeded`,
+    /// `handshake-failed`, `disconnected`, `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MonitorEvent::Listening { .. } => "listening",
+            MonitorEvent::BindFailed { .. } => "bind-failed",
+            MonitorEvent::Accepted { .. } => "accepted",
+            MonitorEvent::AcceptFailed { .. } => "accept-failed",
+            MonitorEvent::ConnectDelayed { .. } => "connect-delayed",
+            MonitorEvent::ConnectRetried { .. } => "connect-retried",
+            MonitorEvent::Connected { .. } => "connected",
+            MonitorEvent::HandshakeSucceeded { .. } => "handshake-succeeded",
+            MonitorEvent::HandshakeFailed { .. } => "handshake-failed",
+            MonitorEvent::Disconnected { .. } => "disconnected",
+            MonitorEvent::Closed { .. } => "closed",
+        }
+    }
+
+    /// libzmq's `ZMQ_EVENT_*` number for this event.
+    pub fn zmq_event(&self) -> u16 {
+        match self {
+            MonitorEvent::Connected { .. } => 0x0001,
+            MonitorEvent::ConnectDelayed { .. } => 0x0002,
+            MonitorEvent::ConnectRetried { .. } => 0x0004,
+            MonitorEvent::Listening { .. } => 0x0008,
+            MonitorEvent::BindFailed { .. } => 0x0010,
+            MonitorEvent::Accepted { .. } => 0x0020,
+            MonitorEvent::AcceptFailed { .. } => 0x0040,
+            MonitorEvent::Closed { .. } => 0x0080,
+            MonitorEvent::Disconnected { .. } => 0x0200,
+            MonitorEvent::HandshakeFailed {
+                reason: HandshakeFailure::Auth(_),
+                ..
+            } => 0x4000,
+            MonitorEvent::HandshakeFailed { .. } => 0x2000,
+            MonitorEvent::HandshakeSucceeded { .. } => 0x1000,
+        }
+    }
+
+    /// The endpoint the event is about.
+    pub fn endpoint(&self) -> &str {
+        match self {
+            MonitorEvent::Listening { endpoint }
+            | MonitorEvent::BindFailed { endpoint, .. }
+            | MonitorEvent::Accepted { endpoint }
+            | MonitorEvent::AcceptFailed { endpoint, .. }
+            | MonitorEvent::ConnectDelayed { endpoint }
+            | MonitorEvent::ConnectRetried { endpoint, .. }
+            | MonitorEvent::Connected { endpoint }
+            | MonitorEvent::HandshakeSucceeded { endpoint, .. }
+            | MonitorEvent::HandshakeFailed { endpoint, .. }
+            | MonitorEvent::Disconnected { endpoint, .. }
+            | MonitorEvent::Closed { endpoint } => endpoint,
+        }
+    }
+}
+
+impl std::fmt::Display for MonitorEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name(), self.endpoint())?;
+        match self {
+            MonitorEvent::BindFailed { error, .. } | MonitorEvent::AcceptFailed { error, .. } => {
+                write!(f, ": {error}")
+            }
+            MonitorEvent::ConnectRetried { interval, .. } => write!(f, " in {interval:?}"),
+            MonitorEvent::HandshakeSucceeded {
+                peer_socket_type, ..
+            } => write!(f, " peer {peer_socket_type}"),
+            MonitorEvent::HandshakeFailed { reason, .. } => match reason {
+                HandshakeFailure::Protocol(r) => write!(f, ": protocol: {r}"),
+                HandshakeFailure::Auth(r) => write!(f, ": auth: {r}"),
+            },
+            MonitorEvent::Disconnected { reason, .. } => write!(f, ": {reason}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The queue between a socket and one monitor.
+pub(crate) struct MonitorShared {
+    queue: ArrayQueue<MonitorEvent>,
+    waker: AtomicWaker,
+    reader: Mutex<Option<std::thread::Thread>>,
+    reader_waiting: AtomicBool,
+    dropped: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl MonitorShared {
+    pub(crate) fn push(&self, event: MonitorEvent) {
+        if self.queue.push(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.wake();
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        self.waker.wake();
+        if self.reader_waiting.swap(false, Ordering::SeqCst) {
+            if let Ok(t) = self.reader.lock() {
+                if let Some(t) = t.as_ref() {
+                    t.unpark();
+                }
+            }
+        }
+    }
+}
+
+/// The event stream of one socket. Dropping it stops the monitoring.
+pub struct Monitor {
+    shared: Arc<MonitorShared>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("queued", &self.shared.queue.len())
+            .finish()
+    }
+}
+
+impl Monitor {
+    pub(crate) fn new() -> (Monitor, Arc<MonitorShared>) {
+        let shared = Arc::new(MonitorShared {
+            queue: ArrayQueue::new(MONITOR_QUEUE_LEN),
+            waker: AtomicWaker::new(),
+            reader: Mutex::new(None),
+            reader_waiting: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        (
+            Monitor {
+                shared: shared.clone(),
+            },
+            shared,
+        )
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Option<MonitorEvent> {
+        self.shared.queue.pop()
+    }
+
+    /// Wait for the next event; `None` once the socket is closed and every event read.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: an event is taken only when the future completes.
+    pub async fn recv(&self) -> Option<MonitorEvent> {
+        std::future::poll_fn(|cx| {
+            if let Some(e) = self.shared.queue.pop() {
+                return Poll::Ready(Some(e));
+            }
+            self.shared.waker.register(cx.waker());
+            if let Some(e) = self.shared.queue.pop() {
+                return Poll::Ready(Some(e));
+            }
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Block the calling thread up to `timeout` for the next event.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<MonitorEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.shared.queue.pop() {
+                return Some(e);
+            }
+            if let Ok(mut t) = self.shared.reader.lock() {
+                *t = Some(std::thread::current());
+            }
+            self.shared.reader_waiting.store(true, Ordering::SeqCst);
+            if let Some(e) = self.shared.queue.pop() {
+                self.shared.reader_waiting.store(false, Ordering::SeqCst);
+                return Some(e);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.shared.closed.load(Ordering::SeqCst) {
+                self.shared.reader_waiting.store(false, Ordering::SeqCst);
+                return self.shared.queue.pop();
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Events dropped because this monitor's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,124 @@
+//! Monitor events, as libzmq's zmq_socket_monitor reports them.
+
+use std::io::Write;
+use std::time::Duration;
+
+use ringmq::{
+    BlockingSocket, Config, HandshakeFailure, Message, Monitor, MonitorEvent, Options, Runtime,
+    SocketType,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Read events until one named `name` arrives; return it.
+fn expect(monitor: &Monitor, name: &str) -> MonitorEvent {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = monitor
+            .recv_timeout(left)
+            .unwrap_or_else(|| panic!("no {name} event"));
+        if event.name() == name {
+            return event;
+        }
+    }
+}
+
+fn socket(rt: &Runtime, t: SocketType) -> BlockingSocket {
+    let mut s = BlockingSocket::new(rt.next_shard(), t, Options::default()).unwrap();
+    s.set_rcvtimeo(Some(WAIT));
+    s
+}
+
+#[test]
+fn lifecycle_events_on_both_sides() {
+    let rt = Runtime::new(Config {
+        shards: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    let pull = socket(&rt, SocketType::Pull);
+    let server = pull.monitor().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    assert_eq!(
+        expect(&server, "listening"),
+        MonitorEvent::Listening {
+            endpoint: ep.clone()
+        }
+    );
+
+    let push = socket(&rt, SocketType::Push);
+    let client = push.monitor().unwrap();
+    push.connect(&ep).unwrap();
+    expect(&client, "connect-delayed");
+    expect(&client, "connected");
+    assert_eq!(
+        expect(&client, "handshake-succeeded"),
+        MonitorEvent::HandshakeSucceeded {
+            endpoint: ep.clone(),
+            peer_socket_type: SocketType::Pull
+        }
+    );
+    expect(&server, "accepted");
+    let ok = expect(&server, "handshake-succeeded");
+    assert_eq!(ok.zmq_event(), 0x1000);
+
+    push.send(Message::single("x")).unwrap();
+    pull.recv().unwrap();
+    drop(push);
+    let gone = expect(&server, "disconnected");
+    assert_eq!(gone.endpoint(), ep);
+}
+
+#[test]
+fn failures_are_reported() {
+    let rt = Runtime::new(Config::default()).unwrap();
+    let pull = socket(&rt, SocketType::Pull);
+    let server = pull.monitor().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    // A second bind on the same port fails.
+    assert!(pull.bind(&ep).is_err());
+    let failed = expect(&server, "bind-failed");
+    assert_eq!(failed.zmq_event(), 0x0010);
+
+    // A peer speaking something else: handshake-failed with a protocol reason.
+    let mut raw = std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    match expect(&server, "handshake-failed") {
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Protocol(r),
+            ..
+        } => {
+            assert!(r.contains("legacy ZMTP 1.x peer refused"), "{r}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Connecting where nobody listens: delayed, then retried with the interval.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let push = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Push,
+        Options {
+            reconnect_ivl: Duration::from_millis(20),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let client = push.monitor().unwrap();
+    push.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+    expect(&client, "connect-delayed");
+    match expect(&client, "connect-retried") {
+        MonitorEvent::ConnectRetried { interval, .. } => {
+            assert_eq!(interval, Duration::from_millis(20))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Closing the listener reports closed.
+    drop(pull);
+    expect(&server, "closed");
+}
