@@ -31,6 +31,7 @@
 pub mod config;
 pub mod error;
 pub mod monitor;
+pub mod proxy;
 pub mod runtime;
 pub mod socket;
 
@@ -38,6 +39,7 @@ pub use bytes::Bytes;
 pub use config::Config;
 pub use error::{Error, ErrorKind, SendError};
 pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
+pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};
 pub use ringmq_transports::{Message, SocketType};
 pub use runtime::{block_on, current_shard, sleep, spawn_local, Runtime, ShardHandle, ShardId};
 pub use socket::{BlockingSocket, Options, Socket};

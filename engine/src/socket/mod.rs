@@ -20,8 +20,8 @@ use crossbeam_queue::ArrayQueue;
 use ringmq_transports::{Endpoint, Message, SocketType};
 
 use self::core::{killable, Core};
-use crate::monitor::{Monitor, MonitorEvent};
 use crate::error::{Error, ErrorKind, SendError};
+use crate::monitor::{Monitor, MonitorEvent};
 use crate::runtime::{self, driver, spawn_local, ShardHandle, ShardId};
 pub use options::Options;
 
@@ -109,7 +109,9 @@ impl Socket {
     /// meanwhile queue for this peer up to `sndhwm`, as libzmq does.
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
         match parse(endpoint)? {
-            Endpoint::Tcp { host, port } => tcp::connect(&self.core, host, port, endpoint.to_owned()),
+            Endpoint::Tcp { host, port } => {
+                tcp::connect(&self.core, host, port, endpoint.to_owned())
+            }
             Endpoint::Ipc(path) => {
                 tcp::connect_to(&self.core, tcp::Target::Ipc(path), endpoint.to_owned())
             }
@@ -290,6 +292,8 @@ struct Bridge {
     pump_wants_room: AtomicBool,
     /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
     pump_holding: AtomicBool,
+    /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full.
+    dropped: AtomicU64,
     app: Mutex<Option<std::thread::Thread>>,
     app_waiting: AtomicBool,
     closed: AtomicBool,
@@ -376,6 +380,8 @@ pub struct BlockingSocket {
     /// ROUTER with `router_mandatory`: each send asks the shard directly, so an unroutable or
     /// full peer is reported to the caller (slower than the queued hand-off).
     synchronous_send: bool,
+    /// Whether the socket type makes senders wait at the HWM (PUSH, DEALER, REQ, PAIR) or drops.
+    blocks_at_hwm: bool,
     rcvtimeo: Option<Duration>,
     sndtimeo: Option<Duration>,
 }
@@ -397,12 +403,15 @@ impl BlockingSocket {
         options: Options,
     ) -> Result<BlockingSocket, Error> {
         let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
+        // One message may wait in the pump while the socket is at its HWM: the queue holds one
+        // less, so a blocking sender buffers at most twice its sndhwm.
         let bridge = Arc::new(Bridge {
-            to_shard: ArrayQueue::new(cap(options.sndhwm)),
+            to_shard: ArrayQueue::new(cap(options.sndhwm.saturating_sub(1).max(1))),
             from_shard: ArrayQueue::new(cap(options.rcvhwm)),
             pump: AtomicWaker::new(),
             pump_wants_room: AtomicBool::new(false),
             pump_holding: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
             app: Mutex::new(None),
             app_waiting: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -432,6 +441,9 @@ impl BlockingSocket {
             turn: std::cell::Cell::new(false),
             req_relaxed,
             synchronous_send,
+            blocks_at_hwm: ringmq_patterns::Pattern::of(socket_type)
+                .is_some_and(|p| p.blocks_at_hwm())
+                || synchronous_send,
             rcvtimeo: None,
             sndtimeo: None,
         })
@@ -500,7 +512,8 @@ impl BlockingSocket {
     /// Start monitoring the socket (see [`Socket::monitor`]); read the events from any thread.
     pub fn monitor(&self) -> Result<Monitor, Error> {
         let id = self.id;
-        self.shard.call(move || with_hosted(id, |s| Ok(s.monitor())))?
+        self.shard
+            .call(move || with_hosted(id, |s| Ok(s.monitor())))?
     }
 
     /// Number of peers whose handshake completed.
@@ -513,8 +526,10 @@ impl BlockingSocket {
     /// Messages a PUB socket dropped at a subscriber's high-water mark.
     pub fn dropped_messages(&self) -> Result<u64, Error> {
         let id = self.id;
-        self.shard
-            .call(move || with_hosted(id, |s| Ok(s.dropped_messages())))?
+        let on_shard = self
+            .shard
+            .call(move || with_hosted(id, |s| Ok(s.dropped_messages())))??;
+        Ok(on_shard + self.bridge.dropped.load(Ordering::Relaxed))
     }
 
     /// How long `recv` waits (`ZMQ_RCVTIMEO`); `None`: forever.
@@ -603,6 +618,11 @@ impl BlockingSocket {
                     return Ok(());
                 }
                 Err(m) => msg = Some(m),
+            }
+            if !self.blocks_at_hwm {
+                // PUB-like types never block: a full hand-off queue is their HWM, so drop.
+                self.bridge.dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
             }
             let bridge = &self.bridge;
             if !bridge.wait(deadline, || !bridge.to_shard.is_full()) {

@@ -12,9 +12,9 @@ use ringmq_transports::ConnectionConfig;
 use socket2::{Domain, Protocol, SockRef, Socket as RawSocket, Type};
 
 use super::conn::{self, ConnEnd};
-use crate::monitor::{HandshakeFailure, MonitorEvent};
 use super::core::{killable, Core};
 use crate::error::{Error, ErrorKind};
+use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::runtime::{driver, spawn_local};
 
 /// Resolve a tcp host and port to socket addresses.
@@ -203,7 +203,9 @@ async fn run_connection(
             tracing::info!(%endpoint, "connection refused: the socket cannot take this peer");
             MonitorEvent::HandshakeFailed {
                 endpoint,
-                reason: HandshakeFailure::Protocol("peer refused (exclusive socket or routing id in use)".into()),
+                reason: HandshakeFailure::Protocol(
+                    "peer refused (exclusive socket or routing id in use)".into(),
+                ),
             }
         }
         ConnEnd::Io(e) => {
@@ -237,7 +239,12 @@ pub(crate) enum Target {
 }
 
 /// Start connecting (and reconnecting) to `host:port`. Returns at once, as libzmq's connect does.
-pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16, endpoint: String) -> Result<(), Error> {
+pub(crate) fn connect(
+    core: &Rc<RefCell<Core>>,
+    host: Host,
+    port: u16,
+    endpoint: String,
+) -> Result<(), Error> {
     if matches!(host, Host::Any) || port == 0 {
         return Err(Error::new(
             ErrorKind::InvalidEndpoint,
@@ -248,7 +255,11 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, host: Host, port: u16, endpoint:
 }
 
 /// Start connecting (and reconnecting) to `target`, reporting as `endpoint`.
-pub(crate) fn connect_to(core: &Rc<RefCell<Core>>, target: Target, endpoint: String) -> Result<(), Error> {
+pub(crate) fn connect_to(
+    core: &Rc<RefCell<Core>>,
+    target: Target,
+    endpoint: String,
+) -> Result<(), Error> {
     let peer = core.borrow_mut().add_pipe(true);
     let kill = core.borrow().kill.clone();
     let core2 = core.clone();
