@@ -40,6 +40,8 @@ enum Injected {
 /// The part of a shard other threads may touch.
 pub(crate) struct ShardShared {
     id: ShardId,
+    /// The inproc names of the runtime this shard belongs to.
+    pub(crate) inproc: Arc<crate::socket::inproc::Registry>,
     injector: SegQueue<Injected>,
     parked: AtomicBool,
     eventfd: OwnedFd,
@@ -174,6 +176,10 @@ impl std::fmt::Debug for ShardHandle {
 }
 
 impl ShardHandle {
+    pub(crate) fn from_shared(shared: Arc<ShardShared>) -> ShardHandle {
+        ShardHandle { shared }
+    }
+
     /// This shard's id.
     pub fn id(&self) -> ShardId {
         self.shared.id
@@ -273,6 +279,7 @@ impl Runtime {
         probe_io_uring()?;
         let mut shards = Vec::with_capacity(config.shards);
         let mut threads = Vec::with_capacity(config.shards);
+        let inproc = Arc::new(crate::socket::inproc::Registry::default());
         for i in 0..config.shards {
             // SAFETY: eventfd(2) with valid flags; the result is checked below.
             let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -283,6 +290,7 @@ impl Runtime {
             let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
             let shared = Arc::new(ShardShared {
                 id: ShardId(i as u16),
+                inproc: inproc.clone(),
                 injector: SegQueue::new(),
                 parked: AtomicBool::new(false),
                 eventfd,

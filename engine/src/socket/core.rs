@@ -185,6 +185,8 @@ pub(crate) struct Core {
     xpub_all: Subscriptions,
     /// Monitors attached to this socket.
     monitors: Vec<std::sync::Arc<crate::monitor::MonitorShared>>,
+    /// inproc names this socket bound (forgotten on close).
+    pub(crate) inproc_names: Vec<String>,
 }
 
 impl Core {
@@ -218,6 +220,7 @@ impl Core {
             xpub_inbox: VecDeque::new(),
             xpub_all: Subscriptions::new(),
             monitors: Vec::new(),
+            inproc_names: Vec::new(),
             options,
         })
     }

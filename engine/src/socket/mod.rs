@@ -3,6 +3,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod core;
+pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub mod options;
 pub(crate) mod tcp;
@@ -89,7 +90,7 @@ impl Socket {
         let result = match parse(endpoint)? {
             Endpoint::Tcp { host, port } => tcp::bind(&self.core, &host, port),
             Endpoint::Ipc(path) => ipc::bind(&self.core, &path),
-            other => Err(unsupported_transport(&other)),
+            Endpoint::Inproc(name) => inproc::bind(&self.core, &name),
         };
         let event = match &result {
             Ok(bound) => MonitorEvent::Listening {
@@ -115,7 +116,7 @@ impl Socket {
             Endpoint::Ipc(path) => {
                 tcp::connect_to(&self.core, tcp::Target::Ipc(path), endpoint.to_owned())
             }
-            other => Err(unsupported_transport(&other)),
+            Endpoint::Inproc(name) => inproc::connect(&self.core, &name),
         }
     }
 
@@ -237,6 +238,7 @@ impl Drop for Socket {
 async fn close_core(core: Rc<RefCell<Core>>) {
     let linger = {
         let mut c = core.borrow_mut();
+        inproc::unbind_all(&c);
         c.closing = true;
         c.wake_everyone();
         c.options.linger
@@ -272,13 +274,6 @@ use std::future::Future;
 
 fn parse(endpoint: &str) -> Result<Endpoint, Error> {
     Endpoint::parse(endpoint).map_err(|e| Error::new(ErrorKind::InvalidEndpoint, e.to_string()))
-}
-
-fn unsupported_transport(endpoint: &Endpoint) -> Error {
-    Error::new(
-        ErrorKind::InvalidEndpoint,
-        format!("{endpoint}: tcp and ipc are supported in this version (inproc is planned)"),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,424 @@
+//! inproc transport: sockets of one [`crate::Runtime`] talking without encoding anything.
+//!
+//! A connection is two bounded lock-free queues of [`Message`]s, one per direction; the `Bytes`
+//! frames move, nothing is copied or encoded. Each side runs a small driver task that moves
+//! messages between its pipe and the queues and wakes the other side's driver (through the
+//! other shard's injector when the sockets live on different shards; directly when on the same).
+//! There is no ZMTP handshake: socket types are checked and routing ids exchanged when the
+//! connection is attached. As in libzmq 4.x, connect may come before bind: the connecting side
+//! queues (up to its HWM) and the connection completes when the name is bound.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+
+use atomic_waker::AtomicWaker;
+use bytes::Bytes;
+use crossbeam_queue::ArrayQueue;
+use ringmq_patterns::PeerId;
+use ringmq_transports::{Message, SocketType};
+
+use super::core::{killable, Core};
+use crate::error::{Error, ErrorKind};
+use crate::monitor::MonitorEvent;
+use crate::runtime::{self, spawn_local, ShardHandle};
+
+/// One direction of a connection.
+struct Channel {
+    queue: ArrayQueue<Message>,
+    /// Wakes the consumer: messages arrived, or the producer went away.
+    consumer: AtomicWaker,
+    /// Wakes the producer: room appeared, or the consumer went away.
+    producer: AtomicWaker,
+    /// The producer is gone (no more messages will come).
+    producer_gone: AtomicBool,
+}
+
+impl Channel {
+    fn new(capacity: usize) -> Arc<Channel> {
+        Arc::new(Channel {
+            queue: ArrayQueue::new(capacity.max(1)),
+            consumer: AtomicWaker::new(),
+            producer: AtomicWaker::new(),
+            producer_gone: AtomicBool::new(false),
+        })
+    }
+}
+
+/// What one side of a connection learns about the other when it is attached.
+#[derive(Debug, Clone)]
+struct PeerInfo {
+    socket_type: SocketType,
+    routing_id: Bytes,
+}
+
+/// One side's view of a connection.
+struct End {
+    tx: Arc<Channel>,
+    rx: Arc<Channel>,
+    /// Set by the binding side when it attaches (the connecting side waits for it).
+    peer: Arc<OnceLock<Result<PeerInfo, String>>>,
+}
+
+/// A connection waiting for its name to be bound.
+struct PendingConnect {
+    info: PeerInfo,
+    end: End,
+}
+
+/// A bound name.
+struct Binding {
+    shard: ShardHandle,
+    listener: u64,
+    info: PeerInfo,
+}
+
+/// The names bound in one runtime. Touched only on bind, connect and close.
+#[derive(Default)]
+pub(crate) struct Registry {
+    inner: Mutex<RegistryInner>,
+    next_listener: AtomicU64,
+}
+
+#[derive(Default)]
+struct RegistryInner {
+    bound: HashMap<String, Binding>,
+    pending: HashMap<String, Vec<PendingConnect>>,
+}
+
+thread_local! {
+    /// Listening sockets on this shard, by listener id.
+    static LISTENERS: RefCell<HashMap<u64, Weak<RefCell<Core>>>> = RefCell::new(HashMap::new());
+}
+
+fn info_of(core: &Core) -> PeerInfo {
+    PeerInfo {
+        socket_type: core.socket_type,
+        routing_id: core.options.routing_id.clone().unwrap_or_default(),
+    }
+}
+
+fn channel_capacity(core: &Core) -> usize {
+    match core.options.sndhwm {
+        0 => 65_536,
+        hwm => hwm.min(65_536),
+    }
+}
+
+/// Bind `inproc://name`.
+pub(crate) fn bind(core: &Rc<RefCell<Core>>, name: &str) -> Result<String, Error> {
+    let shard = runtime::current()
+        .ok_or_else(|| Error::new(ErrorKind::NotSupported, "inproc bind off a shard"))?;
+    let registry = shard.shared.inproc.clone();
+    let listener = registry.next_listener.fetch_add(1, Ordering::Relaxed);
+    let info = info_of(&core.borrow());
+    let pending = {
+        let mut inner = registry
+            .inner
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "inproc registry poisoned"))?;
+        if inner.bound.contains_key(name) {
+            return Err(Error::new(
+                ErrorKind::BindFailed,
+                format!("inproc://{name} is already bound"),
+            ));
+        }
+        inner.bound.insert(
+            name.to_owned(),
+            Binding {
+                shard: ShardHandle::from_shared(shard.shared.clone()),
+                listener,
+                info,
+            },
+        );
+        inner.pending.remove(name).unwrap_or_default()
+    };
+    LISTENERS.with(|l| l.borrow_mut().insert(listener, Rc::downgrade(core)));
+    let endpoint = format!("inproc://{name}");
+    {
+        let mut c = core.borrow_mut();
+        c.endpoints.push(endpoint.clone());
+        c.inproc_names.push(name.to_owned());
+    }
+    for p in pending {
+        attach(core, p.info, p.end, &endpoint);
+    }
+    Ok(endpoint)
+}
+
+/// Forget the names `core` bound (on close).
+pub(crate) fn unbind_all(core: &Core) {
+    let Some(shard) = runtime::current() else {
+        return;
+    };
+    let registry = shard.shared.inproc.clone();
+    if let Ok(mut inner) = registry.inner.lock() {
+        for name in &core.inproc_names {
+            inner.bound.remove(name);
+        }
+    };
+}
+
+/// Connect to `inproc://name`, now or when it is bound.
+pub(crate) fn connect(core: &Rc<RefCell<Core>>, name: &str) -> Result<(), Error> {
+    let shard = runtime::current()
+        .ok_or_else(|| Error::new(ErrorKind::NotSupported, "inproc connect off a shard"))?;
+    let registry = shard.shared.inproc.clone();
+    let (info, capacity) = {
+        let c = core.borrow();
+        (info_of(&c), channel_capacity(&c))
+    };
+    let to_binder = Channel::new(capacity);
+    let to_connector = Channel::new(capacity);
+    let peer = Arc::new(OnceLock::new());
+    let mine = End {
+        tx: to_binder.clone(),
+        rx: to_connector.clone(),
+        peer: peer.clone(),
+    };
+    let theirs = End {
+        tx: to_connector,
+        rx: to_binder,
+        peer,
+    };
+    let endpoint = format!("inproc://{name}");
+    {
+        let mut inner = registry
+            .inner
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "inproc registry poisoned"))?;
+        match inner.bound.get(name) {
+            Some(binding) => {
+                if !info.socket_type.is_compatible(binding.info.socket_type) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidEndpoint,
+                        format!(
+                            "{} may not connect to the {} bound at {endpoint}",
+                            info.socket_type, binding.info.socket_type
+                        ),
+                    ));
+                }
+                let listener = binding.listener;
+                let info = info.clone();
+                let endpoint = endpoint.clone();
+                binding.shard.call_async(move || {
+                    let core =
+                        LISTENERS.with(|l| l.borrow().get(&listener).and_then(Weak::upgrade));
+                    match core {
+                        Some(core) => attach(&core, info, theirs, &endpoint),
+                        None => {
+                            let _ = theirs.peer.set(Err("the bound socket closed".into()));
+                            theirs.tx.producer_gone.store(true, Ordering::SeqCst);
+                            theirs.tx.consumer.wake();
+                        }
+                    }
+                })?;
+            }
+            None => inner
+                .pending
+                .entry(name.to_owned())
+                .or_default()
+                .push(PendingConnect { info, end: theirs }),
+        }
+    }
+    // The connecting side queues at once, as a tcp connect does before its peer is there.
+    let id = core.borrow_mut().add_pipe(true);
+    spawn_driver(core, id, mine, endpoint, true);
+    Ok(())
+}
+
+/// On the binding shard: accept a connection from a socket described by `info`.
+fn attach(core: &Rc<RefCell<Core>>, info: PeerInfo, end: End, endpoint: &str) {
+    let (ours, compatible) = {
+        let c = core.borrow();
+        (info_of(&c), c.socket_type.is_compatible(info.socket_type))
+    };
+    if !compatible {
+        let reason = format!(
+            "socket type {} may not connect to {}",
+            info.socket_type, ours.socket_type
+        );
+        tracing::info!(%endpoint, "{reason}");
+        let _ = end.peer.set(Err(reason));
+        end.tx.producer_gone.store(true, Ordering::SeqCst);
+        end.tx.consumer.wake();
+        return;
+    }
+    let id = core.borrow_mut().add_pipe(false);
+    let accepted = core.borrow_mut().pipe_connected(id, &info.routing_id);
+    core.borrow().emit(MonitorEvent::Accepted {
+        endpoint: endpoint.to_owned(),
+    });
+    if !accepted {
+        let _ = end
+            .peer
+            .set(Err("refused (exclusive socket or routing id in use)".into()));
+        end.tx.producer_gone.store(true, Ordering::SeqCst);
+        end.tx.consumer.wake();
+        core.borrow_mut().pipe_disconnected(id);
+        return;
+    }
+    let _ = end.peer.set(Ok(ours));
+    // The connecting side waits on its receive channel for this answer.
+    end.tx.consumer.wake();
+    core.borrow().emit(MonitorEvent::HandshakeSucceeded {
+        endpoint: endpoint.to_owned(),
+        peer_socket_type: info.socket_type,
+    });
+    spawn_driver(core, id, end, endpoint.to_owned(), false);
+}
+
+fn spawn_driver(
+    core: &Rc<RefCell<Core>>,
+    id: PeerId,
+    end: End,
+    endpoint: String,
+    connecting: bool,
+) {
+    let kill = core.borrow().kill.clone();
+    let core = core.clone();
+    spawn_local(killable(kill, async move {
+        core.borrow_mut().connections += 1;
+        let reason = drive(&core, id, &end, connecting, &endpoint).await;
+        // Whatever happens, the other side learns this one is gone.
+        end.tx.producer_gone.store(true, Ordering::SeqCst);
+        end.tx.consumer.wake();
+        end.rx.producer.wake();
+        let mut c = core.borrow_mut();
+        c.emit(MonitorEvent::Disconnected { endpoint, reason });
+        c.connections -= 1;
+        c.pipe_disconnected(id);
+        if connecting {
+            // An inproc connection is not re-established: the pipe goes once drained.
+            if let Some(p) = c.pipes.get_mut(&id) {
+                p.persistent = false;
+            }
+            c.pipe_disconnected(id);
+        }
+        c.idle_wakers.wake_all();
+    }))
+    .detach();
+}
+
+/// Move messages between pipe `id` and the channels until either side goes away.
+async fn drive(
+    core: &Rc<RefCell<Core>>,
+    id: PeerId,
+    end: &End,
+    connecting: bool,
+    endpoint: &str,
+) -> String {
+    let mut attached = !connecting;
+    let receives_subscriptions = matches!(
+        core.borrow().socket_type,
+        SocketType::Pub | SocketType::XPub
+    );
+    std::future::poll_fn(|cx| {
+        end.rx.consumer.register(cx.waker());
+        end.tx.producer.register(cx.waker());
+        if !attached {
+            match end.peer.get() {
+                None => {}
+                Some(Ok(peer)) => {
+                    attached = true;
+                    let mut c = core.borrow_mut();
+                    if !c.pipe_connected(id, &peer.routing_id) {
+                        return Poll::Ready("refused by this socket".to_owned());
+                    }
+                    c.emit(MonitorEvent::Connected {
+                        endpoint: endpoint.to_owned(),
+                    });
+                    c.emit(MonitorEvent::HandshakeSucceeded {
+                        endpoint: endpoint.to_owned(),
+                        peer_socket_type: peer.socket_type,
+                    });
+                }
+                Some(Err(reason)) => return Poll::Ready(reason.clone()),
+            }
+        }
+        let mut c = core.borrow_mut();
+        let mut sent = false;
+        let mut received = false;
+        let mut deliveries = Vec::new();
+        let mut subscriptions = Vec::new();
+        {
+            let rcvhwm = c.options.rcvhwm;
+            let Some(pipe) = c.pipes.get_mut(&id) else {
+                return Poll::Ready("pipe removed".to_owned());
+            };
+            // Outbound: subscriptions first (as 0x01/0x00-prefixed messages, ZMTP 3.0 style), then
+            // queued messages, while the channel has room.
+            if attached {
+                while let Some((topic, subscribe)) = pipe.subscription_commands.front().cloned() {
+                    let mut body = Vec::with_capacity(topic.len() + 1);
+                    body.push(u8::from(subscribe));
+                    body.extend_from_slice(&topic);
+                    if end.tx.queue.push(Message::single(body)).is_err() {
+                        break;
+                    }
+                    pipe.subscription_commands.pop_front();
+                    sent = true;
+                }
+            }
+            while let Some(msg) = pipe.outq.pop_front() {
+                if let Err(msg) = end.tx.queue.push(msg) {
+                    pipe.outq.push_front(msg);
+                    break;
+                }
+                sent = true;
+            }
+            // Inbound, up to the receive HWM.
+            let mut room = if rcvhwm == 0 {
+                usize::MAX
+            } else {
+                rcvhwm.saturating_sub(pipe.inq.len())
+            };
+            while room > 0 {
+                let Some(msg) = end.rx.queue.pop() else { break };
+                received = true;
+                if receives_subscriptions && msg.len() == 1 {
+                    let body = &msg.frames()[0];
+                    if let Some(&flag @ (0 | 1)) = body.first() {
+                        subscriptions.push((body.slice(1..), flag == 1));
+                        continue;
+                    }
+                }
+                deliveries.push(msg);
+                room -= 1;
+            }
+            match &pipe.driver_waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => pipe.driver_waker = Some(cx.waker().clone()),
+            }
+        }
+        for (topic, subscribe) in subscriptions {
+            c.peer_subscription(id, &topic, subscribe);
+        }
+        for msg in deliveries {
+            c.deliver(id, msg);
+        }
+        if sent {
+            end.tx.consumer.wake();
+            c.wake_senders();
+        }
+        if received {
+            end.rx.producer.wake();
+        }
+        let outq_empty = c.pipes.get(&id).is_none_or(|p| p.outq.is_empty());
+        if c.closing && outq_empty {
+            return Poll::Ready("socket closed".to_owned());
+        }
+        if end.rx.producer_gone.load(Ordering::SeqCst) && end.rx.queue.is_empty() {
+            return Poll::Ready("peer closed".to_owned());
+        }
+        if sent || received {
+            // More may have arrived meanwhile: look again soon, after other tasks ran.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    })
+    .await
+}

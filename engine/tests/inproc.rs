@@ -1,0 +1,195 @@
+//! inproc: sockets of one runtime, on one shard or across shards, bind before or after connect;
+//! messages move without a copy.
+
+use std::time::Duration;
+
+use ringmq::{
+    BlockingSocket, Bytes, Config, ErrorKind, Message, Options, Runtime, ShardId, Socket,
+    SocketType,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn runtime(shards: usize) -> Runtime {
+    Runtime::new(Config {
+        shards,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+fn socket_on(rt: &Runtime, shard: u16, t: SocketType) -> BlockingSocket {
+    let mut s =
+        BlockingSocket::new(rt.shard(ShardId(shard)).unwrap(), t, Options::default()).unwrap();
+    s.set_rcvtimeo(Some(WAIT));
+    s.set_sndtimeo(Some(WAIT));
+    s
+}
+
+#[test]
+fn push_pull_same_and_cross_shard_both_orders() {
+    let rt = runtime(2);
+    for (push_shard, bind_first) in [(0u16, true), (1, true), (0, false), (1, false)] {
+        let name = format!("inproc://pipeline-{push_shard}-{bind_first}");
+        let pull = socket_on(&rt, 0, SocketType::Pull);
+        let push = socket_on(&rt, push_shard, SocketType::Push);
+        if bind_first {
+            pull.bind(&name).unwrap();
+            push.connect(&name).unwrap();
+        } else {
+            // Connect before bind, as libzmq 4.x allows: messages queue until the bind.
+            push.connect(&name).unwrap();
+            push.send(Message::single("early")).unwrap();
+            pull.bind(&name).unwrap();
+            assert_eq!(pull.recv().unwrap(), Message::single("early"));
+        }
+        // inproc has no kernel buffers: the sender blocks at the HWMs until the receiver reads, so
+        // it runs on its own thread.
+        let sender = std::thread::spawn(move || {
+            for i in 0..10_000u32 {
+                push.send(Message::from_frames([
+                    i.to_be_bytes().to_vec(),
+                    vec![7; (i % 300) as usize],
+                ]))
+                .unwrap();
+            }
+        });
+        for i in 0..10_000u32 {
+            let m = pull.recv().unwrap();
+            assert_eq!(m.frames()[0][..], i.to_be_bytes(), "{name}");
+            assert_eq!(m.frames()[1].len(), (i % 300) as usize);
+        }
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn frames_move_without_a_copy() {
+    let rt = runtime(2);
+    let (ep_tx, ep_rx) = std::sync::mpsc::channel();
+    let receiver = rt
+        .spawn_on(ShardId(0), move || async move {
+            let pull = Socket::new(SocketType::Pull).unwrap();
+            ep_tx
+                .send(pull.bind("inproc://zero-copy").unwrap())
+                .unwrap();
+            let m = pull.recv().await.unwrap();
+            m.frames()[0].as_ptr() as usize
+        })
+        .unwrap();
+    let ep = ep_rx.recv_timeout(WAIT).unwrap();
+    let body = Bytes::from(vec![42u8; 1 << 20]);
+    let address = body.as_ptr() as usize;
+    let sender = rt
+        .spawn_on(ShardId(1), move || async move {
+            let push = Socket::new(SocketType::Push).unwrap();
+            push.connect(&ep).unwrap();
+            push.send(Message::single(body)).await.unwrap();
+            push.close().await;
+        })
+        .unwrap();
+    ringmq::block_on(sender);
+    assert_eq!(
+        ringmq::block_on(receiver),
+        address,
+        "the receiver got the sender's buffer itself"
+    );
+}
+
+#[test]
+fn pub_sub_filters_over_inproc() {
+    let rt = runtime(2);
+    let publ = socket_on(&rt, 0, SocketType::Pub);
+    publ.bind("inproc://news").unwrap();
+    let sub = socket_on(&rt, 1, SocketType::Sub);
+    sub.subscribe(b"weather").unwrap();
+    sub.connect("inproc://news").unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscription never arrived"
+        );
+        publ.send(Message::single("weather sync")).unwrap();
+        if sub.recv_timeout(Duration::from_millis(10)).is_ok() {
+            break;
+        }
+    }
+    while sub.try_recv().unwrap().is_some() {}
+    publ.send(Message::single("sports")).unwrap();
+    publ.send(Message::single("weather rain")).unwrap();
+    assert_eq!(sub.recv().unwrap(), Message::single("weather rain"));
+}
+
+#[test]
+fn req_rep_and_router_dealer_over_inproc() {
+    let rt = runtime(2);
+    let rep = socket_on(&rt, 0, SocketType::Rep);
+    rep.bind("inproc://service").unwrap();
+    let req = socket_on(&rt, 1, SocketType::Req);
+    req.connect("inproc://service").unwrap();
+    for i in 0..10u8 {
+        req.send(Message::single(vec![i])).unwrap();
+        assert_eq!(rep.recv().unwrap(), Message::single(vec![i]));
+        rep.send(Message::single(vec![i + 100])).unwrap();
+        assert_eq!(req.recv().unwrap(), Message::single(vec![i + 100]));
+    }
+
+    let router = socket_on(&rt, 1, SocketType::Router);
+    router.bind("inproc://broker").unwrap();
+    let dealer = BlockingSocket::new(
+        rt.shard(ShardId(0)).unwrap(),
+        SocketType::Dealer,
+        Options {
+            routing_id: Some(Bytes::from_static(b"w1")),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    dealer.connect("inproc://broker").unwrap();
+    dealer.send(Message::single("ready")).unwrap();
+    assert_eq!(
+        router.recv().unwrap(),
+        Message::from_frames(["w1", "ready"])
+    );
+    router.send(Message::from_frames(["w1", "job"])).unwrap();
+    assert_eq!(dealer.recv_timeout(WAIT).unwrap(), Message::single("job"));
+}
+
+#[test]
+fn incompatible_types_are_refused() {
+    let rt = runtime(1);
+    let pull = socket_on(&rt, 0, SocketType::Pull);
+    pull.bind("inproc://only-push").unwrap();
+    let wrong = socket_on(&rt, 0, SocketType::Pull);
+    assert_eq!(
+        wrong.connect("inproc://only-push").unwrap_err().kind(),
+        ErrorKind::InvalidEndpoint
+    );
+    let again = socket_on(&rt, 0, SocketType::Push);
+    assert_eq!(
+        again.bind("inproc://only-push").unwrap_err().kind(),
+        ErrorKind::BindFailed
+    );
+}
+
+#[test]
+fn linger_flushes_over_inproc() {
+    let rt = runtime(2);
+    let pull = socket_on(&rt, 0, SocketType::Pull);
+    pull.bind("inproc://flush").unwrap();
+    let push = socket_on(&rt, 1, SocketType::Push);
+    push.connect("inproc://flush").unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..50_000u32 {
+            push.send(Message::single(i.to_be_bytes().to_vec()))
+                .unwrap();
+        }
+        // Closed right after the last send: linger must deliver everything still queued.
+        drop(push);
+    });
+    for i in 0..50_000u32 {
+        assert_eq!(pull.recv().unwrap().frames()[0][..], i.to_be_bytes());
+    }
+    sender.join().unwrap();
+}
