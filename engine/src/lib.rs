@@ -42,4 +42,5 @@ pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};
 pub use ringmq_transports::{Message, SocketType};
 pub use runtime::{block_on, current_shard, sleep, spawn_local, Runtime, ShardHandle, ShardId};
+pub use socket::poll::{poll, select_recv, PollEvents, PollItem};
 pub use socket::{BlockingSocket, Options, Socket};

@@ -6,6 +6,7 @@ pub(crate) mod core;
 pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub mod options;
+pub mod poll;
 pub(crate) mod tcp;
 
 use std::cell::RefCell;
