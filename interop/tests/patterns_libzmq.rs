@@ -250,3 +250,83 @@ fn xpub_xsub() {
         },
     );
 }
+
+#[test]
+fn ringmq_broker_serves_libzmq_clients_and_workers() {
+    use ringmq::{ShardId, Socket};
+
+    let h = Harness::new();
+    // The broker: ringmq ROUTER (frontend) + DEALER (backend) joined by ringmq::proxy on a shard.
+    let (ep_tx, ep_rx) = std::sync::mpsc::channel();
+    let control = ringmq::ProxyControl::new();
+    let broker_control = control.clone();
+    let broker =
+        h.rt.spawn_on(ShardId(0), move || async move {
+            let frontend = Socket::new(SocketType::Router).unwrap();
+            let backend = Socket::new(SocketType::Dealer).unwrap();
+            let f = frontend.bind("tcp://127.0.0.1:0").unwrap();
+            let b = backend.bind(&common::ipc_endpoint()).unwrap();
+            ep_tx.send((f, b)).unwrap();
+            ringmq::proxy_steerable(&frontend, &backend, None, &broker_control)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .unwrap();
+    let (frontend, backend) = ep_rx.recv_timeout(WAIT).unwrap();
+    // libzmq REP workers on the backend (ipc), libzmq REQ clients on the frontend (tcp).
+    let workers: Vec<End> = (0..2)
+        .map(|_| {
+            let w = h.end(Impl::Libzmq, SocketType::Rep);
+            w.connect(&backend);
+            w
+        })
+        .collect();
+    let clients: Vec<End> = (0..3)
+        .map(|_| {
+            let c = h.end(Impl::Libzmq, SocketType::Req);
+            c.connect(&frontend);
+            c
+        })
+        .collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker_threads: Vec<_> = workers
+        .into_iter()
+        .map(|w| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut served = 0;
+                // Serve until the clients have every reply (then nothing more can come).
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Some(request) = w.try_recv(Duration::from_millis(20)) {
+                        let mut reply = request.clone();
+                        reply[0].extend_from_slice(b" -> done");
+                        w.send(&reply);
+                        served += 1;
+                    }
+                }
+                served
+            })
+        })
+        .collect();
+    for round in 0..20u8 {
+        for (i, c) in clients.iter().enumerate() {
+            c.send(&frames(&[
+                format!("job {i}.{round}").as_bytes(),
+                b"payload",
+            ]));
+        }
+        for (i, c) in clients.iter().enumerate() {
+            assert_eq!(
+                c.recv(),
+                frames(&[format!("job {i}.{round} -> done").as_bytes(), b"payload"]),
+                "client {i} round {round}"
+            );
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let served: i32 = worker_threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(served, 60);
+    control.terminate();
+    ringmq::block_on(broker).unwrap();
+}
