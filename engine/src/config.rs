@@ -20,6 +20,9 @@ pub struct Config {
     pub busy_poll_us: u64,
     /// Entries of each shard's submission queue. Default 1024.
     pub ring_entries: u32,
+    /// Runtime-wide security policy: `require-curve` refuses every tcp bind or connect that is
+    /// not CURVE, whatever the socket's own policy says.
+    pub security_policy: crate::security::SecurityPolicy,
 }
 
 impl Default for Config {
@@ -29,6 +32,7 @@ impl Default for Config {
             cores: Vec::new(),
             busy_poll_us: 0,
             ring_entries: 1024,
+            security_policy: crate::security::SecurityPolicy::Permissive,
         }
     }
 }

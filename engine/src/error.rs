@@ -31,6 +31,8 @@ pub enum ErrorKind {
     InvalidState,
     /// ROUTER with `router_mandatory`: no peer has that routing id (`EHOSTUNREACH`).
     HostUnreachable,
+    /// The security policy forbids this (e.g. NULL over tcp under `RequireCurve`).
+    PolicyViolation,
     /// An operating-system I/O error.
     Io,
 }

@@ -33,6 +33,7 @@ pub mod error;
 pub mod monitor;
 pub mod proxy;
 pub mod runtime;
+pub mod security;
 pub mod socket;
 
 pub use bytes::Bytes;
@@ -42,5 +43,9 @@ pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};
 pub use ringmq_transports::{Message, SocketType};
 pub use runtime::{block_on, current_shard, sleep, spawn_local, Runtime, ShardHandle, ShardId};
+pub use security::{
+    generate_keypair, hash_password, Authorizer, IpNet, KeyPair, Mechanism, PublicKey, SecretKey,
+    SecurityPolicy,
+};
 pub use socket::poll::{poll, select_recv, PollEvents, PollItem};
 pub use socket::{BlockingSocket, Options, Socket};

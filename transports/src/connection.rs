@@ -38,13 +38,56 @@ pub const HANDSHAKE_FRAME_MAX: u64 = 64 * 1024;
 /// Most frames one multipart message may have.
 pub const MESSAGE_FRAMES_MAX: usize = 65_536;
 
-/// The security mechanism of a connection.
+/// The security mechanism of a connection, with this side's role and secrets.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub enum Mechanism {
     /// No security (RFC 37 NULL).
     #[default]
     Null,
+    /// PLAIN client (RFC 24): sends a user name and password in clear text.
+    PlainClient {
+        /// User name.
+        username: String,
+        /// Password (never printed).
+        password: zeroize::Zeroizing<String>,
+    },
+    /// PLAIN server: authenticates clients' user names and passwords.
+    PlainServer,
+    /// CURVE client (RFC 26): long-term keys and the server's public key.
+    CurveClient {
+        /// Our long-term key pair.
+        keys: crate::keys::KeyPair,
+        /// The server's long-term public key.
+        server_key: crate::keys::PublicKey,
+    },
+    /// CURVE server: long-term keys; clients are authenticated by their public keys.
+    CurveServer {
+        /// Our long-term key pair.
+        keys: crate::keys::KeyPair,
+    },
+}
+
+impl std::fmt::Debug for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mechanism::Null => f.write_str("Null"),
+            Mechanism::PlainClient { username, .. } => {
+                write!(f, "PlainClient {{ username: {username:?}, password: .. }}")
+            }
+            Mechanism::PlainServer => f.write_str("PlainServer"),
+            Mechanism::CurveClient { keys, server_key } => {
+                write!(
+                    f,
+                    "CurveClient {{ public: {}, server_key: {server_key} }}",
+                    keys.public
+                )
+            }
+            Mechanism::CurveServer { keys } => {
+                write!(f, "CurveServer {{ public: {} }}", keys.public)
+            }
+        }
+    }
 }
 
 impl Mechanism {
@@ -52,12 +95,47 @@ impl Mechanism {
     pub fn name(&self) -> &'static str {
         match self {
             Mechanism::Null => "NULL",
+            Mechanism::PlainClient { .. } | Mechanism::PlainServer => "PLAIN",
+            Mechanism::CurveClient { .. } | Mechanism::CurveServer { .. } => "CURVE",
+        }
+    }
+
+    /// Whether this side is the mechanism's server (the greeting's as-server flag).
+    pub fn is_server(&self) -> bool {
+        matches!(self, Mechanism::PlainServer | Mechanism::CurveServer { .. })
+    }
+}
+
+/// What a server must decide about a peer before the handshake can finish (ZAP, RFC 27).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// PLAIN: the user name and password the client sent.
+    Plain {
+        /// User name.
+        username: String,
+        /// Password (never printed).
+        password: zeroize::Zeroizing<String>,
+    },
+    /// CURVE: the client's long-term public key.
+    Curve {
+        /// The client's public key.
+        client_key: crate::keys::PublicKey,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Plain { username, .. } => {
+                write!(f, "Plain {{ username: {username:?}, password: .. }}")
+            }
+            Credentials::Curve { client_key } => write!(f, "Curve {{ client_key: {client_key} }}"),
         }
     }
 }
 
 /// What a connection needs to know about its socket.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectionConfig {
     /// Our socket type (sent as `Socket-Type`, checked against the peer's).
     pub socket_type: SocketType,
@@ -75,6 +153,19 @@ pub struct ConnectionConfig {
     pub heartbeat_ivl: Option<Duration>,
     /// Close when nothing arrives this long after a PING (defaults to `heartbeat_ivl`).
     pub heartbeat_timeout: Option<Duration>,
+    /// Secure randomness for CURVE (transient keys, nonces, cookie keys). Required by CURVE.
+    pub random: Option<crate::curve::Random>,
+}
+
+impl std::fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("socket_type", &self.socket_type)
+            .field("mechanism", &self.mechanism)
+            .field("max_msg_size", &self.max_msg_size)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectionConfig {
@@ -89,6 +180,7 @@ impl ConnectionConfig {
             handshake_timeout: Some(Duration::from_secs(30)),
             heartbeat_ivl: None,
             heartbeat_timeout: None,
+            random: None,
         }
     }
 }
@@ -111,6 +203,9 @@ pub enum Event {
     Subscribe(Bytes),
     /// The peer cancelled a subscription (PUB/XPUB sockets only).
     Cancel(Bytes),
+    /// A PLAIN or CURVE server needs a decision about the peer: answer with
+    /// [`Connection::accept_peer`] or [`Connection::reject_peer`]. The handshake waits meanwhile.
+    Authenticate(Credentials),
 }
 
 /// Outgoing bytes as a list of chunks: small frames are coalesced into one buffer, large bodies
@@ -183,6 +278,24 @@ enum State {
     ExpectGreeting,
     /// NULL: waiting for the peer's READY.
     ExpectReady,
+    /// PLAIN server: waiting for HELLO.
+    ExpectPlainHello,
+    /// PLAIN client: waiting for WELCOME.
+    ExpectPlainWelcome,
+    /// PLAIN server: waiting for INITIATE.
+    ExpectPlainInitiate,
+    /// PLAIN client: waiting for READY.
+    ExpectPlainReady,
+    /// CURVE server: waiting for HELLO.
+    ExpectHello,
+    /// CURVE client: waiting for WELCOME.
+    ExpectWelcome,
+    /// CURVE server: waiting for INITIATE.
+    ExpectInitiate,
+    /// CURVE client: waiting for READY.
+    ExpectCurveReady,
+    /// Server: waiting for the owner's authentication decision.
+    AwaitAuth,
     /// Handshake done.
     Traffic,
     /// An error was returned; nothing more is accepted.
@@ -209,11 +322,17 @@ pub struct Connection {
     ping_deadline: Option<Instant>,
     peer_ttl: Option<Duration>,
     receives_subscriptions: bool,
+    curve_client: Option<crate::curve::CurveClient>,
+    curve_server: Option<crate::curve::CurveServer>,
+    codec: Option<crate::curve::CurveCodec>,
+    /// Metadata of a peer awaiting authentication.
+    pending_peer_metadata: Option<Metadata>,
 }
 
 impl Connection {
     /// A new connection, created at `now`; our signature is queued for transmission.
-    pub fn new(config: ConnectionConfig, now: Instant) -> Connection {
+    pub fn new(mut config: ConnectionConfig, now: Instant) -> Connection {
+        config.as_server = config.mechanism.is_server();
         let mut pending = TransmitBuf::new();
         pending.put_slice(&SIGNATURE);
         let frame_size_max = config
@@ -240,6 +359,10 @@ impl Connection {
             ping_deadline: None,
             peer_ttl: None,
             receives_subscriptions,
+            curve_client: None,
+            curve_server: None,
+            codec: None,
+            pending_peer_metadata: None,
         }
     }
 
@@ -281,13 +404,19 @@ impl Connection {
             }
         }
         while self.state != State::Closed {
+            if self.state == State::AwaitAuth {
+                // The rest waits for the authentication decision.
+                break;
+            }
             let Some(frame) = self.decoder.decode(buf)? else {
                 break;
             };
             match self.state {
-                State::ExpectReady => self.handle_handshake_frame(frame, now)?,
                 State::Traffic => self.handle_traffic_frame(frame)?,
-                State::ExpectGreeting | State::Closed => unreachable!("handled above"),
+                State::ExpectGreeting | State::Closed | State::AwaitAuth => {
+                    unreachable!("handled above")
+                }
+                _ => self.handle_handshake_frame(frame, now)?,
             }
         }
         Ok(())
@@ -324,23 +453,164 @@ impl Connection {
             });
         }
         self.peer_minor = peer.minor;
-        match self.config.mechanism {
+        // The peer's as-server byte is not checked: libzmq 4.3 sends 0 whatever its role
+        // (checked against it); a role mismatch fails in the handshake commands instead.
+        match &self.config.mechanism {
             Mechanism::Null => {
-                let mut meta = Metadata::new();
-                meta.insert("Socket-Type", self.config.socket_type.as_str().as_bytes());
-                if self.config.socket_type.sends_identity() {
-                    meta.insert(
-                        "Identity",
-                        self.config.routing_id.clone().unwrap_or_default(),
-                    );
-                }
+                let meta = self.our_metadata();
                 let mut out = Vec::new();
                 Command::Ready(meta).encode(&mut out);
                 self.pending.put_slice(&out);
                 self.state = State::ExpectReady;
             }
+            Mechanism::PlainClient { username, password } => {
+                if username.len() > 255 || password.len() > 255 {
+                    return Err(ProtocolError::InvalidMetadata(
+                        "PLAIN user name or password over 255 bytes",
+                    ));
+                }
+                let mut data = zeroize::Zeroizing::new(Vec::with_capacity(
+                    2 + username.len() + password.len(),
+                ));
+                data.push(username.len() as u8);
+                data.extend_from_slice(username.as_bytes());
+                data.push(password.len() as u8);
+                data.extend_from_slice(password.as_bytes());
+                let mut out = zeroize::Zeroizing::new(Vec::new());
+                crate::frame::encode_command_frame(&mut *out, "HELLO", &data);
+                self.pending.put_slice(&out);
+                self.state = State::ExpectPlainWelcome;
+            }
+            Mechanism::PlainServer => self.state = State::ExpectPlainHello,
+            Mechanism::CurveClient { keys, server_key } => {
+                let random = self
+                    .config
+                    .random
+                    .clone()
+                    .ok_or(ProtocolError::Crypto("no randomness source configured"))?;
+                let mut client = crate::curve::CurveClient::new(keys.clone(), *server_key, &random);
+                let hello = client.hello()?;
+                self.put_command_body(&hello);
+                self.curve_client = Some(client);
+                self.state = State::ExpectWelcome;
+            }
+            Mechanism::CurveServer { keys } => {
+                self.curve_server = Some(crate::curve::CurveServer::new(keys.clone()));
+                self.state = State::ExpectHello;
+            }
         }
         Ok(())
+    }
+
+    fn our_metadata(&self) -> Metadata {
+        let mut meta = Metadata::new();
+        meta.insert("Socket-Type", self.config.socket_type.as_str().as_bytes());
+        if self.config.socket_type.sends_identity() {
+            meta.insert(
+                "Identity",
+                self.config.routing_id.clone().unwrap_or_default(),
+            );
+        }
+        meta
+    }
+
+    /// Queue a handshake command whose body (name-len, name, data) is already built.
+    fn put_command_body(&mut self, body: &[u8]) {
+        let mut out = Vec::with_capacity(body.len() + 9);
+        encode_header(&mut out, FrameFlags::COMMAND, body.len());
+        out.extend_from_slice(body);
+        self.pending.put_slice(&out);
+    }
+
+    /// Check the peer's metadata and enter traffic.
+    fn finish_handshake(&mut self, meta: Metadata, now: Instant) -> Result<(), ProtocolError> {
+        let peer_type = meta
+            .get("Socket-Type")
+            .ok_or(ProtocolError::InvalidMetadata("no Socket-Type property"))?;
+        let peer_socket_type = SocketType::from_name(peer_type).ok_or_else(|| {
+            ProtocolError::IncompatibleSocketType {
+                ours: self.config.socket_type.as_str(),
+                peer: crate::command::printable(peer_type),
+            }
+        })?;
+        if !self.config.socket_type.is_compatible(peer_socket_type) {
+            return Err(ProtocolError::IncompatibleSocketType {
+                ours: self.config.socket_type.as_str(),
+                peer: peer_socket_type.as_str().to_owned(),
+            });
+        }
+        if meta.get("Identity").is_some_and(|id| id.len() > 255) {
+            return Err(ProtocolError::InvalidMetadata(
+                "Identity longer than 255 bytes",
+            ));
+        }
+        self.state = State::Traffic;
+        self.handshake_deadline = None;
+        self.decoder = FrameDecoder::new(self.traffic_frame_limit());
+        self.next_ping = self.config.heartbeat_ivl.map(|ivl| now + ivl);
+        self.events.push_back(Event::HandshakeSucceeded {
+            peer_socket_type,
+            peer_minor: self.peer_minor,
+            peer_metadata: meta,
+        });
+        Ok(())
+    }
+
+    /// The largest frame to accept in traffic: the message limit, plus CURVE's box overhead.
+    fn traffic_frame_limit(&self) -> u64 {
+        let limit = self.config.max_msg_size.unwrap_or(u64::MAX);
+        if self.codec.is_some() {
+            limit.saturating_add(8 + 8 + 16 + 1)
+        } else {
+            limit
+        }
+    }
+
+    /// Accept the peer an [`Event::Authenticate`] asked about; the handshake goes on. Errors are
+    /// final, as for input.
+    pub fn accept_peer(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        let result = self.accept_peer_inner(now);
+        if let Err(e) = &result {
+            self.fail(e);
+        }
+        result
+    }
+
+    fn accept_peer_inner(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        if self.state != State::AwaitAuth {
+            return Ok(());
+        }
+        match self.config.mechanism {
+            Mechanism::PlainServer => {
+                let mut out = Vec::new();
+                crate::frame::encode_command_frame(&mut out, "WELCOME", &[]);
+                self.pending.put_slice(&out);
+                self.state = State::ExpectPlainInitiate;
+                Ok(())
+            }
+            Mechanism::CurveServer { .. } => {
+                let meta = self.our_metadata();
+                let server = self
+                    .curve_server
+                    .as_mut()
+                    .ok_or(ProtocolError::Crypto("no CURVE server state"))?;
+                let (ready, codec) = server.ready(&meta)?;
+                self.put_command_body(&ready);
+                self.codec = Some(codec);
+                self.curve_server = None;
+                let peer_meta = self.pending_peer_metadata.take().unwrap_or_default();
+                self.finish_handshake(peer_meta, now)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuse the peer an [`Event::Authenticate`] asked about; the connection fails with
+    /// [`ProtocolError::AuthFailed`] after sending ERROR with `reason`.
+    pub fn reject_peer(&mut self, reason: &str) -> ProtocolError {
+        let e = ProtocolError::AuthFailed(reason.chars().take(255).collect());
+        self.fail(&e);
+        e
     }
 
     fn handle_handshake_frame(
@@ -354,47 +624,140 @@ impl Connection {
                 return Err(ProtocolError::UnexpectedCommand("message frame".into()))
             }
         };
-        match Command::decode(&body)? {
-            Command::Ready(meta) => {
-                let peer_type = meta
-                    .get("Socket-Type")
-                    .ok_or(ProtocolError::InvalidMetadata("no Socket-Type property"))?;
-                let peer_socket_type = SocketType::from_name(peer_type).ok_or_else(|| {
-                    ProtocolError::IncompatibleSocketType {
-                        ours: self.config.socket_type.as_str(),
-                        peer: crate::command::printable(peer_type),
-                    }
-                })?;
-                if !self.config.socket_type.is_compatible(peer_socket_type) {
-                    return Err(ProtocolError::IncompatibleSocketType {
-                        ours: self.config.socket_type.as_str(),
-                        peer: peer_socket_type.as_str().to_owned(),
-                    });
+        let name_len = usize::from(*body.first().ok_or(DecodeError::MalformedCommand("empty"))?);
+        let name = body
+            .get(1..1 + name_len)
+            .ok_or(DecodeError::MalformedCommand("name"))?;
+        if name == b"ERROR" {
+            return match Command::decode(&body)? {
+                Command::Error(reason) => Err(ProtocolError::PeerError(reason)),
+                _ => Err(DecodeError::MalformedCommand("ERROR").into()),
+            };
+        }
+        let data = &body[1 + name_len..];
+        let unexpected = || ProtocolError::UnexpectedCommand(crate::command::printable(name));
+        match (self.state, name) {
+            (State::ExpectReady, b"READY") => match Command::decode(&body)? {
+                Command::Ready(meta) => self.finish_handshake(meta, now),
+                _ => Err(unexpected()),
+            },
+            (State::ExpectPlainHello, b"HELLO") => {
+                let (username, rest) =
+                    plain_field(data).ok_or(DecodeError::MalformedCommand("HELLO"))?;
+                let (password, rest) =
+                    plain_field(rest).ok_or(DecodeError::MalformedCommand("HELLO"))?;
+                if !rest.is_empty() {
+                    return Err(DecodeError::MalformedCommand("HELLO").into());
                 }
-                if let Some(id) = meta.get("Identity") {
-                    if id.len() > 255 {
-                        return Err(ProtocolError::InvalidMetadata(
-                            "Identity longer than 255 bytes",
-                        ));
-                    }
-                }
-                self.state = State::Traffic;
-                self.handshake_deadline = None;
-                self.decoder = FrameDecoder::new(self.config.max_msg_size.unwrap_or(u64::MAX));
-                self.next_ping = self.config.heartbeat_ivl.map(|ivl| now + ivl);
-                self.events.push_back(Event::HandshakeSucceeded {
-                    peer_socket_type,
-                    peer_minor: self.peer_minor,
-                    peer_metadata: meta,
-                });
+                self.state = State::AwaitAuth;
+                self.events
+                    .push_back(Event::Authenticate(Credentials::Plain {
+                        username: String::from_utf8_lossy(username).into_owned(),
+                        password: zeroize::Zeroizing::new(
+                            String::from_utf8_lossy(password).into_owned(),
+                        ),
+                    }));
                 Ok(())
             }
-            Command::Error(reason) => Err(ProtocolError::PeerError(reason)),
-            other => Err(ProtocolError::UnexpectedCommand(other.name().to_owned())),
+            (State::ExpectPlainWelcome, b"WELCOME") => {
+                let meta = self.our_metadata();
+                let mut encoded = Vec::new();
+                meta.encode(&mut encoded);
+                let mut out = Vec::new();
+                crate::frame::encode_command_frame(&mut out, "INITIATE", &encoded);
+                self.pending.put_slice(&out);
+                self.state = State::ExpectPlainReady;
+                Ok(())
+            }
+            (State::ExpectPlainInitiate, b"INITIATE") => {
+                let meta = Metadata::decode(&body.slice(1 + name_len..))?;
+                let ours = self.our_metadata();
+                let mut out = Vec::new();
+                Command::Ready(ours).encode(&mut out);
+                self.pending.put_slice(&out);
+                self.finish_handshake(meta, now)
+            }
+            (State::ExpectPlainReady, b"READY") => {
+                let meta = Metadata::decode(&body.slice(1 + name_len..))?;
+                self.finish_handshake(meta, now)
+            }
+            (State::ExpectHello, b"HELLO") => {
+                let random = self
+                    .config
+                    .random
+                    .clone()
+                    .ok_or(ProtocolError::Crypto("no randomness source configured"))?;
+                let server = self
+                    .curve_server
+                    .as_mut()
+                    .ok_or(ProtocolError::Crypto("no CURVE server state"))?;
+                let welcome = server.on_hello(&body, &random)?;
+                self.put_command_body(&welcome);
+                self.state = State::ExpectInitiate;
+                Ok(())
+            }
+            (State::ExpectInitiate, b"INITIATE") => {
+                let server = self
+                    .curve_server
+                    .as_mut()
+                    .ok_or(ProtocolError::Crypto("no CURVE server state"))?;
+                let (client_key, meta) = server.on_initiate(&body)?;
+                self.pending_peer_metadata = Some(meta);
+                self.state = State::AwaitAuth;
+                self.events
+                    .push_back(Event::Authenticate(Credentials::Curve { client_key }));
+                Ok(())
+            }
+            (State::ExpectWelcome, b"WELCOME") => {
+                let random = self
+                    .config
+                    .random
+                    .clone()
+                    .ok_or(ProtocolError::Crypto("no randomness source configured"))?;
+                let meta = self.our_metadata();
+                let client = self
+                    .curve_client
+                    .as_mut()
+                    .ok_or(ProtocolError::Crypto("no CURVE client state"))?;
+                let initiate = client.on_welcome(&body, &meta, &random)?;
+                self.put_command_body(&initiate);
+                self.state = State::ExpectCurveReady;
+                Ok(())
+            }
+            (State::ExpectCurveReady, b"READY") => {
+                let client = self
+                    .curve_client
+                    .as_mut()
+                    .ok_or(ProtocolError::Crypto("no CURVE client state"))?;
+                let (meta, codec) = client.on_ready(&body)?;
+                self.codec = Some(codec);
+                self.curve_client = None;
+                self.finish_handshake(meta, now)
+            }
+            _ => Err(unexpected()),
         }
     }
 
     fn handle_traffic_frame(&mut self, frame: RawFrame) -> Result<(), ProtocolError> {
+        let frame = match self.codec.as_mut() {
+            None => frame,
+            Some(codec) => {
+                // Under CURVE every frame is one MESSAGE box; MORE and COMMAND travel inside.
+                let body = match frame {
+                    RawFrame::Message { body, .. } | RawFrame::Command(body) => body,
+                };
+                let (flags, payload) = codec.open_frame(&body)?;
+                let payload = Bytes::from(payload);
+                if flags & 0x02 != 0 {
+                    RawFrame::Command(payload)
+                } else {
+                    RawFrame::Message {
+                        more: flags & 0x01 != 0,
+                        body: payload,
+                    }
+                }
+            }
+        };
         match frame {
             RawFrame::Message { more, body } => {
                 self.partial_size += body.len() as u64;
@@ -426,9 +789,7 @@ impl Connection {
                     Command::Ping { ttl_ds, context } => {
                         self.peer_ttl =
                             (ttl_ds > 0).then(|| Duration::from_millis(u64::from(ttl_ds) * 100));
-                        let mut out = Vec::with_capacity(8 + context.len());
-                        Command::Pong { context }.encode(&mut out);
-                        self.pending.put_slice(&out);
+                        self.put_traffic_command(&Command::Pong { context });
                     }
                     Command::Pong { .. } => {}
                     Command::Subscribe(topic) if self.receives_subscriptions => {
@@ -464,9 +825,9 @@ impl Connection {
 
     fn fail(&mut self, error: &ProtocolError) {
         if let Some(reason) = error.error_reason() {
-            if self.greeting_sent == GREETING_LEN {
+            if self.greeting_sent == GREETING_LEN && self.state != State::Traffic {
                 let mut out = Vec::new();
-                Command::Error(reason.to_owned()).encode(&mut out);
+                Command::Error(reason).encode(&mut out);
                 self.pending.put_slice(&out);
             }
         }
@@ -499,14 +860,47 @@ impl Connection {
         }
         let last = msg.len().saturating_sub(1);
         for (i, frame) in msg.frames().iter().enumerate() {
-            let flags = if i < last {
-                FrameFlags::MORE
-            } else {
-                FrameFlags::default()
-            };
-            out.put_frame(flags, frame);
+            let more = i < last;
+            match self.codec.as_mut() {
+                None => {
+                    let flags = if more {
+                        FrameFlags::MORE
+                    } else {
+                        FrameFlags::default()
+                    };
+                    out.put_frame(flags, frame);
+                }
+                Some(codec) => {
+                    let mut boxed = Vec::with_capacity(frame.len() + 33);
+                    codec.seal_frame(u8::from(more), frame, &mut boxed);
+                    out.put_frame(FrameFlags::default(), &Bytes::from(boxed));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Queue a command after the handshake: in clear, or boxed with the COMMAND flag under CURVE.
+    fn put_traffic_command(&mut self, command: &Command) {
+        let mut frame = Vec::new();
+        command.encode(&mut frame);
+        match self.codec.as_mut() {
+            None => self.pending.put_slice(&frame),
+            Some(codec) => {
+                // Strip the frame header: the box carries the command body with flags 0x02.
+                let header = if frame[0] & FrameFlags::LONG.bits() != 0 {
+                    9
+                } else {
+                    2
+                };
+                let mut boxed = Vec::with_capacity(frame.len() + 33);
+                codec.seal_frame(0x02, &frame[header..], &mut boxed);
+                let mut out = Vec::with_capacity(boxed.len() + 9);
+                encode_header(&mut out, FrameFlags::default(), boxed.len());
+                out.extend_from_slice(&boxed);
+                self.pending.put_slice(&out);
+            }
+        }
     }
 
     /// Append a subscription (or cancellation) of `topic`: a SUBSCRIBE/CANCEL command to a ZMTP 3.1
@@ -521,6 +915,13 @@ impl Connection {
             return Err(NotReady);
         }
         let mut bytes = Vec::with_capacity(topic.len() + 12);
+        if self.codec.is_some() {
+            // Under CURVE, as libzmq 4.3 does: a subscription message inside a box.
+            let mut body = Vec::with_capacity(topic.len() + 1);
+            body.push(u8::from(subscribe));
+            body.extend_from_slice(topic);
+            return self.encode_message(&Message::single(body), out);
+        }
         if self.peer_minor >= 1 {
             let topic = Bytes::copy_from_slice(topic);
             if subscribe {
@@ -576,13 +977,10 @@ impl Connection {
             if now >= at {
                 let timeout = self.config.heartbeat_timeout.unwrap_or(ivl);
                 let ttl_ds = u16::try_from(timeout.as_millis() / 100).unwrap_or(u16::MAX);
-                let mut out = Vec::new();
-                Command::Ping {
+                self.put_traffic_command(&Command::Ping {
                     ttl_ds,
                     context: Bytes::new(),
-                }
-                .encode(&mut out);
-                self.pending.put_slice(&out);
+                });
                 self.next_ping = Some(now + ivl);
                 if self.ping_deadline.is_none() {
                     self.ping_deadline = Some(now + timeout);
@@ -597,6 +995,13 @@ impl Connection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the ZMTP handshake has not completed")]
 pub struct NotReady;
+
+/// One PLAIN field: a length byte and that many bytes.
+fn plain_field(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = data.split_first()?;
+    let len = usize::from(len);
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
 
 #[cfg(test)]
 mod tests {
@@ -827,6 +1232,141 @@ mod tests {
                 Event::Subscribe(Bytes::from_static(b"news")),
                 Event::Cancel(Bytes::from_static(b"weather")),
             ]
+        );
+    }
+
+    fn test_random() -> crate::curve::Random {
+        let state = std::sync::atomic::AtomicU8::new(3);
+        std::sync::Arc::new(move |buf: &mut [u8]| {
+            for b in buf.iter_mut() {
+                *b = state.fetch_add(29, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    }
+
+    fn secure_pair(client: Mechanism, server: Mechanism) -> Pair {
+        let now = Instant::now();
+        let mut c = ConnectionConfig::new(SocketType::Dealer);
+        c.mechanism = client;
+        c.random = Some(test_random());
+        let mut s = ConnectionConfig::new(SocketType::Router);
+        s.mechanism = server;
+        s.random = Some(test_random());
+        Pair {
+            a: Connection::new(c, now),
+            b: Connection::new(s, now),
+            a_in: BytesMut::new(),
+            b_in: BytesMut::new(),
+            now,
+        }
+    }
+
+    #[test]
+    fn plain_handshake_asks_for_authentication() {
+        for accept in [true, false] {
+            let mut p = secure_pair(
+                Mechanism::PlainClient {
+                    username: "admin".into(),
+                    password: zeroize::Zeroizing::new("secret".into()),
+                },
+                Mechanism::PlainServer,
+            );
+            p.drive(5).unwrap();
+            match events(&mut p.b).as_slice() {
+                [Event::Authenticate(Credentials::Plain { username, password })] => {
+                    assert_eq!(username, "admin");
+                    assert_eq!(password.as_str(), "secret");
+                }
+                other => panic!("{other:?}"),
+            }
+            if accept {
+                p.b.accept_peer(p.now).unwrap();
+                p.drive(5).unwrap();
+                assert!(p.a.is_ready() && p.b.is_ready());
+            } else {
+                let e = p.b.reject_peer("wrong password");
+                assert!(matches!(e, ProtocolError::AuthFailed(_)));
+                assert_eq!(
+                    p.drive(5).unwrap_err(),
+                    ProtocolError::PeerError("wrong password".into())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn curve_handshake_and_encrypted_traffic() {
+        let server_keys = crate::keys::KeyPair::from_random([1u8; 32]);
+        let client_keys = crate::keys::KeyPair::from_random([2u8; 32]);
+        let client_public = client_keys.public;
+        let mut p = secure_pair(
+            Mechanism::CurveClient {
+                keys: client_keys,
+                server_key: server_keys.public,
+            },
+            Mechanism::CurveServer { keys: server_keys },
+        );
+        p.drive(7).unwrap();
+        assert_eq!(
+            events(&mut p.b),
+            vec![Event::Authenticate(Credentials::Curve {
+                client_key: client_public
+            })]
+        );
+        p.b.accept_peer(p.now).unwrap();
+        p.drive(7).unwrap();
+        assert!(p.a.is_ready() && p.b.is_ready());
+        events(&mut p.a);
+        events(&mut p.b);
+        let mut tx = TransmitBuf::new();
+        let msg = Message::from_frames(["secret", "payload"]);
+        p.a.encode_message(&msg, &mut tx).unwrap();
+        let wire = tx.take().concat();
+        assert!(
+            !wire.windows(6).any(|w| w == b"secret"),
+            "traffic is encrypted"
+        );
+        for piece in wire.chunks(3) {
+            p.b_in.extend_from_slice(piece);
+            p.b.handle_input(p.now, &mut p.b_in).unwrap();
+        }
+        assert_eq!(events(&mut p.b), vec![Event::Message(msg)]);
+        // A replayed frame is refused.
+        p.b_in.extend_from_slice(&wire);
+        assert!(p.b.handle_input(p.now, &mut p.b_in).is_err());
+    }
+
+    #[test]
+    fn curve_client_with_wrong_server_key_fails() {
+        let server_keys = crate::keys::KeyPair::from_random([1u8; 32]);
+        let wrong = crate::keys::KeyPair::from_random([3u8; 32]);
+        let mut p = secure_pair(
+            Mechanism::CurveClient {
+                keys: crate::keys::KeyPair::from_random([2u8; 32]),
+                server_key: wrong.public,
+            },
+            Mechanism::CurveServer { keys: server_keys },
+        );
+        assert!(matches!(p.drive(64), Err(ProtocolError::Crypto(_))));
+    }
+
+    #[test]
+    fn stalled_curve_client_times_out() {
+        let now = Instant::now();
+        let mut cfg = ConnectionConfig::new(SocketType::Router);
+        cfg.mechanism = Mechanism::CurveServer {
+            keys: crate::keys::KeyPair::from_random([1u8; 32]),
+        };
+        cfg.random = Some(test_random());
+        cfg.handshake_timeout = Some(Duration::from_secs(1));
+        let mut server = Connection::new(cfg, now);
+        let mut g = Greeting::new("CURVE", false).encode();
+        g[11] = 1;
+        let mut input = BytesMut::from(&g[..]);
+        server.handle_input(now, &mut input).unwrap();
+        assert_eq!(
+            server.handle_timeout(now + Duration::from_secs(2)),
+            Err(ProtocolError::HandshakeTimeout)
         );
     }
 

@@ -87,15 +87,22 @@ pub enum ProtocolError {
     /// The peer stopped answering heartbeats.
     #[error("peer did not answer heartbeats in time")]
     HeartbeatTimeout,
+    /// A CURVE box, nonce or command failed its checks.
+    #[error("CURVE: {0}")]
+    Crypto(&'static str),
+    /// The peer was not authenticated or not authorised.
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
 }
 
 impl ProtocolError {
     /// The reason text to put in a ZMTP ERROR command, where the spec allows one.
-    pub fn error_reason(&self) -> Option<&'static str> {
+    pub fn error_reason(&self) -> Option<String> {
         match self {
-            ProtocolError::IncompatibleSocketType { .. } => Some("Invalid socket type"),
-            ProtocolError::MechanismMismatch { .. } => Some("Security mechanism mismatch"),
-            ProtocolError::InvalidMetadata(_) => Some("Invalid metadata"),
+            ProtocolError::IncompatibleSocketType { .. } => Some("Invalid socket type".into()),
+            ProtocolError::MechanismMismatch { .. } => Some("Security mechanism mismatch".into()),
+            ProtocolError::InvalidMetadata(_) => Some("Invalid metadata".into()),
+            ProtocolError::AuthFailed(reason) => Some(reason.clone()),
             _ => None,
         }
     }

@@ -12,14 +12,17 @@
 
 pub mod command;
 pub mod connection;
+pub mod curve;
 pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod fuzzing;
 pub mod greeting;
+pub mod keys;
 pub mod message;
 pub mod metadata;
 pub mod socket_type;
+pub mod z85;
 
 pub use command::Command;
 pub use connection::{Connection, ConnectionConfig, Event, Mechanism};
@@ -27,6 +30,7 @@ pub use endpoint::{Endpoint, EndpointError};
 pub use error::{DecodeError, ProtocolError};
 pub use frame::{FrameDecoder, FrameFlags, RawFrame};
 pub use greeting::Greeting;
+pub use keys::{KeyPair, PublicKey, SecretKey};
 pub use message::Message;
 pub use metadata::Metadata;
 pub use socket_type::SocketType;

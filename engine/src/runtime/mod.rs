@@ -42,6 +42,8 @@ pub(crate) struct ShardShared {
     id: ShardId,
     /// The inproc names of the runtime this shard belongs to.
     pub(crate) inproc: Arc<crate::socket::inproc::Registry>,
+    /// The runtime-wide security policy.
+    pub(crate) policy: crate::security::SecurityPolicy,
     injector: SegQueue<Injected>,
     parked: AtomicBool,
     eventfd: OwnedFd,
@@ -291,6 +293,7 @@ impl Runtime {
             let shared = Arc::new(ShardShared {
                 id: ShardId(i as u16),
                 inproc: inproc.clone(),
+                policy: config.security_policy,
                 injector: SegQueue::new(),
                 parked: AtomicBool::new(false),
                 eventfd,

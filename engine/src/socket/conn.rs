@@ -58,6 +58,11 @@ pub(crate) async fn run(
         peer,
         endpoint,
         handshaken: false,
+        peer_address: socket2::SockRef::from(&fd)
+            .peer_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.ip()),
         raw: fd.as_raw_fd(),
         conn: Connection::new(config, Instant::now()),
         recv_buf: Some(BytesMut::with_capacity(READ_BUFFER_BYTES)),
@@ -117,6 +122,8 @@ struct ConnDriver {
     endpoint: String,
     /// Whether the ZMTP handshake completed.
     handshaken: bool,
+    /// The peer's IP address (tcp), for the authorizer.
+    peer_address: Option<std::net::IpAddr>,
     raw: std::os::fd::RawFd,
     conn: Connection,
     recv_buf: Option<BytesMut>,
@@ -283,6 +290,24 @@ impl ConnDriver {
                         endpoint: self.endpoint.clone(),
                         peer_socket_type,
                     });
+                }
+                Event::Authenticate(credentials) => {
+                    let decision = match &core.options.authorizer {
+                        Some(authorizer) => authorizer.decide(&credentials, self.peer_address),
+                        None => Ok(String::new()),
+                    };
+                    match decision {
+                        Ok(user) => {
+                            tracing::debug!(endpoint = %self.endpoint, user = %user, ?credentials, "peer authenticated");
+                            if let Err(e) = self.conn.accept_peer(std::time::Instant::now()) {
+                                return Some(ConnEnd::Protocol(e));
+                            }
+                        }
+                        Err(reason) => {
+                            tracing::info!(endpoint = %self.endpoint, %reason, ?credentials, "peer refused");
+                            return Some(ConnEnd::Protocol(self.conn.reject_peer(&reason)));
+                        }
+                    }
                 }
                 Event::Message(msg) => core.deliver(self.peer, msg),
                 Event::Subscribe(topic) => core.peer_subscription(self.peer, &topic, true),

@@ -25,6 +25,7 @@ use self::core::{killable, Core};
 use crate::error::{Error, ErrorKind, SendError};
 use crate::monitor::{Monitor, MonitorEvent};
 use crate::runtime::{self, driver, spawn_local, ShardHandle, ShardId};
+use crate::security::SecurityPolicy;
 pub use options::Options;
 
 /// A ZeroMQ socket on the current shard, used from tasks running there.
@@ -88,7 +89,9 @@ impl Socket {
     /// Listen on `endpoint` and accept peers. Returns the bound endpoint, with the real port when
     /// port 0 or `*` asked for an ephemeral one (libzmq's `ZMQ_LAST_ENDPOINT`).
     pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
-        let result = match parse(endpoint)? {
+        let parsed = parse(endpoint)?;
+        self.check_policy(&parsed)?;
+        let result = match parsed {
             Endpoint::Tcp { host, port } => tcp::bind(&self.core, &host, port),
             Endpoint::Ipc(path) => ipc::bind(&self.core, &path),
             Endpoint::Inproc(name) => inproc::bind(&self.core, &name),
@@ -110,7 +113,9 @@ impl Socket {
     /// every `reconnect_ivl`, backing off to `reconnect_ivl_max`) in the background. Messages sent
     /// meanwhile queue for this peer up to `sndhwm`, as libzmq does.
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
-        match parse(endpoint)? {
+        let parsed = parse(endpoint)?;
+        self.check_policy(&parsed)?;
+        match parsed {
             Endpoint::Tcp { host, port } => {
                 tcp::connect(&self.core, host, port, endpoint.to_owned())
             }
@@ -119,6 +124,32 @@ impl Socket {
             }
             Endpoint::Inproc(name) => inproc::connect(&self.core, &name),
         }
+    }
+
+    /// Refuse tcp without CURVE when the socket's or the runtime's policy requires CURVE.
+    fn check_policy(&self, endpoint: &Endpoint) -> Result<(), Error> {
+        let core = self.core.borrow();
+        let runtime_policy = runtime::current()
+            .map(|s| s.shared.policy)
+            .unwrap_or_default();
+        let require = core.options.policy == SecurityPolicy::RequireCurve
+            || runtime_policy == SecurityPolicy::RequireCurve;
+        let curve = matches!(
+            core.options.security,
+            ringmq_transports::Mechanism::CurveClient { .. }
+                | ringmq_transports::Mechanism::CurveServer { .. }
+        );
+        if require && !curve && matches!(endpoint, Endpoint::Tcp { .. }) {
+            return Err(Error::new(
+                ErrorKind::PolicyViolation,
+                format!(
+                    "{endpoint}: the security policy requires CURVE on tcp, and this socket uses {} \
+                     (set Options::curve_server or Options::curve_client)",
+                    core.options.security.name()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Queue a message, or hand it back with [`SendError::Full`] when every eligible peer is at

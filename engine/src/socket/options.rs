@@ -2,10 +2,14 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use crate::security::{Authorizer, KeyPair, Mechanism, PublicKey, SecurityPolicy};
+
 /// Options of one socket. Set them before `bind`/`connect`; later changes apply to new connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// High-water mark for outgoing messages, per peer, in messages (libzmq `ZMQ_SNDHWM`, default
     /// 1000). 0 means no limit.
@@ -58,6 +62,15 @@ pub struct Options {
     /// Allow binding ipc in a world-writable directory without the sticky bit (refused by
     /// default: another user could swap the socket file).
     pub ipc_allow_insecure_dir: bool,
+    /// The security mechanism and this socket's role in it (NULL by default). See
+    /// [`Options::curve_server`], [`Options::curve_client`], [`Options::plain_server`],
+    /// [`Options::plain_client`].
+    pub security: Mechanism,
+    /// Decides which peers a PLAIN or CURVE server accepts. `None`: any peer that completes the
+    /// handshake (libzmq without a ZAP handler).
+    pub authorizer: Option<Arc<Authorizer>>,
+    /// `RequireCurve` refuses tcp binds and connects that are not CURVE.
+    pub policy: SecurityPolicy,
 }
 
 impl Default for Options {
@@ -83,7 +96,48 @@ impl Default for Options {
             xpub_welcome_msg: None,
             ipc_mode: 0o600,
             ipc_allow_insecure_dir: false,
+            security: Mechanism::Null,
+            authorizer: None,
+            policy: SecurityPolicy::Permissive,
         }
+    }
+}
+
+impl Options {
+    /// A CURVE server with long-term keys `keys` (`ZMQ_CURVE_SERVER` + `ZMQ_CURVE_SECRETKEY`).
+    pub fn curve_server(mut self, keys: KeyPair) -> Self {
+        self.security = Mechanism::CurveServer { keys };
+        self
+    }
+
+    /// A CURVE client with long-term keys `keys` talking to the server whose public key is
+    /// `server_key` (`ZMQ_CURVE_SERVERKEY`).
+    pub fn curve_client(mut self, keys: KeyPair, server_key: PublicKey) -> Self {
+        self.security = Mechanism::CurveClient { keys, server_key };
+        self
+    }
+
+    /// A PLAIN server (`ZMQ_PLAIN_SERVER`). PLAIN sends passwords in clear text: use it only on
+    /// trusted networks or inside an encrypted tunnel.
+    pub fn plain_server(mut self) -> Self {
+        self.security = Mechanism::PlainServer;
+        self
+    }
+
+    /// A PLAIN client (`ZMQ_PLAIN_USERNAME` / `ZMQ_PLAIN_PASSWORD`). The password crosses the
+    /// network in clear text.
+    pub fn plain_client(mut self, username: &str, password: &str) -> Self {
+        self.security = Mechanism::PlainClient {
+            username: username.to_owned(),
+            password: zeroize::Zeroizing::new(password.to_owned()),
+        };
+        self
+    }
+
+    /// Use `authorizer` to decide about PLAIN and CURVE peers.
+    pub fn authorize(mut self, authorizer: Authorizer) -> Self {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
     }
 }
 

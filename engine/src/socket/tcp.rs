@@ -170,6 +170,14 @@ pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
     config.handshake_timeout = core.options.handshake_timeout;
     config.heartbeat_ivl = core.options.heartbeat_ivl;
     config.heartbeat_timeout = core.options.heartbeat_timeout;
+    config.mechanism = core.options.security.clone();
+    if matches!(
+        config.mechanism,
+        ringmq_transports::Mechanism::CurveClient { .. }
+            | ringmq_transports::Mechanism::CurveServer { .. }
+    ) {
+        config.random = Some(crate::security::os_random());
+    }
     config
 }
 
@@ -185,6 +193,13 @@ async fn run_connection(
     core.borrow_mut().connections += 1;
     let (end, handshaken) = conn::run(core.clone(), peer, fd, config, endpoint.clone()).await;
     let event = match &end {
+        ConnEnd::Protocol(ringmq_transports::ProtocolError::AuthFailed(reason)) => {
+            tracing::info!(%endpoint, %reason, "peer refused by authentication");
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                reason: HandshakeFailure::Auth(reason.clone()),
+            }
+        }
         ConnEnd::Protocol(e) => {
             tracing::info!(%endpoint, error = %e, "connection closed: protocol error");
             if handshaken {

@@ -1,0 +1,313 @@
+//! Security settings of a socket: the mechanism (NULL, PLAIN, CURVE), the built-in authorizer
+//! that decides which peers a PLAIN or CURVE server accepts, and the policy that can forbid
+//! unencrypted tcp.
+//!
+//! Without an authorizer a PLAIN or CURVE server accepts any peer that completes the handshake
+//! (libzmq's behaviour without a ZAP handler); `Config::audit` flags that.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+pub use ringmq_transports::connection::{Credentials, Mechanism};
+pub use ringmq_transports::keys::{KeyError, KeyPair, PublicKey, SecretKey};
+
+use crate::error::{Error, ErrorKind};
+
+/// Generate a CURVE key pair from the operating system's random number generator.
+pub fn generate_keypair() -> Result<KeyPair, Error> {
+    let mut random = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut *random)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("OS random source: {e}")))?;
+    Ok(KeyPair::from_random(*random))
+}
+
+/// Fill a buffer from the OS RNG (the randomness source of CURVE connections).
+pub(crate) fn os_random() -> ringmq_transports::curve::Random {
+    std::sync::Arc::new(|buf: &mut [u8]| {
+        // getrandom only fails when the kernel has no entropy interface at all; a CURVE
+        // handshake must not go on with predictable keys, so that is fatal.
+        getrandom::fill(buf).expect("the OS random source is available");
+    })
+}
+
+/// Whether a socket (or a whole runtime) may use tcp without CURVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityPolicy {
+    /// Any mechanism on any transport (libzmq's behaviour).
+    #[default]
+    Permissive,
+    /// tcp binds and connects must use CURVE; NULL or PLAIN on tcp is refused with
+    /// [`ErrorKind::PolicyViolation`]. ipc and inproc stay local and are allowed.
+    RequireCurve,
+}
+
+/// An IP network: an address and a prefix length (`10.0.0.0/8`, `::1/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parse `ADDR/PREFIX` or a bare address (a host).
+    pub fn parse(text: &str) -> Result<IpNet, Error> {
+        let bad = || {
+            Error::new(
+                ErrorKind::InvalidOption,
+                format!("{text:?} is not an address or CIDR"),
+            )
+        };
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (
+                a.parse::<IpAddr>().map_err(|_| bad())?,
+                Some(p.parse::<u8>().map_err(|_| bad())?),
+            ),
+            None => (text.parse::<IpAddr>().map_err(|_| bad())?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` is inside the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V4(ip)) => IpNet {
+                addr: IpAddr::V6(net),
+                prefix: self.prefix,
+            }
+            .contains(IpAddr::V6(ip.to_ipv6_mapped())),
+            _ => false,
+        }
+    }
+}
+
+/// The built-in authorizer (what libzmq leaves to a ZAP handler): allow- and deny-lists of CURVE
+/// client keys, PLAIN users with hashed passwords, and peer addresses.
+///
+/// A peer is refused when its address is denied or not in a non-empty allow-list; then a CURVE
+/// client when its key is denied or not in a non-empty key allow-list; a PLAIN client unless its
+/// user exists and the password verifies. Decisions are logged without secrets.
+#[derive(Clone, Default)]
+pub struct Authorizer {
+    curve_allow: HashSet<PublicKey>,
+    curve_deny: HashSet<PublicKey>,
+    plain_users: HashMap<String, String>,
+    address_allow: Vec<IpNet>,
+    address_deny: Vec<IpNet>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("curve_allow", &self.curve_allow.len())
+            .field("curve_deny", &self.curve_deny.len())
+            .field("plain_users", &self.plain_users.len())
+            .field("address_allow", &self.address_allow)
+            .field("address_deny", &self.address_deny)
+            .finish()
+    }
+}
+
+/// Hash a password for [`Authorizer::allow_plain_user_hashed`] (Argon2id with libsodium's
+/// interactive limits, in libsodium's `crypto_pwhash_str` format).
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    use dryoc::constants::{
+        CRYPTO_PWHASH_MEMLIMIT_INTERACTIVE, CRYPTO_PWHASH_OPSLIMIT_INTERACTIVE,
+    };
+    dryoc::classic::crypto_pwhash::crypto_pwhash_str(
+        password.as_bytes(),
+        CRYPTO_PWHASH_OPSLIMIT_INTERACTIVE,
+        CRYPTO_PWHASH_MEMLIMIT_INTERACTIVE,
+    )
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOption,
+            format!("cannot hash password: {e}"),
+        )
+    })
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    dryoc::classic::crypto_pwhash::crypto_pwhash_str_verify(hash, password.as_bytes()).is_ok()
+}
+
+impl Authorizer {
+    /// An authorizer that allows nothing by list yet (add entries).
+    pub fn new() -> Authorizer {
+        Authorizer::default()
+    }
+
+    /// Accept CURVE clients with this public key (once any key is allowed, only listed keys are).
+    pub fn allow_curve_key(mut self, key: PublicKey) -> Self {
+        self.curve_allow.insert(key);
+        self
+    }
+
+    /// Refuse CURVE clients with this public key.
+    pub fn deny_curve_key(mut self, key: PublicKey) -> Self {
+        self.curve_deny.insert(key);
+        self
+    }
+
+    /// Accept PLAIN user `name` with `password` (stored hashed).
+    pub fn allow_plain_user(self, name: &str, password: &str) -> Result<Self, Error> {
+        let hash = hash_password(password)?;
+        Ok(self.allow_plain_user_hashed(name, &hash))
+    }
+
+    /// Accept PLAIN user `name` whose password hashes to `hash` (from [`hash_password`]).
+    pub fn allow_plain_user_hashed(mut self, name: &str, hash: &str) -> Self {
+        self.plain_users.insert(name.to_owned(), hash.to_owned());
+        self
+    }
+
+    /// Load PLAIN users from a password file: one `user:hash` per line (`#` comments).
+    pub fn with_password_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOption,
+                format!("password file {}: {e}", path.display()),
+            )
+        })?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (user, hash) = line.split_once(':').ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOption,
+                    format!("{}:{}: expected user:hash", path.display(), n + 1),
+                )
+            })?;
+            self.plain_users.insert(user.to_owned(), hash.to_owned());
+        }
+        Ok(self)
+    }
+
+    /// Accept peers from this network (once any is allowed, only listed networks are).
+    pub fn allow_address(mut self, net: IpNet) -> Self {
+        self.address_allow.push(net);
+        self
+    }
+
+    /// Refuse peers from this network.
+    pub fn deny_address(mut self, net: IpNet) -> Self {
+        self.address_deny.push(net);
+        self
+    }
+
+    /// Whether any rule is configured.
+    pub fn is_empty(&self) -> bool {
+        self.curve_allow.is_empty()
+            && self.curve_deny.is_empty()
+            && self.plain_users.is_empty()
+            && self.address_allow.is_empty()
+            && self.address_deny.is_empty()
+    }
+
+    /// Decide about a peer: `Ok(user_id)` or `Err(reason)`.
+    pub fn decide(
+        &self,
+        credentials: &Credentials,
+        address: Option<IpAddr>,
+    ) -> Result<String, String> {
+        if let Some(ip) = address {
+            if self.address_deny.iter().any(|n| n.contains(ip)) {
+                return Err("address denied".into());
+            }
+            if !self.address_allow.is_empty() && !self.address_allow.iter().any(|n| n.contains(ip))
+            {
+                return Err("address not allowed".into());
+            }
+        } else if !self.address_allow.is_empty() {
+            return Err("address unknown".into());
+        }
+        match credentials {
+            Credentials::Curve { client_key } => {
+                if self.curve_deny.contains(client_key) {
+                    return Err("client key denied".into());
+                }
+                if !self.curve_allow.is_empty() && !self.curve_allow.contains(client_key) {
+                    return Err("client key not allowed".into());
+                }
+                Ok(client_key.to_z85())
+            }
+            Credentials::Plain { username, password } => match self.plain_users.get(username) {
+                Some(hash) if verify_password(hash, password) => Ok(username.clone()),
+                _ if self.plain_users.is_empty() => Ok(username.clone()),
+                _ => Err("invalid user name or password".into()),
+            },
+            #[allow(unreachable_patterns)]
+            _ => Err("unsupported credentials".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(IpNet::parse("::1")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn decisions() {
+        let good = generate_keypair().unwrap().public;
+        let bad = generate_keypair().unwrap().public;
+        let auth = Authorizer::new()
+            .allow_curve_key(good)
+            .allow_plain_user("ann", "pw")
+            .unwrap()
+            .deny_address(IpNet::parse("192.0.2.0/24").unwrap());
+        let local = Some("127.0.0.1".parse().unwrap());
+        assert!(auth
+            .decide(&Credentials::Curve { client_key: good }, local)
+            .is_ok());
+        assert!(auth
+            .decide(&Credentials::Curve { client_key: bad }, local)
+            .is_err());
+        assert!(auth
+            .decide(
+                &Credentials::Curve { client_key: good },
+                Some("192.0.2.7".parse().unwrap())
+            )
+            .is_err());
+        let plain = |p: &str| Credentials::Plain {
+            username: "ann".into(),
+            password: zeroize::Zeroizing::new(p.into()),
+        };
+        assert_eq!(auth.decide(&plain("pw"), local), Ok("ann".into()));
+        assert!(auth.decide(&plain("nope"), local).is_err());
+        assert!(!format!("{auth:?}").contains("pw"));
+    }
+}
