@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+#[cfg(not(fuzzing))]
 use dryoc::classic::crypto_box::{
     crypto_box_beforenm, crypto_box_easy_afternm, crypto_box_open_easy_afternm,
 };
