@@ -35,6 +35,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod security;
 pub mod socket;
+pub mod zap;
 
 pub use bytes::Bytes;
 pub use config::Config;

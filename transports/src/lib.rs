@@ -23,6 +23,7 @@ pub mod message;
 pub mod metadata;
 pub mod socket_type;
 pub mod z85;
+pub mod zap;
 
 pub use command::Command;
 pub use connection::{Connection, ConnectionConfig, Event, Mechanism};

@@ -1,16 +1,31 @@
 //! Multipart messages. A message is one or more frames delivered atomically: a peer sees all of them
 //! or none.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use smallvec::SmallVec;
+
+use crate::metadata::Metadata;
 
 /// A ZeroMQ message: one or more frames, each a cheaply clonable [`Bytes`].
 ///
 /// Single- and two-frame messages are stored inline (no allocation beyond the frame bodies).
-#[derive(Clone, PartialEq, Eq, Default)]
+/// A received message may carry its connection's properties (`User-Id`, `Peer-Address`), as
+/// libzmq's `zmq_msg_gets`; equality compares frames only.
+#[derive(Clone, Default)]
 pub struct Message {
     frames: SmallVec<[Bytes; 2]>,
+    properties: Option<Arc<Metadata>>,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.frames == other.frames
+    }
+}
+
+impl Eq for Message {}
 
 impl Message {
     /// An empty message with no frames; push frames before sending it.
@@ -22,7 +37,10 @@ impl Message {
     pub fn single(body: impl Into<Bytes>) -> Self {
         let mut frames = SmallVec::new();
         frames.push(body.into());
-        Message { frames }
+        Message {
+            frames,
+            properties: None,
+        }
     }
 
     /// A message of the given frames.
@@ -33,6 +51,7 @@ impl Message {
     {
         Message {
             frames: frames.into_iter().map(Into::into).collect(),
+            properties: None,
         }
     }
 
@@ -78,6 +97,19 @@ impl Message {
     /// Sum of the frame sizes in bytes.
     pub fn size(&self) -> usize {
         self.frames.iter().map(Bytes::len).sum()
+    }
+
+    /// A property of the connection the message came from (`User-Id`, `Peer-Address`), if any.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Attach connection properties (done by the receiving socket).
+    pub fn set_properties(&mut self, properties: Arc<Metadata>) {
+        self.properties = Some(properties);
     }
 
     /// Consume the message into its frames.

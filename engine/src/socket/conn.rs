@@ -44,6 +44,7 @@ pub(crate) enum ConnEnd {
 
 type RecvOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, BytesMut)>>>;
 type SendOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, Vec<Bytes>)>>>;
+type ZapFuture = Pin<Box<dyn Future<Output = crate::zap::ZapReply>>>;
 
 /// Drive the connection on `fd` for pipe `peer` until it ends.
 pub(crate) async fn run(
@@ -58,6 +59,8 @@ pub(crate) async fn run(
         peer,
         endpoint,
         handshaken: false,
+        user_id: None,
+        zap: None,
         peer_address: socket2::SockRef::from(&fd)
             .peer_addr()
             .ok()
@@ -124,6 +127,10 @@ struct ConnDriver {
     handshaken: bool,
     /// The peer's IP address (tcp), for the authorizer.
     peer_address: Option<std::net::IpAddr>,
+    /// The authenticated user (PLAIN/CURVE), attached to messages as `User-Id`.
+    user_id: Option<String>,
+    /// A ZAP request in flight and its deadline.
+    zap: Option<(ZapFuture, Pin<Box<driver::Sleep>>)>,
     raw: std::os::fd::RawFd,
     conn: Connection,
     recv_buf: Option<BytesMut>,
@@ -190,6 +197,37 @@ impl ConnDriver {
                         }
                         Err(e) if e.raw_os_error() == Some(libc::EINTR) => self.unsent = chunks,
                         Err(e) => return Poll::Ready(ConnEnd::Io(e)),
+                    }
+                }
+            }
+            // A ZAP answer.
+            if let Some((reply, deadline)) = self.zap.as_mut() {
+                let answer = match reply.as_mut().poll(cx) {
+                    Poll::Ready(r) => Some(Ok(r)),
+                    Poll::Pending => deadline.as_mut().poll(cx).is_ready().then_some(Err(())),
+                };
+                if let Some(answer) = answer {
+                    self.zap = None;
+                    progress = true;
+                    match answer {
+                        Ok(r) if r.is_success() => {
+                            self.user_id = (!r.user_id.is_empty()).then_some(r.user_id);
+                            if let Err(e) = self.conn.accept_peer(Instant::now()) {
+                                return Poll::Ready(ConnEnd::Protocol(e));
+                            }
+                            if let Some(end) = self.dispatch_events() {
+                                return Poll::Ready(end);
+                            }
+                        }
+                        Ok(r) => {
+                            let reason = format!("ZAP {}: {}", r.status_code, r.status_text);
+                            return Poll::Ready(ConnEnd::Protocol(self.conn.reject_peer(&reason)));
+                        }
+                        Err(()) => {
+                            return Poll::Ready(ConnEnd::Protocol(
+                                self.conn.reject_peer("ZAP handler did not answer in time"),
+                            ))
+                        }
                     }
                 }
             }
@@ -286,12 +324,42 @@ impl ConnDriver {
                         return Some(ConnEnd::Refused);
                     }
                     self.handshaken = true;
+                    if let Some(user) = &self.user_id {
+                        let mut props = ringmq_transports::Metadata::new();
+                        props.insert("User-Id", user.clone().into_bytes());
+                        if let Some(addr) = self.peer_address {
+                            props.insert("Peer-Address", addr.to_string().into_bytes());
+                        }
+                        core.set_pipe_properties(self.peer, std::sync::Arc::new(props));
+                    }
                     core.emit(crate::monitor::MonitorEvent::HandshakeSucceeded {
                         endpoint: self.endpoint.clone(),
                         peer_socket_type,
                     });
                 }
                 Event::Authenticate(credentials) => {
+                    if crate::zap::handler_bound() {
+                        // Ask the ZAP handler; the driver resumes when it answers (or times out).
+                        match crate::zap::ask(
+                            &core.options.zap_domain,
+                            self.peer_address,
+                            &credentials,
+                        ) {
+                            Ok(reply) => {
+                                let deadline = std::time::Instant::now() + core.options.zap_timeout;
+                                self.zap = Some((
+                                    Box::pin(reply),
+                                    Box::pin(driver::sleep_until(deadline)),
+                                ));
+                            }
+                            Err(e) => {
+                                return Some(ConnEnd::Protocol(
+                                    self.conn.reject_peer(&format!("ZAP unavailable: {e}")),
+                                ))
+                            }
+                        }
+                        continue;
+                    }
                     let decision = match &core.options.authorizer {
                         Some(authorizer) => authorizer.decide(&credentials, self.peer_address),
                         None => Ok(String::new()),
@@ -299,6 +367,7 @@ impl ConnDriver {
                     match decision {
                         Ok(user) => {
                             tracing::debug!(endpoint = %self.endpoint, user = %user, ?credentials, "peer authenticated");
+                            self.user_id = (!user.is_empty()).then_some(user);
                             if let Err(e) = self.conn.accept_peer(std::time::Instant::now()) {
                                 return Some(ConnEnd::Protocol(e));
                             }

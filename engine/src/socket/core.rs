@@ -128,6 +128,8 @@ pub(crate) struct Pipe {
     pub(crate) subscription_commands: VecDeque<(Bytes, bool)>,
     /// Messages received from the peer, counted.
     pub(crate) received: u64,
+    /// Properties attached to the peer's messages (`User-Id`, `Peer-Address`).
+    pub(crate) properties: Option<std::sync::Arc<ringmq_transports::Metadata>>,
 }
 
 impl Pipe {
@@ -142,6 +144,7 @@ impl Pipe {
             peer_subscriptions: Subscriptions::new(),
             subscription_commands: VecDeque::new(),
             received: 0,
+            properties: None,
         }
     }
 
@@ -628,6 +631,10 @@ impl Core {
             }
         }
         if let Some(pipe) = self.pipes.get_mut(&id) {
+            let mut msg = msg;
+            if let Some(props) = &pipe.properties {
+                msg.set_properties(props.clone());
+            }
             pipe.inq.push_back(msg);
             pipe.received += 1;
             self.recv_wakers.wake_all();
@@ -696,6 +703,17 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Properties for the messages of `id` (set once its peer is authenticated).
+    pub(crate) fn set_pipe_properties(
+        &mut self,
+        id: PeerId,
+        properties: std::sync::Arc<ringmq_transports::Metadata>,
+    ) {
+        if let Some(pipe) = self.pipes.get_mut(&id) {
+            pipe.properties = Some(properties);
+        }
     }
 
     /// Attach a monitor.

@@ -89,6 +89,13 @@ struct RegistryInner {
     pending: HashMap<String, Vec<PendingConnect>>,
 }
 
+impl Registry {
+    /// Whether `name` is bound.
+    pub(crate) fn is_bound(&self, name: &str) -> bool {
+        self.inner.lock().is_ok_and(|i| i.bound.contains_key(name))
+    }
+}
+
 thread_local! {
     /// Listening sockets on this shard, by listener id.
     static LISTENERS: RefCell<HashMap<u64, Weak<RefCell<Core>>>> = RefCell::new(HashMap::new());

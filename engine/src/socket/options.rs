@@ -71,6 +71,10 @@ pub struct Options {
     pub authorizer: Option<Arc<Authorizer>>,
     /// `RequireCurve` refuses tcp binds and connects that are not CURVE.
     pub policy: SecurityPolicy,
+    /// The ZAP domain sent to the handler (`ZMQ_ZAP_DOMAIN`). Default "".
+    pub zap_domain: String,
+    /// How long a server waits for the ZAP handler's reply before refusing the peer. Default 5 s.
+    pub zap_timeout: Duration,
 }
 
 impl Default for Options {
@@ -99,6 +103,8 @@ impl Default for Options {
             security: Mechanism::Null,
             authorizer: None,
             policy: SecurityPolicy::Permissive,
+            zap_domain: String::new(),
+            zap_timeout: Duration::from_secs(5),
         }
     }
 }

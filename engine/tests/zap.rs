@@ -1,0 +1,153 @@
+//! ZAP (RFC 27): PLAIN and CURVE servers ask the handler bound at inproc://zeromq.zap.01.
+
+use std::time::Duration;
+
+use ringmq::{
+    generate_keypair, Authorizer, BlockingSocket, Config, HandshakeFailure, Message, MonitorEvent,
+    Options, Runtime, ShardId, SocketType,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn expect(monitor: &ringmq::Monitor, name: &str) -> MonitorEvent {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let e = monitor
+            .recv_timeout(left)
+            .unwrap_or_else(|| panic!("no {name} event"));
+        if e.name() == name {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn curve_server_asks_the_zap_handler_and_tags_messages_with_user_id() {
+    let rt = Runtime::new(Config {
+        shards: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    let server = generate_keypair().unwrap();
+    let friend = generate_keypair().unwrap();
+    let stranger = generate_keypair().unwrap();
+    let handler = rt
+        .spawn_on(ShardId(1), {
+            let authorizer = Authorizer::new().allow_curve_key(friend.public);
+            move || ringmq::zap::serve_authorizer(authorizer)
+        })
+        .unwrap();
+    let mut pull = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Pull,
+        Options::default().curve_server(server.clone()),
+    )
+    .unwrap();
+    pull.set_rcvtimeo(Some(WAIT));
+    let monitor = pull.monitor().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+
+    let bad = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Push,
+        Options::default().curve_client(stranger, server.public),
+    )
+    .unwrap();
+    bad.connect(&ep).unwrap();
+    match expect(&monitor, "handshake-failed") {
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Auth(r),
+            ..
+        } => assert!(r.contains("ZAP 400"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+
+    let good = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Push,
+        Options::default().curve_client(friend.clone(), server.public),
+    )
+    .unwrap();
+    good.connect(&ep).unwrap();
+    good.send(Message::single("hello")).unwrap();
+    let m = pull.recv().unwrap();
+    assert_eq!(m, Message::single("hello"));
+    assert_eq!(m.property("User-Id"), Some(friend.public.to_z85().as_str()));
+    assert_eq!(m.property("Peer-Address"), Some("127.0.0.1"));
+    drop(handler);
+}
+
+#[test]
+fn plain_with_a_custom_handler_and_a_silent_one() {
+    let rt = Runtime::new(Config::default()).unwrap();
+    let handler = rt
+        .spawn_on(ShardId(0), || {
+            ringmq::zap::serve(|req| {
+                if req.mechanism == "PLAIN"
+                    && req.credentials[0] == "admin"
+                    && req.credentials[1] == "s3cret"
+                {
+                    req.reply(200, "OK", "the-admin")
+                } else {
+                    req.reply(400, "no", "")
+                }
+            })
+        })
+        .unwrap();
+    let mut pull = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Pull,
+        Options {
+            zap_domain: "test".into(),
+            ..Options::default()
+        }
+        .plain_server(),
+    )
+    .unwrap();
+    pull.set_rcvtimeo(Some(WAIT));
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Push,
+        Options::default().plain_client("admin", "s3cret"),
+    )
+    .unwrap();
+    push.connect(&ep).unwrap();
+    push.send(Message::single("x")).unwrap();
+    assert_eq!(pull.recv().unwrap().property("User-Id"), Some("the-admin"));
+    drop(handler);
+
+    // A handler that never answers: the peer is refused after zap_timeout.
+    let rt = Runtime::new(Config::default()).unwrap();
+    let silent = BlockingSocket::new(rt.next_shard(), SocketType::Rep, Options::default()).unwrap();
+    silent.bind("inproc://zeromq.zap.01").unwrap();
+    let server = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Pull,
+        Options {
+            zap_timeout: Duration::from_millis(200),
+            ..Options::default()
+        }
+        .plain_server(),
+    )
+    .unwrap();
+    let monitor = server.monitor().unwrap();
+    let ep = server.bind("tcp://127.0.0.1:0").unwrap();
+    let push = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Push,
+        Options::default().plain_client("a", "b"),
+    )
+    .unwrap();
+    push.connect(&ep).unwrap();
+    match expect(&monitor, "handshake-failed") {
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Auth(r),
+            ..
+        } => {
+            assert!(r.contains("did not answer"), "{r}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
