@@ -28,6 +28,8 @@
 //! XPUB/XSUB, PLAIN and CURVE (see the README's support matrix).
 #![warn(missing_docs)]
 
+pub mod audit;
+pub mod cert;
 pub mod config;
 pub mod error;
 pub mod monitor;
@@ -38,6 +40,7 @@ pub mod socket;
 pub mod zap;
 
 pub use bytes::Bytes;
+pub use cert::Certificate;
 pub use config::Config;
 pub use error::{Error, ErrorKind, SendError};
 pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};

@@ -3,7 +3,7 @@
 //! unencrypted tcp.
 //!
 //! Without an authorizer a PLAIN or CURVE server accepts any peer that completes the handshake
-//! (libzmq's behaviour without a ZAP handler); `Config::audit` flags that.
+//! (libzmq's behaviour without a ZAP handler); `audit::Deployment::audit` flags that.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
