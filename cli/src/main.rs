@@ -1,23 +1,32 @@
 //! `ringmq`, the command-line tool for poking at ZeroMQ sockets: `ringmq send` turns lines of
-//! standard input into messages, `ringmq recv` prints the messages it receives, one per line.
+//! standard input into messages, `ringmq recv` prints the messages it receives, one per line;
+//! `ringmq req` and `ringmq rep` make and answer requests; `ringmq proxy` runs zmq_proxy(3)
+//! between two sockets; `ringmq monitor` prints a socket's connection events.
 //!
-//! It talks to any ZMTP 3 peer (libzmq programs, pyzmq, another `ringmq`), over tcp. It is a
-//! probe, not a broker or a benchmark: one socket per process, one message at a time, and no
-//! retries beyond the socket's own reconnects. See `loadgen` for throughput.
+//! It talks to any ZMTP 3 peer (libzmq programs, pyzmq, another `ringmq`), over tcp and ipc. It
+//! is a probe, not a broker or a benchmark: one socket per process (the proxy's two or three
+//! aside), one message at a time, and no retries beyond the socket's own reconnects. See
+//! `loadgen` for throughput.
 //!
 //! Errors are one line on standard error, `ringmq: <message>`, with exit status 1; a command line
 //! clap rejects exits with status 2.
 
+mod monitor;
+mod proxy;
 mod recv;
+mod rep;
+mod req;
 mod send;
+mod shard;
 mod socket;
+mod text;
 
 use std::fmt;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Send and receive messages on ZeroMQ sockets (ZMTP 3.1 over tcp).
+/// Send and receive messages on ZeroMQ sockets (ZMTP 3.1 over tcp and ipc).
 #[derive(Debug, Parser)]
 #[command(name = "ringmq", version)]
 struct Cli {
@@ -29,6 +38,10 @@ struct Cli {
 enum Command {
     Send(send::SendArgs),
     Recv(recv::RecvArgs),
+    Req(req::ReqArgs),
+    Rep(rep::RepArgs),
+    Proxy(proxy::ProxyArgs),
+    Monitor(monitor::MonitorArgs),
 }
 
 /// Something that stops a command: printed as one line, `ringmq: <message>`.
@@ -59,6 +72,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Send(args) => send::run(&args),
         Command::Recv(args) => recv::run(&args),
+        Command::Req(args) => req::run(&args),
+        Command::Rep(args) => rep::run(&args),
+        Command::Proxy(args) => proxy::run(&args),
+        Command::Monitor(args) => monitor::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

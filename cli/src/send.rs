@@ -1,12 +1,15 @@
 //! `ringmq send`: lines of standard input, or `--data`, out as messages.
 
-use std::io::{BufRead, ErrorKind as IoErrorKind};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ringmq::{BlockingSocket, Bytes, Message, Options, SendError, SocketType};
+use ringmq::{BlockingSocket, Bytes, ErrorKind, Message, Options, SendError, SocketType};
 
-use crate::socket::{parse_seconds, resolve_type, Attached, Direction, Session, SocketArgs};
+use crate::socket::{
+    parse_routing_id, parse_seconds, resolve_type, show_routing_id, Attached, Direction, Session,
+    SocketArgs,
+};
+use crate::text::Bodies;
 use crate::Failure;
 
 /// Send lines of standard input, or --data, as messages.
@@ -26,32 +29,55 @@ pub struct SendArgs {
     /// Send each message as two frames, T then the line; SUB filters on this first frame.
     #[arg(long, value_name = "T")]
     pub topic: Option<String>,
+    /// router only, and required there: the routing id of the peer to send to, put in front of
+    /// every message. Text, or 0x and hex digits (as `recv --hex` prints a generated id).
+    #[arg(long, value_name = "ID", value_parser = parse_routing_id)]
+    pub routing_id: Option<Bytes>,
     /// Pause after bind/connect before the first send: time for peers to connect/subscribe.
-    /// Default 200 for pub (a PUB drops what it sends before a subscription arrives), else 0.
+    /// Default 200 for pub and xpub (which drop what they send before a subscription arrives),
+    /// else 0.
     #[arg(long, value_name = "MS")]
     pub delay_ms: Option<u64>,
     /// After the last send, wait at most MS for queued messages to be written [default: 30000].
     #[arg(long, value_name = "MS")]
     pub linger_ms: Option<u64>,
-    /// Fail when a bound push or pair socket sees no peer, or a message cannot be queued, within
-    /// SECONDS. Default: wait as long as it takes.
+    /// Fail when a bound socket sees no peer (router: no peer with --routing-id), or a message
+    /// cannot be queued, within SECONDS. Default: wait as long as it takes.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 }
 
 pub fn run(args: &SendArgs) -> Result<(), Failure> {
     let socket_type = resolve_type(&args.socket.socket_type, Direction::Send)?;
+    match (socket_type, &args.routing_id) {
+        (SocketType::Router, None) => {
+            return Err(Failure::new(
+                "send --type router needs --routing-id ID: the peer to send to",
+            ))
+        }
+        (SocketType::Router, Some(_)) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err(Failure::new(format!(
+                "--routing-id applies to router sockets, not {socket_type} \
+                 (--identity sets a socket's own routing id)"
+            )))
+        }
+    }
+    let attach = args.socket.attach.attach()?;
     let defaults = Options::default();
-    let options = Options {
+    let options = args.socket.attach.options(Options {
         linger: args
             .linger_ms
             .map(Duration::from_millis)
             .or(defaults.linger),
+        // Report an unknown routing id instead of dropping the message: `send_one` waits for the
+        // peer to connect.
+        router_mandatory: socket_type == SocketType::Router,
         ..defaults
-    };
+    });
     let mut session = Session::open(socket_type, options)?;
     session.socket.set_sndtimeo(args.timeout);
-    let attached = args.socket.attach(&session.socket)?;
+    let attached = attach.blocking(&session.socket)?;
     if matches!(attached, Attached::Bound(_)) && waits_for_peers(socket_type) {
         // A bound socket with no peer accepts messages it can never deliver; wait for one, as a
         // libzmq send would block.
@@ -66,25 +92,14 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         .topic
         .as_deref()
         .map(|t| Bytes::copy_from_slice(t.as_bytes()));
-    let send = |body: Bytes| send_one(&session.socket, topic.as_ref(), body, args.timeout);
-    match &args.data {
-        Some(data) => {
-            let body = Bytes::copy_from_slice(data.as_bytes());
-            for _ in 0..args.count.unwrap_or(1) {
-                send(body.clone())?;
-            }
-        }
-        None => {
-            let mut input = std::io::stdin().lock();
-            let mut sent = 0;
-            while args.count.is_none_or(|count| sent < count) {
-                let Some(line) = read_line(&mut input)? else {
-                    break;
-                };
-                send(line)?;
-                sent += 1;
-            }
-        }
+    let envelope = Envelope {
+        routing_id: args.routing_id.clone(),
+        topic,
+    };
+    let mut bodies = Bodies::new(args.data.as_deref(), args.count);
+    let mut input = std::io::stdin().lock();
+    while let Some(body) = bodies.next(&mut input)? {
+        send_one(&session.socket, envelope.wrap(body), args.timeout)?;
     }
 
     // Dropping the session closes the socket and waits out its linger.
@@ -92,10 +107,13 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Whether a socket of this type holds messages for peers that are not there yet. PUB does not:
-/// it drops what no subscriber wants.
+/// Whether a bound socket of this type should wait for a peer before its first send. PUB and
+/// XPUB do not: they drop what no subscriber wants. ROUTER waits for its addressee instead.
 fn waits_for_peers(socket_type: SocketType) -> bool {
-    !matches!(socket_type, SocketType::Pub | SocketType::XPub)
+    !matches!(
+        socket_type,
+        SocketType::Pub | SocketType::XPub | SocketType::Router
+    )
 }
 
 fn default_delay(socket_type: SocketType) -> Duration {
@@ -105,63 +123,79 @@ fn default_delay(socket_type: SocketType) -> Duration {
     }
 }
 
+/// How often to look again for a peer that is not there yet. A blocking socket has no "peer
+/// connected" event to wait on; polling is cheap.
+const PEER_POLL: Duration = Duration::from_millis(10);
+
 fn wait_for_peer(socket: &BlockingSocket, timeout: Option<Duration>) -> Result<(), Failure> {
-    let deadline = timeout.map(|t| (Instant::now() + t, t));
-    // A blocking socket has no "peer connected" event to wait on; polling the count is cheap.
+    let deadline = timeout.map(|t| Instant::now() + t);
     while socket.connected_peers()? == 0 {
-        if let Some((deadline, timeout)) = deadline {
-            if Instant::now() >= deadline {
-                return Err(Failure::new(format!(
-                    "no peer connected within {timeout:?}"
-                )));
-            }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Failure::new(format!(
+                "no peer connected within {:?}",
+                timeout.unwrap_or_default()
+            )));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(PEER_POLL);
     }
     Ok(())
 }
 
-/// The next line of `input` without its `\n`, or `None` at the end of input. Bytes are kept as
-/// they are, valid UTF-8 or not.
-fn read_line(input: &mut impl BufRead) -> Result<Option<Bytes>, Failure> {
-    let mut line = Vec::new();
-    loop {
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) if line.is_empty() => return Ok(None),
-            Ok(_) => break,
-            Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
-            Err(e) => return Err(Failure::new(format!("reading standard input: {e}"))),
+/// The frames put in front of every body.
+struct Envelope {
+    /// ROUTER: the peer to send to.
+    routing_id: Option<Bytes>,
+    topic: Option<Bytes>,
+}
+
+impl Envelope {
+    /// The message for `body`: `[routing id,] [topic,] body`.
+    fn wrap(&self, body: Bytes) -> Message {
+        let mut msg = Message::new();
+        for frame in [&self.routing_id, &self.topic].into_iter().flatten() {
+            msg.push(frame.clone());
         }
+        msg.push(body);
+        msg
     }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    }
-    Ok(Some(Bytes::from(line)))
 }
 
-/// The message for `body`: `[topic, body]` with a topic, `[body]` without.
-fn message(topic: Option<&Bytes>, body: Bytes) -> Message {
-    let mut msg = Message::new();
-    if let Some(topic) = topic {
-        msg.push(topic.clone());
-    }
-    msg.push(body);
-    msg
-}
-
+/// Send `msg`, waiting up to `timeout` (forever without one) for room, and for a ROUTER's
+/// addressee to connect.
 fn send_one(
     socket: &BlockingSocket,
-    topic: Option<&Bytes>,
-    body: Bytes,
+    msg: Message,
     timeout: Option<Duration>,
 ) -> Result<(), Failure> {
-    socket.send(message(topic, body)).map_err(|e| match e {
-        SendError::Full(_) => Failure::new(format!(
-            "could not queue a message within {:?}: every peer is at its high-water mark",
-            timeout.unwrap_or_default()
-        )),
-        SendError::Failed(e, _) => Failure::from(e),
-    })
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut msg = msg;
+    loop {
+        match socket.send(msg) {
+            Ok(()) => return Ok(()),
+            Err(SendError::Full(_)) => {
+                return Err(Failure::new(format!(
+                    "could not queue a message within {:?}: every peer is at its high-water mark",
+                    timeout.unwrap_or_default()
+                )))
+            }
+            // ROUTER (mandatory): the addressee has not connected, or not finished its handshake.
+            Err(SendError::Failed(e, unsent)) if e.kind() == ErrorKind::HostUnreachable => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let id = unsent
+                        .frames()
+                        .first()
+                        .map_or_else(String::new, |id| show_routing_id(id));
+                    return Err(Failure::new(format!(
+                        "no peer with routing id {id} connected within {:?}",
+                        timeout.unwrap_or_default()
+                    )));
+                }
+                msg = unsent;
+                std::thread::sleep(PEER_POLL);
+            }
+            Err(SendError::Failed(e, _)) => return Err(Failure::from(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,21 +203,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_lose_only_their_newline() {
-        let mut input: &[u8] = b"one\n\n\x00\xff\r\nlast";
-        let mut lines = Vec::new();
-        while let Some(line) = read_line(&mut input).unwrap() {
-            lines.push(line);
-        }
-        assert_eq!(lines, ["one".as_bytes(), b"", b"\x00\xff\r", b"last"]);
-    }
-
-    #[test]
-    fn topic_is_the_first_frame() {
-        let topic = Bytes::from_static(b"a");
-        let msg = message(Some(&topic), Bytes::from_static(b"line"));
-        assert_eq!(msg.frames(), ["a", "line"]);
-        let msg = message(None, Bytes::from_static(b"line"));
-        assert_eq!(msg.frames(), ["line"]);
+    fn envelope_frames_come_first() {
+        let plain = Envelope {
+            routing_id: None,
+            topic: None,
+        };
+        assert_eq!(plain.wrap(Bytes::from_static(b"line")).frames(), ["line"]);
+        let topic = Envelope {
+            routing_id: None,
+            topic: Some(Bytes::from_static(b"a")),
+        };
+        assert_eq!(
+            topic.wrap(Bytes::from_static(b"line")).frames(),
+            ["a", "line"]
+        );
+        let routed = Envelope {
+            routing_id: Some(Bytes::from_static(b"alice")),
+            topic: Some(Bytes::from_static(b"a")),
+        };
+        assert_eq!(
+            routed.wrap(Bytes::from_static(b"line")).frames(),
+            ["alice", "a", "line"]
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The `ringmq` binary end to end: real processes on loopback tcp.
+//! The `ringmq` binary end to end: real processes on loopback tcp and on ipc sockets.
 //!
 //! Every wait is bounded: receivers run with `--timeout`, and a process still running at its
 //! deadline is killed and the test fails. A child is killed when its guard drops, so a failing
@@ -96,18 +96,24 @@ fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
     })
 }
 
-/// A `ringmq` process that binds, with the endpoint it printed.
-struct Bound {
+/// A `ringmq` process running beside the test, with the endpoints it bound.
+struct Background {
     running: Running,
-    endpoint: String,
+    endpoints: Vec<String>,
     stdout: Option<ChildStdout>,
     stderr_lines: mpsc::Receiver<String>,
 }
 
-impl Bound {
-    /// Start `ringmq args` (which must contain `--bind`) and read the bound endpoint from its
+impl Background {
+    /// Start `ringmq args` (which must bind one socket) and read the bound endpoint from its
     /// standard error.
-    fn start(args: &[&str]) -> Bound {
+    fn start(args: &[&str]) -> Background {
+        Background::binding(args, 1)
+    }
+
+    /// Start `ringmq args`, which binds `sockets` sockets (maybe none), and read their endpoints
+    /// from its standard error.
+    fn binding(args: &[&str], sockets: usize) -> Background {
         let child = ringmq(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -129,20 +135,35 @@ impl Bound {
                 }
             }
         });
-        let first = stderr_lines
-            .recv_timeout(PROCESS_LIMIT)
-            .unwrap_or_else(|e| panic!("`{}` printed no bound endpoint: {e}", running.what));
-        let endpoint = first
-            .strip_prefix("ringmq: bound ")
-            .unwrap_or_else(|| panic!("unexpected first stderr line {first:?}"))
-            .to_owned();
-        assert!(endpoint.starts_with("tcp://127.0.0.1:"), "{endpoint}");
-        Bound {
+        let endpoints = (0..sockets)
+            .map(|_| {
+                let line = stderr_lines
+                    .recv_timeout(PROCESS_LIMIT)
+                    .unwrap_or_else(|e| {
+                        panic!("`{}` printed no bound endpoint: {e}", running.what)
+                    });
+                let endpoint = line
+                    .strip_prefix("ringmq: bound ")
+                    .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"))
+                    .to_owned();
+                assert!(
+                    endpoint.starts_with("tcp://127.0.0.1:") || endpoint.starts_with("ipc://"),
+                    "{endpoint}"
+                );
+                endpoint
+            })
+            .collect();
+        Background {
             running,
-            endpoint,
+            endpoints,
             stdout,
             stderr_lines,
         }
+    }
+
+    /// The (first) bound endpoint.
+    fn endpoint(&self) -> &str {
+        &self.endpoints[0]
     }
 
     /// Wait for the process to exit; its exit status, standard output, and the rest of its
@@ -170,7 +191,7 @@ fn assert_one_error_line(stderr: &str) {
 
 #[test]
 fn push_lines_arrive_in_order_at_pull() {
-    let receiver = Bound::start(&[
+    let receiver = Background::start(&[
         "recv",
         "--type",
         "pull",
@@ -182,7 +203,7 @@ fn push_lines_arrive_in_order_at_pull() {
         "20",
     ]);
     let sender = run(
-        &["send", "--type", "push", "--connect", &receiver.endpoint],
+        &["send", "--type", "push", "--connect", receiver.endpoint()],
         b"first line\nsecond\nthird\n",
     );
     assert!(sender.status.success(), "send: {}", sender.stderr);
@@ -194,7 +215,7 @@ fn push_lines_arrive_in_order_at_pull() {
 
 #[test]
 fn bound_push_waits_for_a_peer() {
-    let sender = Bound::start(&[
+    let sender = Background::start(&[
         "send",
         "--type",
         "push",
@@ -213,7 +234,7 @@ fn bound_push_waits_for_a_peer() {
             "--type",
             "PULL",
             "--connect",
-            &sender.endpoint,
+            sender.endpoint(),
             "--count",
             "2",
             "--timeout",
@@ -229,7 +250,7 @@ fn bound_push_waits_for_a_peer() {
 
 #[test]
 fn sub_prints_only_its_topic() {
-    let mut receiver = Bound::start(&[
+    let mut receiver = Background::start(&[
         "recv",
         "--type",
         "sub",
@@ -254,7 +275,7 @@ fn sub_prints_only_its_topic() {
                     "--type",
                     "pub",
                     "--connect",
-                    &receiver.endpoint,
+                    receiver.endpoint(),
                     "--topic",
                     topic,
                     "--data",
@@ -276,7 +297,7 @@ fn sub_prints_only_its_topic() {
 
 #[test]
 fn hex_prints_every_frame_byte_for_byte() {
-    let receiver = Bound::start(&[
+    let receiver = Background::start(&[
         "recv",
         "--type",
         "pair",
@@ -294,7 +315,7 @@ fn hex_prints_every_frame_byte_for_byte() {
             "--type",
             "pair",
             "--connect",
-            &receiver.endpoint,
+            receiver.endpoint(),
             "--topic",
             "t",
         ],
@@ -319,12 +340,20 @@ fn bad_endpoint_fails_with_one_line() {
             "x",
         ][..],
         &["recv", "--type", "pull", "--bind", "tcp://127.0.0.1"],
+        &["recv", "--type", "pull", "--bind", "udp://127.0.0.1:5555"],
         &[
             "recv",
             "--type",
             "pull",
             "--bind",
-            "ipc:///tmp/ringmq-cli-test",
+            "ipc:///nonexistent-ringmq-cli-dir/socket",
+        ],
+        &[
+            "proxy",
+            "--frontend",
+            "pull@tcp://127.0.0.1",
+            "--backend",
+            "push@tcp://127.0.0.1:0",
         ],
     ] {
         let out = run(args, b"");
@@ -357,7 +386,38 @@ fn wrong_or_unknown_type_fails_with_one_line() {
         ),
         (
             &["send", "--type", "req", "--bind", "tcp://127.0.0.1:0"],
-            "REQ sockets are not supported",
+            "send cannot use a REQ socket, which must alternate requests and replies: \
+             use `ringmq req`",
+        ),
+        (
+            &["recv", "--type", "rep", "--bind", "tcp://127.0.0.1:0"],
+            "use `ringmq rep`",
+        ),
+        (
+            &["send", "--type", "router", "--bind", "tcp://127.0.0.1:0"],
+            "send --type router needs --routing-id",
+        ),
+        (
+            &[
+                "send",
+                "--type",
+                "dealer",
+                "--bind",
+                "tcp://127.0.0.1:0",
+                "--routing-id",
+                "a",
+            ],
+            "--routing-id applies to router sockets",
+        ),
+        (
+            &[
+                "proxy",
+                "--frontend",
+                "pub@tcp://127.0.0.1:0",
+                "--backend",
+                "pub@tcp://127.0.0.1:0",
+            ],
+            "a proxy cannot move messages between a PUB frontend and a PUB backend",
         ),
         (
             &["recv", "--type", "nope", "--bind", "tcp://127.0.0.1:0"],
@@ -373,7 +433,7 @@ fn wrong_or_unknown_type_fails_with_one_line() {
                 "--subscribe",
                 "a",
             ],
-            "--subscribe applies to sub sockets",
+            "--subscribe applies to sub and xsub sockets",
         ),
     ] {
         let out = run(args, b"");
@@ -445,5 +505,459 @@ fn bound_send_timeout_without_a_peer_fails() {
     assert_eq!(
         out.stderr.lines().last(),
         Some("ringmq: no peer connected within 200ms")
+    );
+}
+
+#[test]
+fn malformed_command_lines_exit_2() {
+    for args in [
+        &["rep", "--bind", "tcp://127.0.0.1:0"][..],
+        &[
+            "rep",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--echo",
+            "--reply",
+            "x",
+        ],
+        &["req", "--data", "x"],
+        &["monitor", "--type", "pull"],
+        &[
+            "monitor",
+            "tcp://127.0.0.1:1",
+            "--bind",
+            "tcp://127.0.0.1:0",
+        ],
+        &["monitor", "tcp://127.0.0.1:1", "--type", "stream"],
+        &["proxy", "--frontend", "pull@tcp://127.0.0.1:0"],
+        &[
+            "proxy",
+            "--frontend",
+            "tcp://127.0.0.1:0",
+            "--backend",
+            "push@tcp://127.0.0.1:0",
+        ],
+        &[
+            "proxy",
+            "--frontend",
+            "pull@tcp://127.0.0.1:0",
+            "--backend",
+            "push@tcp://127.0.0.1:0",
+            "--capture-connect",
+        ],
+        &[
+            "send",
+            "--type",
+            "dealer",
+            "--identity",
+            "",
+            "--connect",
+            "x",
+        ],
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn req_rep_round_trip_over_tcp() {
+    let server = Background::start(&[
+        "rep",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--echo",
+        "--count",
+        "3",
+        "--timeout",
+        "20",
+    ]);
+    let client = run(
+        &["req", "--connect", server.endpoint(), "--timeout", "20"],
+        b"hello\n\nworld\n",
+    );
+    assert!(client.status.success(), "req: {}", client.stderr);
+    assert_eq!(client.stdout, "hello\n\nworld\n");
+    let served = server.finish();
+    assert!(served.status.success(), "rep: {}", served.stderr);
+    assert_eq!(served.stdout, "hello\n\nworld\n");
+}
+
+/// A unique ipc socket path under the temporary directory, removed when dropped.
+struct IpcPath(std::path::PathBuf);
+
+impl IpcPath {
+    fn new(tag: &str) -> IpcPath {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .subsec_nanos();
+        let name = format!("ringmq-cli-{tag}-{}-{nanos}.sock", std::process::id());
+        IpcPath(std::env::temp_dir().join(name))
+    }
+
+    fn endpoint(&self) -> String {
+        format!("ipc://{}", self.0.display())
+    }
+}
+
+impl Drop for IpcPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn req_rep_round_trip_over_ipc() {
+    let path = IpcPath::new("reqrep");
+    let abstract_name = format!("ipc://@ringmq-cli-reqrep-{}", std::process::id());
+    for endpoint in [path.endpoint(), abstract_name] {
+        // The other way round from the tcp test: the requester binds, and its requests wait for
+        // the replier to connect.
+        let client = Background::start(&[
+            "req",
+            "--bind",
+            &endpoint,
+            "--data",
+            "ping",
+            "--count",
+            "2",
+            "--timeout",
+            "20",
+        ]);
+        assert_eq!(client.endpoint(), endpoint);
+        let server = run(
+            &[
+                "rep",
+                "--connect",
+                &endpoint,
+                "--reply",
+                "pong",
+                "--count",
+                "2",
+                "--timeout",
+                "20",
+            ],
+            b"",
+        );
+        assert!(server.status.success(), "rep: {}", server.stderr);
+        assert_eq!(server.stdout, "ping\nping\n");
+        let asked = client.finish();
+        assert!(asked.status.success(), "req: {}", asked.stderr);
+        assert_eq!(asked.stdout, "pong\npong\n");
+    }
+}
+
+#[test]
+fn req_timeout_without_a_reply_fails() {
+    let out = run(
+        &[
+            "req",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--data",
+            "anyone?",
+            "--timeout",
+            "0.2",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("ringmq: no reply arrived within 200ms")
+    );
+}
+
+#[test]
+fn router_recv_prints_the_routing_id() {
+    let receiver = Background::start(&[
+        "recv",
+        "--type",
+        "router",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    let sender = run(
+        &[
+            "send",
+            "--type",
+            "dealer",
+            "--identity",
+            "alice",
+            "--connect",
+            receiver.endpoint(),
+            "--data",
+            "hello",
+        ],
+        b"",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "alice\thello\n");
+
+    // A peer without an identity gets a generated one: five bytes, the first zero.
+    let receiver = Background::start(&[
+        "recv",
+        "--type",
+        "router",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--hex",
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    let sender = run(
+        &[
+            "send",
+            "--type",
+            "dealer",
+            "--connect",
+            receiver.endpoint(),
+            "--data",
+            "hi",
+        ],
+        b"",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    let (id, body) = received.stdout.split_once('\t').expect("two fields");
+    assert_eq!(body, "6869\n");
+    assert_eq!(id.len(), 10, "{id}");
+    assert!(id.starts_with("00"), "{id}");
+}
+
+#[test]
+fn router_send_reaches_the_peer_by_routing_id() {
+    let receiver = Background::start(&[
+        "recv",
+        "--type",
+        "dealer",
+        "--identity",
+        "0x0b0b",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    // The router connects, so it learns the dealer's routing id only after its handshake: the
+    // send waits for that peer.
+    let sender = run(
+        &[
+            "send",
+            "--type",
+            "router",
+            "--connect",
+            receiver.endpoint(),
+            "--routing-id",
+            "0x0b0b",
+            "--data",
+            "for you",
+            "--timeout",
+            "20",
+        ],
+        b"",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "for you\n");
+
+    let unknown = run(
+        &[
+            "send",
+            "--type",
+            "router",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--routing-id",
+            "nobody",
+            "--data",
+            "x",
+            "--timeout",
+            "0.2",
+        ],
+        b"",
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        unknown.stderr.lines().last(),
+        Some("ringmq: no peer with routing id nobody connected within 200ms")
+    );
+}
+
+#[test]
+fn proxy_streams_between_processes() {
+    let mut proxy = Background::binding(
+        &[
+            "proxy",
+            "--frontend",
+            "PULL@tcp://127.0.0.1:0",
+            "--backend",
+            "push@tcp://127.0.0.1:0",
+        ],
+        2,
+    );
+    let (frontend, backend) = (proxy.endpoints[0].clone(), proxy.endpoints[1].clone());
+    let receiver = Background::binding(
+        &[
+            "recv",
+            "--type",
+            "pull",
+            "--connect",
+            &backend,
+            "--count",
+            "3",
+            "--timeout",
+            "20",
+        ],
+        0,
+    );
+    let sender = run(
+        &["send", "--type", "push", "--connect", &frontend],
+        b"one\ntwo\nthree\n",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    let received = receiver.finish();
+    assert!(received.status.success(), "recv: {}", received.stderr);
+    assert_eq!(received.stdout, "one\ntwo\nthree\n");
+    // A proxy runs until it is killed (here, when `proxy` drops).
+    assert!(!proxy.running.has_exited(), "the proxy stopped by itself");
+}
+
+#[test]
+fn proxy_duration_ends_it() {
+    let started = Instant::now();
+    let out = run(
+        &[
+            "proxy",
+            "--frontend",
+            "xsub@tcp://127.0.0.1:0",
+            "--backend",
+            "xpub@tcp://127.0.0.1:0",
+            "--capture",
+            "push@tcp://127.0.0.1:0",
+            "--duration",
+            "0.3",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "proxy: {}", out.stderr);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stderr);
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("ringmq: bound tcp://127.0.0.1:")));
+}
+
+#[test]
+fn monitor_prints_a_peer_connecting() {
+    let monitor = Background::start(&[
+        "monitor",
+        "--type",
+        "pull",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--count",
+        "4",
+        "--timeout",
+        "20",
+    ]);
+    let endpoint = monitor.endpoint().to_owned();
+    // The fourth event is the sender leaving, once its message is written: a monitor that
+    // stopped at the third could leave the sender lingering for a peer that is gone.
+    let sender = run(
+        &[
+            "send",
+            "--type",
+            "push",
+            "--connect",
+            &endpoint,
+            "--data",
+            "discarded",
+        ],
+        b"",
+    );
+    assert!(sender.status.success(), "send: {}", sender.stderr);
+    let watched = monitor.finish();
+    assert!(watched.status.success(), "monitor: {}", watched.stderr);
+    let lines: Vec<&str> = watched.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            format!("listening {endpoint}"),
+            format!("accepted {endpoint}"),
+            format!("handshake-succeeded {endpoint} peer PUSH"),
+        ]
+    );
+    assert!(
+        lines[3].starts_with(&format!("disconnected {endpoint}: ")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn monitor_endpoint_connects_a_dealer() {
+    let listener = Background::start(&[
+        "recv",
+        "--type",
+        "router",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--timeout",
+        "25",
+    ]);
+    let endpoint = listener.endpoint();
+    let out = run(
+        &["monitor", endpoint, "--count", "3", "--timeout", "20"],
+        b"",
+    );
+    assert!(out.status.success(), "monitor: {}", out.stderr);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("connect-delayed {endpoint}"),
+            format!("connected {endpoint}"),
+            format!("handshake-succeeded {endpoint} peer ROUTER"),
+        ]
+    );
+}
+
+#[test]
+fn monitor_timeout_without_events_fails() {
+    let out = run(
+        &[
+            "monitor",
+            "--type",
+            "pull",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--count",
+            "2",
+            "--timeout",
+            "0.2",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.starts_with("listening tcp://127.0.0.1:"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("ringmq: no event arrived within 200ms")
     );
 }
