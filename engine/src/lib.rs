@@ -24,8 +24,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! What this version does not do yet: ipc and inproc transports, REQ/REP, DEALER/ROUTER,
-//! XPUB/XSUB, PLAIN and CURVE (see the README's support matrix).
+//! Every classic socket type (PUSH/PULL, PUB/SUB, XPUB/XSUB, REQ/REP, DEALER/ROUTER, PAIR) over
+//! tcp, ipc and inproc, with NULL, PLAIN or CURVE security and ZAP (see the README's matrix).
 #![warn(missing_docs)]
 
 pub mod audit;
