@@ -3,12 +3,16 @@
 //! Each function takes arbitrary bytes and must never panic, loop forever or allocate beyond the
 //! configured limits, whatever the bytes are.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::connection::{Connection, ConnectionConfig, TransmitBuf};
+use crate::connection::{Connection, ConnectionConfig, Event, Mechanism, TransmitBuf};
+use crate::curve::Random;
 use crate::frame::FrameDecoder;
+use crate::keys::KeyPair;
 use crate::socket_type::SocketType;
 
 /// Feed `data` to a frame decoder with a 64 KiB limit; the first byte picks how the input is split.
@@ -67,6 +71,164 @@ pub fn null_handshake(data: &[u8]) {
     let _ = conn.handle_timeout(now + Duration::from_secs(5));
 }
 
+/// Socket types the secure-handshake targets pick from (the low six bits of their first byte,
+/// modulo the length): ROUTER first, DEALER second, so the seeds read naturally.
+const SECURE_SOCKET_TYPES: [SocketType; 11] = [
+    SocketType::Router,
+    SocketType::Dealer,
+    SocketType::Rep,
+    SocketType::Req,
+    SocketType::Pub,
+    SocketType::Sub,
+    SocketType::XPub,
+    SocketType::XSub,
+    SocketType::Push,
+    SocketType::Pull,
+    SocketType::Pair,
+];
+
+/// First-byte flag of the secure-handshake targets: answer `Event::Authenticate` with
+/// `reject_peer` instead of `accept_peer`.
+const REJECT: u8 = 0x80;
+/// First-byte flag of the secure-handshake targets: fire the last timeout after the handshake
+/// timeout instead of before it.
+const LATE_TIMEOUT: u8 = 0x40;
+
+/// The secret key of the CURVE server the targets run; `make_seeds.py` derives its public key.
+const CURVE_SERVER_SECRET: [u8; 32] = [0x53; 32];
+/// The secret key of the CURVE client the targets run.
+const CURVE_CLIENT_SECRET: [u8; 32] = [0x43; 32];
+
+/// Key pairs derived once: X25519 is real even under the fuzzing provider, and slow.
+fn curve_keys() -> &'static (KeyPair, KeyPair) {
+    static KEYS: OnceLock<(KeyPair, KeyPair)> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (
+            KeyPair::from_random(CURVE_SERVER_SECRET),
+            KeyPair::from_random(CURVE_CLIENT_SECRET),
+        )
+    })
+}
+
+/// A fresh deterministic "random" source: 0, 1, 2, ... wrapping. `make_seeds.py` relies on it: a
+/// CURVE server's transient secret is bytes 0..32, its cookie key 32..64, the cookie nonce 64..80.
+fn counter_random() -> Random {
+    let next = AtomicU8::new(0);
+    Arc::new(move |buf: &mut [u8]| {
+        for b in buf.iter_mut() {
+            *b = next.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+}
+
+/// Feed `data` as a CURVE client's greeting, HELLO, INITIATE and traffic to a CURVE server.
+///
+/// Layout: `[choices] [split] peer bytes...`. The low six bits of `choices` pick the socket type
+/// (ROUTER, DEALER, REP, REQ, PUB, SUB, XPUB, XSUB, PUSH, PULL, PAIR, modulo 11); bit 7 rejects
+/// the client at `Event::Authenticate` instead of accepting it; bit 6 fires the final timeout past
+/// the handshake timeout. A split of 0 counts as 1.
+pub fn curve_server_handshake(data: &[u8]) {
+    let (server, _) = curve_keys();
+    secure_handshake(
+        Mechanism::CurveServer {
+            keys: server.clone(),
+        },
+        data,
+    );
+}
+
+/// Feed `data` as a CURVE server's greeting, WELCOME, READY and traffic to a CURVE client that
+/// expects the server key of [`curve_server_handshake`]. Layout as there.
+pub fn curve_client_handshake(data: &[u8]) {
+    let (server, client) = curve_keys();
+    secure_handshake(
+        Mechanism::CurveClient {
+            keys: client.clone(),
+            server_key: server.public,
+        },
+        data,
+    );
+}
+
+/// Feed `data` as a PLAIN client's greeting, HELLO, INITIATE and traffic to a PLAIN server.
+/// Layout as [`curve_server_handshake`].
+pub fn plain_server_handshake(data: &[u8]) {
+    secure_handshake(Mechanism::PlainServer, data);
+}
+
+/// Drive one connection running `mechanism` with the peer bytes in `data` (layout in
+/// [`curve_server_handshake`]). Returns whether the handshake completed (even if the connection
+/// failed afterwards).
+fn secure_handshake(mechanism: Mechanism, data: &[u8]) -> bool {
+    let [choices, split, rest @ ..] = data else {
+        return false;
+    };
+    let socket_type = SECURE_SOCKET_TYPES[usize::from(choices & 0x3f) % SECURE_SOCKET_TYPES.len()];
+    let now = Instant::now();
+    let mut config = ConnectionConfig::new(socket_type);
+    config.mechanism = mechanism;
+    config.random = Some(counter_random());
+    config.max_msg_size = Some(64 * 1024);
+    config.handshake_timeout = Some(Duration::from_secs(10));
+    config.heartbeat_ivl = Some(Duration::from_secs(1));
+    let mut conn = Connection::new(config, now);
+    let mut buf = BytesMut::new();
+    let mut out = TransmitBuf::new();
+    let reject = choices & REJECT != 0;
+    let mut completed = false;
+    for piece in rest.chunks(usize::from(*split).max(1)) {
+        buf.extend_from_slice(piece);
+        if !feed(&mut conn, now, &mut buf, &mut out, reject, &mut completed) {
+            return completed;
+        }
+    }
+    let timeout = if choices & LATE_TIMEOUT != 0 { 20 } else { 5 };
+    let _ = conn.handle_timeout(now + Duration::from_secs(timeout));
+    conn.poll_transmit(&mut out);
+    completed
+}
+
+/// Hand `buf` to `conn` and drain its events, answering `Event::Authenticate`; after an accept,
+/// hand it the rest of `buf` (it waited for the decision). Sets `completed` on
+/// `Event::HandshakeSucceeded`. Returns false once `conn` has failed.
+fn feed(
+    conn: &mut Connection,
+    now: Instant,
+    buf: &mut BytesMut,
+    out: &mut TransmitBuf,
+    reject: bool,
+    completed: &mut bool,
+) -> bool {
+    loop {
+        let mut alive = conn.handle_input(now, buf).is_ok();
+        let mut accepted = false;
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Authenticate(_) if reject => {
+                    let _ = conn.reject_peer("denied by the fuzz target");
+                    alive = false;
+                }
+                Event::Authenticate(_) => {
+                    alive = alive && conn.accept_peer(now).is_ok();
+                    accepted = true;
+                }
+                Event::HandshakeSucceeded { .. } => *completed = true,
+                _ => {}
+            }
+        }
+        conn.poll_transmit(out);
+        if conn.is_ready() {
+            let _ = conn.encode_message(&crate::Message::from_frames(["x", "yz"]), out);
+            let _ = conn.encode_subscription(b"topic", true, out);
+        }
+        let _ = out.take();
+        // An Authenticate is emitted at most once per handshake, so this loops at most twice.
+        if !alive || !accepted {
+            return alive;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +241,14 @@ mod tests {
         hello.extend_from_slice(b"\x01\x03abc\x00\x00\x04\x07\x04PING\x00\x0a");
         let mut bad = hello.clone();
         bad.truncate(40);
+        // CURVE: a HELLO from transient key [7; 32], boxed for the fuzzing provider (zero MAC).
+        let mut curve = vec![0u8, 50];
+        curve.extend_from_slice(&Greeting::new("CURVE", false).encode());
+        curve.extend_from_slice(b"\x04\xc8\x05HELLO\x01\x00");
+        curve.extend_from_slice(&[0; 72]);
+        curve.extend_from_slice(&[7; 32]);
+        curve.extend_from_slice(&1u64.to_be_bytes());
+        curve.extend_from_slice(&[0; 80]);
         vec![
             vec![],
             vec![1, 0, 5, b'h', b'e', b'l', b'l', b'o'],
@@ -86,26 +256,96 @@ mod tests {
             hello,
             bad,
             vec![0xff; 300],
+            plain_seed(),
+            curve,
         ]
+    }
+
+    /// PLAIN, as in fuzz/make_seeds.py: a ROUTER server, a DEALER client sending HELLO with user
+    /// "admin" and password "secret", INITIATE, then one message.
+    fn plain_seed() -> Vec<u8> {
+        let mut plain = vec![0u8, 9];
+        plain.extend_from_slice(&Greeting::new("PLAIN", false).encode());
+        plain.extend_from_slice(b"\x04\x13\x05HELLO\x05admin\x06secret");
+        plain.extend_from_slice(b"\x04\x1f\x08INITIATE\x0bSocket-Type\x00\x00\x00\x06DEALER");
+        plain.extend_from_slice(b"\x00\x03abc");
+        plain
+    }
+
+    /// The corpus directories under fuzz/corpus/, one per target.
+    const CORPORA: [&str; 5] = [
+        "frame_decoder",
+        "null_handshake",
+        "curve_server",
+        "curve_client",
+        "plain_server",
+    ];
+
+    fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/").to_owned() + target;
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(String, Vec<u8>)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let bytes = std::fs::read(e.path()).ok()?;
+                Some((e.file_name().to_string_lossy().into_owned(), bytes))
+            })
+            .collect();
+        files.sort();
+        files
     }
 
     #[test]
     fn seeds_and_corpus_do_not_panic() {
         let mut inputs = seeds();
-        // Replay the checked-in corpora too, so fuzz findings stay fixed.
-        for dir in ["frame_decoder", "null_handshake"] {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/").to_owned() + dir;
-            if let Ok(entries) = std::fs::read_dir(path) {
-                for e in entries.flatten() {
-                    if let Ok(bytes) = std::fs::read(e.path()) {
-                        inputs.push(bytes);
-                    }
-                }
-            }
+        // Replay the checked-in corpora too, through every entry point, so fuzz findings stay
+        // fixed. In this (non-fuzzing) build the CURVE boxes fail their MACs: real crypto.
+        for target in CORPORA {
+            inputs.extend(corpus(target).into_iter().map(|(_, bytes)| bytes));
         }
         for input in &inputs {
             frame_decoder(input);
             null_handshake(input);
+            curve_server_handshake(input);
+            curve_client_handshake(input);
+            plain_server_handshake(input);
         }
+    }
+
+    /// The seeds that `make_seeds.py` names `*-ready` get through the whole handshake, so the
+    /// fuzzer starts past it. The CURVE ones only under the fuzzing crypto provider: run
+    /// `RUSTFLAGS="--cfg fuzzing" cargo test -p ringmq-transports --lib fuzzing` (with a separate
+    /// `--target-dir`, to keep the normal build's cache).
+    #[test]
+    fn ready_seeds_finish_the_handshake() {
+        let targets: &[&str] = if cfg!(fuzzing) {
+            &["plain_server", "curve_server", "curve_client"]
+        } else {
+            &["plain_server"]
+        };
+        assert!(secure_handshake(Mechanism::PlainServer, &plain_seed()));
+        let mut checked = 0;
+        for &target in targets {
+            for (name, bytes) in corpus(target) {
+                if name.ends_with("-ready") {
+                    let (server, client) = curve_keys();
+                    let mechanism = match target {
+                        "curve_server" => Mechanism::CurveServer {
+                            keys: server.clone(),
+                        },
+                        "curve_client" => Mechanism::CurveClient {
+                            keys: client.clone(),
+                            server_key: server.public,
+                        },
+                        _ => Mechanism::PlainServer,
+                    };
+                    assert!(secure_handshake(mechanism, &bytes), "{target}/{name}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= targets.len(), "only {checked} ready seeds found");
     }
 }
