@@ -1,7 +1,9 @@
 //! `ringmq`, the command-line tool for poking at ZeroMQ sockets: `ringmq send` turns lines of
 //! standard input into messages, `ringmq recv` prints the messages it receives, one per line;
 //! `ringmq req` and `ringmq rep` make and answer requests; `ringmq proxy` runs zmq_proxy(3)
-//! between two sockets; `ringmq monitor` prints a socket's connection events.
+//! between two sockets; `ringmq monitor` prints a socket's connection events. The socket commands
+//! speak NULL, PLAIN or CURVE (`--curve-server`, `--plain-user`, ...); `ringmq keygen` makes
+//! CURVE keys and `ringmq audit` checks a deployment description for exposed sockets.
 //!
 //! It talks to any ZMTP 3 peer (libzmq programs, pyzmq, another `ringmq`), over tcp and ipc. It
 //! is a probe, not a broker or a benchmark: one socket per process (the proxy's two or three
@@ -11,11 +13,14 @@
 //! Errors are one line on standard error, `ringmq: <message>`, with exit status 1; a command line
 //! clap rejects exits with status 2.
 
+mod audit;
+mod keygen;
 mod monitor;
 mod proxy;
 mod recv;
 mod rep;
 mod req;
+mod security;
 mod send;
 mod shard;
 mod socket;
@@ -42,6 +47,8 @@ enum Command {
     Rep(rep::RepArgs),
     Proxy(proxy::ProxyArgs),
     Monitor(monitor::MonitorArgs),
+    Keygen(keygen::KeygenArgs),
+    Audit(audit::AuditArgs),
 }
 
 /// Something that stops a command: printed as one line, `ringmq: <message>`.
@@ -76,6 +83,8 @@ fn main() -> ExitCode {
         Command::Rep(args) => rep::run(&args),
         Command::Proxy(args) => proxy::run(&args),
         Command::Monitor(args) => monitor::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Audit(args) => audit::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use clap::{ArgGroup, Args};
 use ringmq::{Bytes, Error, Options, Socket, SocketType};
 
+use crate::security::SecurityArgs;
 use crate::shard::{self, race, until, Either};
 use crate::socket::{any_type, parse_routing_id, parse_seconds, receives, Attach};
 use crate::text::print;
@@ -43,6 +44,8 @@ pub struct MonitorArgs {
     /// Stop after SECONDS and exit 0. Default: run until killed, or --count.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 impl MonitorArgs {
@@ -78,6 +81,7 @@ pub fn run(args: &MonitorArgs) -> Result<(), Failure> {
         linger: Some(Duration::ZERO),
         ..Options::default()
     };
+    let options = args.security.apply(options, attach.endpoint())?;
     let limits = Limits {
         count: args.count,
         timeout: args.timeout,

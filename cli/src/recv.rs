@@ -41,7 +41,7 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
         )));
     }
     let attach = args.socket.attach.attach()?;
-    let session = Session::open(socket_type, args.socket.attach.options(Options::default()))?;
+    let session = Session::open(socket_type, args.socket.attach.options(Options::default())?)?;
     if subscribes {
         if args.subscribe.is_empty() {
             session.socket.subscribe(b"")?;

@@ -37,7 +37,7 @@ pub struct RepArgs {
 
 pub fn run(args: &RepArgs) -> Result<(), Failure> {
     let attach = args.socket.attach()?;
-    let session = Session::open(SocketType::Rep, args.socket.options(Options::default()))?;
+    let session = Session::open(SocketType::Rep, args.socket.options(Options::default())?)?;
     attach.blocking(&session.socket)?;
     let fixed = args
         .reply

@@ -39,7 +39,7 @@ pub fn run(args: &ReqArgs) -> Result<(), Failure> {
         linger: Some(Duration::ZERO),
         ..Options::default()
     };
-    let mut session = Session::open(SocketType::Req, args.socket.options(options))?;
+    let mut session = Session::open(SocketType::Req, args.socket.options(options)?)?;
     session.socket.set_sndtimeo(args.timeout);
     attach.blocking(&session.socket)?;
 

@@ -74,7 +74,7 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
         // peer to connect.
         router_mandatory: socket_type == SocketType::Router,
         ..defaults
-    });
+    })?;
     let mut session = Session::open(socket_type, options)?;
     session.socket.set_sndtimeo(args.timeout);
     let attached = attach.blocking(&session.socket)?;

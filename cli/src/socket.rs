@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args};
 use ringmq::{BlockingSocket, Bytes, Config, Options, Runtime, Socket, SocketType};
 
+use crate::security::SecurityArgs;
 use crate::text::{decode_hex, encode_hex};
 use crate::Failure;
 
@@ -36,6 +37,8 @@ pub struct AttachArgs {
     /// the first frame of its messages. Text, or 0x and hex digits for binary ids.
     #[arg(long, value_name = "ID", value_parser = parse_routing_id)]
     pub identity: Option<Bytes>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 impl AttachArgs {
@@ -51,12 +54,14 @@ impl AttachArgs {
         }
     }
 
-    /// `options` with this socket's routing id, if the command line gives one.
-    pub fn options(&self, options: Options) -> Options {
-        Options {
+    /// `options` with this socket's routing id, if the command line gives one, and the security
+    /// its flags ask for (which may print a key or a warning on standard error).
+    pub fn options(&self, options: Options) -> Result<Options, Failure> {
+        let options = Options {
             routing_id: self.identity.clone().or(options.routing_id),
             ..options
-        }
+        };
+        self.security.apply(options, self.attach()?.endpoint())
     }
 }
 
@@ -300,6 +305,15 @@ pub enum Attach {
     Bind(String),
     /// Connect to it.
     Connect(String),
+}
+
+impl Attach {
+    /// The endpoint, bound or connected.
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Attach::Bind(endpoint) | Attach::Connect(endpoint) => endpoint,
+        }
+    }
 }
 
 /// How the socket was attached.

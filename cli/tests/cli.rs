@@ -100,6 +100,8 @@ fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 struct Background {
     running: Running,
     endpoints: Vec<String>,
+    /// Lines of standard error before the bound endpoints.
+    notes: Vec<String>,
     stdout: Option<ChildStdout>,
     stderr_lines: mpsc::Receiver<String>,
 }
@@ -135,27 +137,36 @@ impl Background {
                 }
             }
         });
-        let endpoints = (0..sockets)
-            .map(|_| {
-                let line = stderr_lines
-                    .recv_timeout(PROCESS_LIMIT)
-                    .unwrap_or_else(|e| {
-                        panic!("`{}` printed no bound endpoint: {e}", running.what)
-                    });
-                let endpoint = line
-                    .strip_prefix("ringmq: bound ")
-                    .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"))
-                    .to_owned();
+        // Lines before a bound endpoint (an ephemeral key, a warning) are kept for the test.
+        let mut notes = Vec::new();
+        let mut endpoints = Vec::new();
+        while endpoints.len() < sockets {
+            let line = stderr_lines
+                .recv_timeout(PROCESS_LIMIT)
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "`{}` printed no bound endpoint ({e}); it said {notes:?}",
+                        running.what
+                    )
+                });
+            let Some(endpoint) = line.strip_prefix("ringmq: bound ") else {
                 assert!(
-                    endpoint.starts_with("tcp://127.0.0.1:") || endpoint.starts_with("ipc://"),
-                    "{endpoint}"
+                    line.starts_with("ringmq: "),
+                    "unexpected stderr line {line:?}"
                 );
-                endpoint
-            })
-            .collect();
+                notes.push(line);
+                continue;
+            };
+            assert!(
+                endpoint.starts_with("tcp://127.0.0.1:") || endpoint.starts_with("ipc://"),
+                "{endpoint}"
+            );
+            endpoints.push(endpoint.to_owned());
+        }
         Background {
             running,
             endpoints,
+            notes,
             stdout,
             stderr_lines,
         }
@@ -960,4 +971,558 @@ fn monitor_timeout_without_events_fails() {
         out.stderr.lines().last(),
         Some("ringmq: no event arrived within 200ms")
     );
+}
+
+/// A fresh directory under the temporary directory, removed (with what is in it) when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .subsec_nanos();
+        let name = format!("ringmq-cli-{tag}-{}-{nanos}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// `NAME` inside the directory, as a command-line argument.
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The Z85 key of a `NAME = "KEY"` line; checks it is 40 characters of Z85.
+fn key_of(line: &str, name: &str) -> String {
+    let key = line
+        .strip_prefix(&format!("{name} = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("not a {name} line: {line:?}"));
+    assert_eq!(key.len(), 40, "{line:?}");
+    let z85 =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    assert!(key.chars().all(|c| z85.contains(c)), "{line:?}");
+    key.to_owned()
+}
+
+/// `ringmq keygen` without --out: the public and secret keys.
+fn keygen() -> (String, String) {
+    let out = run(&["keygen"], b"");
+    assert!(out.status.success(), "keygen: {}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    (
+        key_of(lines[0], "public-key"),
+        key_of(lines[1], "secret-key"),
+    )
+}
+
+/// `ringmq keygen --out PATH`: the public key it printed.
+fn keygen_out(path: &str) -> String {
+    let out = run(&["keygen", "--out", path], b"");
+    assert!(out.status.success(), "keygen --out: {}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    key_of(lines[0], "public-key")
+}
+
+/// The ephemeral CURVE client key a `ringmq` process printed on standard error, if any.
+fn ephemeral_key(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        let rest = line.strip_prefix("ringmq: ephemeral CURVE client public key '")?;
+        Some(rest.split_once('\'')?.0.to_owned())
+    })
+}
+
+#[test]
+fn keygen_prints_keys_and_writes_certificates() {
+    use std::os::unix::fs::PermissionsExt;
+    let (public, secret) = keygen();
+    assert_ne!(public, secret);
+    assert_ne!(keygen().0, public, "two runs made the same key");
+
+    let dir = TempDir::new("keygen");
+    let name = dir.path("server");
+    let secret_name = dir.path("server_secret");
+    let printed = keygen_out(&name);
+    let mode = |path: &str| {
+        std::fs::metadata(path)
+            .expect("written")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&secret_name), 0o600);
+    assert_eq!(mode(&name), 0o644);
+    let public_file = std::fs::read_to_string(&name).expect("public certificate");
+    let secret_file = std::fs::read_to_string(&secret_name).expect("secret certificate");
+    assert!(public_file.contains(&format!("public-key = \"{printed}\"")));
+    assert!(!public_file.contains("secret-key"));
+    assert!(secret_file.contains(&format!("public-key = \"{printed}\"")));
+    assert!(secret_file.contains("secret-key = \""));
+
+    // A second run refuses to replace the secret certificate and changes nothing.
+    let again = run(&["keygen", "--out", &name], b"");
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.stdout, "");
+    assert_one_error_line(&again.stderr);
+    assert!(again.stderr.contains("exists"), "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(&secret_name).unwrap(), secret_file);
+    assert_eq!(std::fs::read_to_string(&name).unwrap(), public_file);
+}
+
+#[test]
+fn curve_round_trip_over_tcp() {
+    let dir = TempDir::new("curve");
+    let server_cert = dir.path("server");
+    let server_public = keygen_out(&server_cert);
+    let server = Background::start(&[
+        "rep",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        "--curve-secret-key",
+        &dir.path("server_secret"),
+        "--echo",
+        "--count",
+        "2",
+        "--timeout",
+        "20",
+    ]);
+    assert_eq!(server.notes, Vec::<String>::new());
+    // The server's key from its public certificate, then as Z85.
+    for server_key in [server_cert.as_str(), &server_public] {
+        let client = run(
+            &[
+                "req",
+                "--connect",
+                server.endpoint(),
+                "--curve-serverkey",
+                server_key,
+                "--timeout",
+                "20",
+            ],
+            b"over curve\n",
+        );
+        assert!(client.status.success(), "req: {}", client.stderr);
+        assert_eq!(client.stdout, "over curve\n");
+        assert!(ephemeral_key(&client.stderr).is_some(), "{}", client.stderr);
+    }
+    let served = server.finish();
+    assert!(served.status.success(), "rep: {}", served.stderr);
+    assert_eq!(served.stdout, "over curve\nover curve\n");
+}
+
+#[test]
+fn curve_client_with_the_wrong_server_key_times_out() {
+    let (server_public, server_secret) = keygen();
+    let (wrong_public, _) = keygen();
+    let server = Background::start(&[
+        "rep",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        "--curve-secret-key",
+        &server_secret,
+        "--echo",
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    let wrong = run(
+        &[
+            "req",
+            "--connect",
+            server.endpoint(),
+            "--curve-serverkey",
+            &wrong_public,
+            "--data",
+            "let me in",
+            "--timeout",
+            "1",
+        ],
+        b"",
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{}", wrong.stderr);
+    assert_eq!(wrong.stdout, "");
+    assert_eq!(
+        wrong.stderr.lines().last(),
+        Some("ringmq: no reply arrived within 1s")
+    );
+    // The server itself was fine.
+    let right = run(
+        &[
+            "req",
+            "--connect",
+            server.endpoint(),
+            "--curve-serverkey",
+            &server_public,
+            "--data",
+            "hello",
+            "--timeout",
+            "20",
+        ],
+        b"",
+    );
+    assert!(right.status.success(), "req: {}", right.stderr);
+    assert_eq!(right.stdout, "hello\n");
+    let served = server.finish();
+    assert!(served.status.success(), "rep: {}", served.stderr);
+    assert_eq!(served.stdout, "hello\n");
+}
+
+#[test]
+fn allow_key_admits_only_listed_clients() {
+    let dir = TempDir::new("allow-key");
+    let server_public = keygen_out(&dir.path("server"));
+    let client_public = keygen_out(&dir.path("client"));
+    let server = Background::start(&[
+        "rep",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        "--curve-secret-key",
+        &dir.path("server"),
+        "--allow-key",
+        &client_public,
+        "--echo",
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    let request = |extra: &[&str], timeout: &str| {
+        let mut args = vec![
+            "req",
+            "--connect",
+            server.endpoint(),
+            "--curve-serverkey",
+            &server_public,
+            "--data",
+            "hello",
+            "--timeout",
+            timeout,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    // A client with a fresh key, not on the list.
+    let unlisted = request(&[], "1");
+    assert_eq!(unlisted.status.code(), Some(1), "{}", unlisted.stderr);
+    assert_eq!(unlisted.stdout, "");
+    let key = ephemeral_key(&unlisted.stderr).expect("the ephemeral key is printed");
+    assert_ne!(key, client_public);
+    assert_eq!(
+        unlisted.stderr.lines().last(),
+        Some("ringmq: no reply arrived within 1s")
+    );
+    // The listed client, its keys from its secret certificate (the public key checked against
+    // its public certificate).
+    let listed = request(
+        &[
+            "--curve-secret-key",
+            &dir.path("client_secret"),
+            "--curve-public-key",
+            &dir.path("client"),
+        ],
+        "20",
+    );
+    assert!(listed.status.success(), "req: {}", listed.stderr);
+    assert_eq!(listed.stdout, "hello\n");
+    assert_eq!(ephemeral_key(&listed.stderr), None);
+    let served = server.finish();
+    assert!(served.status.success(), "rep: {}", served.stderr);
+    assert_eq!(served.stdout, "hello\n");
+}
+
+#[test]
+fn allow_address_refuses_other_networks() {
+    let (server_public, server_secret) = keygen();
+    let server = Background::start(&[
+        "rep",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        "--curve-secret-key",
+        &server_secret,
+        "--allow-address",
+        "192.0.2.0/24",
+        "--echo",
+        "--timeout",
+        "20",
+    ]);
+    let refused = run(
+        &[
+            "req",
+            "--connect",
+            server.endpoint(),
+            "--curve-serverkey",
+            &server_public,
+            "--data",
+            "from loopback",
+            "--timeout",
+            "1",
+        ],
+        b"",
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert_eq!(refused.stdout, "");
+}
+
+#[test]
+fn plain_allow_user_checks_the_password() {
+    // Hashing and verifying a password (Argon2id) takes seconds in a debug build.
+    let server = Background::start(&[
+        "rep",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--plain-server",
+        "--allow-user",
+        "alice:open sesame",
+        "--echo",
+        "--count",
+        "1",
+        "--timeout",
+        "25",
+    ]);
+    assert_eq!(server.notes.len(), 1, "{:?}", server.notes);
+    assert!(
+        server.notes[0].starts_with("ringmq: warning: PLAIN sends user names and passwords"),
+        "{:?}",
+        server.notes
+    );
+    let login = |password: &str, timeout: &str| {
+        run(
+            &[
+                "req",
+                "--connect",
+                server.endpoint(),
+                "--plain-user",
+                "alice",
+                "--plain-password",
+                password,
+                "--data",
+                "hello",
+                "--timeout",
+                timeout,
+            ],
+            b"",
+        )
+    };
+    let wrong = login("open barley", "1");
+    assert_eq!(wrong.status.code(), Some(1), "{}", wrong.stderr);
+    assert_eq!(wrong.stdout, "");
+    let lines: Vec<&str> = wrong.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", wrong.stderr);
+    assert!(lines[0].starts_with("ringmq: warning: PLAIN"), "{lines:?}");
+    assert_eq!(lines[1], "ringmq: no reply arrived within 1s");
+    assert!(!wrong.stderr.contains("open barley"));
+
+    let right = login("open sesame", "25");
+    assert!(right.status.success(), "req: {}", right.stderr);
+    assert_eq!(right.stdout, "hello\n");
+    let served = server.finish();
+    assert!(served.status.success(), "rep: {}", served.stderr);
+    assert_eq!(served.stdout, "hello\n");
+}
+
+#[test]
+fn conflicting_security_flags_fail_with_one_line() {
+    let (public, secret) = keygen();
+    let dir = TempDir::new("conflicts");
+    let public_only = dir.path("public-only");
+    std::fs::write(
+        &public_only,
+        format!("curve\n    public-key = \"{public}\"\n"),
+    )
+    .unwrap();
+    let bind = ["rep", "--bind", "tcp://127.0.0.1:0", "--echo"];
+    for (extra, says) in [
+        (
+            &[
+                "--curve-server",
+                "--curve-secret-key",
+                &secret,
+                "--plain-user",
+                "u",
+            ][..],
+            "--curve-server cannot be used with --plain-user",
+        ),
+        (
+            &["--curve-serverkey", &public, "--curve-server"],
+            "--curve-server cannot be used with --curve-serverkey",
+        ),
+        (
+            &[
+                "--plain-server",
+                "--plain-user",
+                "u",
+                "--plain-password",
+                "p",
+            ],
+            "--plain-server cannot be used with --plain-user",
+        ),
+        (
+            &["--curve-server"],
+            "--curve-server needs --curve-secret-key",
+        ),
+        (
+            &["--allow-key", &public],
+            "--allow-key needs --curve-server",
+        ),
+        (
+            &["--plain-server", "--allow-key", &public],
+            "--allow-key cannot be used with --plain-server",
+        ),
+        (
+            &[
+                "--curve-server",
+                "--curve-secret-key",
+                &secret,
+                "--allow-user",
+                "a:b",
+            ],
+            "--allow-user cannot be used with --curve-server",
+        ),
+        (
+            &["--plain-user", "u"],
+            "--plain-user needs --plain-password",
+        ),
+        (
+            &["--curve-serverkey", "no-such-file"],
+            "--curve-serverkey \"no-such-file\" is neither a 40-character Z85 key nor an \
+             existing certificate file",
+        ),
+        (
+            &["--curve-server", "--curve-secret-key", &public_only],
+            "holds no secret key",
+        ),
+        (
+            &[
+                "--curve-server",
+                "--curve-secret-key",
+                &secret,
+                "--curve-public-key",
+                &secret,
+            ],
+            "--curve-public-key does not belong to --curve-secret-key",
+        ),
+    ] {
+        let args: Vec<&str> = bind.iter().chain(extra).copied().collect();
+        let out = run(&args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", out.stderr);
+        assert_one_error_line(&out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains(&secret), "{}", out.stderr);
+    }
+    // The same checks guard the other socket commands.
+    let out = run(
+        &[
+            "monitor",
+            "tcp://127.0.0.1:1",
+            "--plain-server",
+            "--curve-serverkey",
+            &public,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_one_error_line(&out.stderr);
+    let out = run(
+        &[
+            "send",
+            "--type",
+            "push",
+            "--connect",
+            "tcp://127.0.0.1:1",
+            "--allow-user",
+            "a:b",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--allow-user needs --plain-server"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn audit_fails_on_null_on_a_public_interface() {
+    let dir = TempDir::new("audit");
+    let exposed = dir.path("exposed.toml");
+    std::fs::write(
+        &exposed,
+        "[[socket]]\ntype = \"router\"\nbind = [\"tcp://0.0.0.0:5555\"]\nmechanism = \"null\"\n",
+    )
+    .unwrap();
+    let out = run(&["audit", &exposed], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("[HIGH] socket 0 (router tcp://0.0.0.0:5555): NULL security"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains(" — fix: "), "{lines:?}");
+    assert_eq!(out.stderr, "ringmq: 1 finding at or above HIGH\n");
+
+    let clean = dir.path("clean.toml");
+    std::fs::write(
+        &clean,
+        "security_policy = \"require-curve\"\n\
+         [[socket]]\n\
+         type = \"router\"\n\
+         bind = [\"tcp://0.0.0.0:5555\"]\n\
+         mechanism = \"curve\"\n\
+         curve_server = true\n\
+         authorizer = true\n\
+         [[socket]]\n\
+         type = \"dealer\"\n\
+         connect = [\"tcp://broker.example.com:5555\"]\n\
+         mechanism = \"curve\"\n",
+    )
+    .unwrap();
+    let out = run(&["audit", &clean], b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, "no findings (2 sockets checked)\n");
+    assert_eq!(out.stderr, "");
+
+    // A finding below --fail-on is printed but passes; at or above it fails.
+    let permissive = dir.path("permissive.toml");
+    std::fs::write(
+        &permissive,
+        "[[socket]]\ntype = \"router\"\nbind = [\"tcp://0.0.0.0:5555\"]\nmechanism = \"curve\"\n\
+         curve_server = true\nauthorizer = true\n",
+    )
+    .unwrap();
+    let out = run(&["audit", &permissive], b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.starts_with("[LOW] runtime: "), "{}", out.stdout);
+    let out = run(&["audit", &permissive, "--fail-on", "LOW"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stderr, "ringmq: 1 finding at or above LOW\n");
+
+    // A description that does not parse is one line, and a bad threshold a usage error.
+    let typo = dir.path("typo.toml");
+    std::fs::write(&typo, "[[socket]]\ntype = \"pub\"\nmechansim = \"curve\"\n").unwrap();
+    let out = run(&["audit", &typo], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_error_line(&out.stderr);
+    assert!(
+        out.stderr.contains("unknown field `mechansim`"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["audit", &clean, "--fail-on", "severe"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
 }
