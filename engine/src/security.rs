@@ -144,6 +144,76 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
     })
 }
 
+/// A hash of a random password, verified against for unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut random = [0u8; 16];
+        let _ = getrandom::fill(&mut random);
+        let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        hash_password(&password).unwrap_or_default()
+    })
+}
+
+/// Whether the authorizer's decision is expensive (password hashing) and should run off the shard.
+impl Authorizer {
+    pub(crate) fn is_slow_for(&self, credentials: &Credentials) -> bool {
+        matches!(credentials, Credentials::Plain { .. }) && !self.plain_users.is_empty()
+    }
+}
+
+/// Where the helper thread leaves its decision, and who to wake.
+type DecisionSlot = (
+    std::sync::Mutex<Option<Result<String, String>>>,
+    atomic_waker::AtomicWaker,
+);
+
+/// Run `authorizer.decide` on a helper thread (Argon2 takes tens of milliseconds; a shard must
+/// not stall its other sockets meanwhile); resolves to a ZAP-style reply.
+pub(crate) fn decide_off_shard(
+    authorizer: std::sync::Arc<Authorizer>,
+    credentials: Credentials,
+    address: Option<IpAddr>,
+) -> impl std::future::Future<Output = ringmq_transports::zap::ZapReply> {
+    use std::sync::{Arc, Mutex};
+    let slot: Arc<DecisionSlot> = Arc::new((Mutex::new(None), atomic_waker::AtomicWaker::new()));
+    let worker = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ringmq-auth".into())
+        .spawn(move || {
+            let decision = authorizer.decide(&credentials, address);
+            if let Ok(mut s) = worker.0.lock() {
+                *s = Some(decision);
+            }
+            worker.1.wake();
+        });
+    if spawned.is_err() {
+        if let Ok(mut s) = slot.0.lock() {
+            *s = Some(Err("cannot start the authentication thread".into()));
+        }
+    }
+    std::future::poll_fn(move |cx| {
+        slot.1.register(cx.waker());
+        let decision = slot.0.lock().ok().and_then(|mut s| s.take());
+        match decision {
+            None => std::task::Poll::Pending,
+            Some(d) => {
+                let (status_code, status_text, user_id) = match d {
+                    Ok(user) => (200, "OK".to_owned(), user),
+                    Err(reason) => (400, reason, String::new()),
+                };
+                std::task::Poll::Ready(ringmq_transports::zap::ZapReply {
+                    request_id: bytes::Bytes::new(),
+                    status_code,
+                    status_text,
+                    user_id,
+                    metadata: bytes::Bytes::new(),
+                })
+            }
+        }
+    })
+}
+
 fn verify_password(hash: &str, password: &str) -> bool {
     dryoc::classic::crypto_pwhash::crypto_pwhash_str_verify(hash, password.as_bytes()).is_ok()
 }
@@ -251,11 +321,21 @@ impl Authorizer {
                 }
                 Ok(client_key.to_z85())
             }
-            Credentials::Plain { username, password } => match self.plain_users.get(username) {
-                Some(hash) if verify_password(hash, password) => Ok(username.clone()),
-                _ if self.plain_users.is_empty() => Ok(username.clone()),
-                _ => Err("invalid user name or password".into()),
-            },
+            Credentials::Plain { username, password } => {
+                if self.plain_users.is_empty() {
+                    return Ok(username.clone());
+                }
+                match self.plain_users.get(username) {
+                    Some(hash) if verify_password(hash, password) => Ok(username.clone()),
+                    Some(_) => Err("invalid user name or password".into()),
+                    None => {
+                        // Spend the same work for an unknown user, so timing does not tell
+                        // which user names exist.
+                        let _ = verify_password(dummy_hash(), password);
+                        Err("invalid user name or password".into())
+                    }
+                }
+            }
             #[allow(unreachable_patterns)]
             _ => Err("unsupported credentials".into()),
         }

@@ -219,14 +219,20 @@ impl ConnDriver {
                                 return Poll::Ready(end);
                             }
                         }
+                        Ok(r) if r.request_id.is_empty() => {
+                            // The built-in authorizer's answer, from its helper thread.
+                            return Poll::Ready(ConnEnd::Protocol(
+                                self.conn.reject_peer(&r.status_text),
+                            ));
+                        }
                         Ok(r) => {
                             let reason = format!("ZAP {}: {}", r.status_code, r.status_text);
                             return Poll::Ready(ConnEnd::Protocol(self.conn.reject_peer(&reason)));
                         }
                         Err(()) => {
-                            return Poll::Ready(ConnEnd::Protocol(
-                                self.conn.reject_peer("ZAP handler did not answer in time"),
-                            ))
+                            return Poll::Ready(ConnEnd::Protocol(self.conn.reject_peer(
+                                "authentication (ZAP handler) did not answer in time",
+                            )))
                         }
                     }
                 }
@@ -359,6 +365,21 @@ impl ConnDriver {
                             }
                         }
                         continue;
+                    }
+                    if let Some(authorizer) = core.options.authorizer.clone() {
+                        if authorizer.is_slow_for(&credentials) {
+                            // Password hashing runs on a helper thread; the answer comes back
+                            // through the same path as a ZAP reply.
+                            let reply = crate::security::decide_off_shard(
+                                authorizer,
+                                credentials,
+                                self.peer_address,
+                            );
+                            let deadline = std::time::Instant::now() + core.options.zap_timeout;
+                            self.zap =
+                                Some((Box::pin(reply), Box::pin(driver::sleep_until(deadline))));
+                            continue;
+                        }
                     }
                     let decision = match &core.options.authorizer {
                         Some(authorizer) => authorizer.decide(&credentials, self.peer_address),
