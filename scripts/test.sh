@@ -41,8 +41,9 @@ step "examples"
 for example in pipeline pubsub pair; do
   timeout 120 cargo run -q --release -p ringmq --example "$example"
 done
-step "loadgen smoke run (ringmq beside libzmq)"
+step "loadgen smoke runs (ringmq beside libzmq)"
 cargo run --release -p loadgen -- --compare --smoke
+cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ipc
 
 fuzz_seconds="${FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" -gt 0 ]; then

@@ -1,9 +1,12 @@
 //! The libzmq side, through our runtime-loaded FFI module. Each end has its own context (one I/O
 //! thread each), as libzmq's own local_thr/remote_thr and local_lat/remote_lat run in two processes.
+//!
+//! Receives go into buffers reused for the whole row (`recv_into`), one per frame, so the hot
+//! loops allocate no more than ringmq's do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ringmq_interop::libzmq as zmq;
@@ -16,44 +19,113 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const WARMUP_ROUND_TRIPS: u64 = 200;
 
 pub fn run(w: &Workload) -> Result<Row, Box<dyn std::error::Error>> {
+    // Declared first so that an ipc socket file outlives the sockets bound to it.
+    let bind = w.bind_endpoint("*");
     let progress = crate::report::progress(&format!("libzmq {}", w.name()), w.count);
-    let row = match w.pattern {
-        Pattern::PushPull => throughput(w, progress.clone()),
-        Pattern::PairRtt => latency(w, progress.clone()),
+    let row = if w.pattern.is_round_trip() {
+        latency(w, bind.as_str(), progress.clone())
+    } else {
+        throughput(w, bind.as_str(), progress.clone())
     }
     .map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })?;
     progress.finish_and_clear();
     Ok(row)
 }
 
-fn throughput(w: &Workload, progress: indicatif::ProgressBar) -> Result<Row, BoxError> {
+/// (binding end, connecting end).
+fn socket_types(pattern: Pattern) -> (i32, i32) {
+    match pattern {
+        Pattern::PushPull => (zmq::PULL, zmq::PUSH),
+        Pattern::PairRtt => (zmq::PAIR, zmq::PAIR),
+        Pattern::ReqRep => (zmq::REP, zmq::REQ),
+        Pattern::DealerRouter | Pattern::RouterDealerRtt => (zmq::ROUTER, zmq::DEALER),
+    }
+}
+
+/// One reusable buffer per frame of the messages a socket receives.
+fn frame_buffers(frames: usize, size: usize) -> Vec<Vec<u8>> {
+    (0..frames).map(|_| Vec::with_capacity(size)).collect()
+}
+
+/// Receives one message into `frames` (one buffer per expected frame) and checks its shape: the
+/// expected number of frames, the last one `size` bytes long.
+fn recv_checked(socket: &zmq::Socket, frames: &mut [Vec<u8>], size: usize) -> Result<(), BoxError> {
+    let n = frames.len();
+    for (i, buffer) in frames.iter_mut().enumerate() {
+        let more = socket.recv_into(buffer, 0)?;
+        if more != (i + 1 < n) {
+            return Err(format!(
+                "received a message whose frame {} {} more, expected {n} frame(s)",
+                i + 1,
+                if more { "has" } else { "has no" }
+            )
+            .into());
+        }
+    }
+    if frames[n - 1].len() != size {
+        return Err(format!(
+            "received a body of {} bytes, expected {size}",
+            frames[n - 1].len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Sends `frames` as one message.
+fn send_frames(socket: &zmq::Socket, frames: &[Vec<u8>]) -> Result<(), BoxError> {
+    let (last, first) = frames
+        .split_last()
+        .ok_or("a message has at least one frame")?;
+    for frame in first {
+        socket.send(frame, zmq::ZMQ_SNDMORE)?;
+    }
+    socket.send(last, 0)?;
+    Ok(())
+}
+
+fn throughput(
+    w: &Workload,
+    bind_endpoint: &str,
+    progress: indicatif::ProgressBar,
+) -> Result<Row, BoxError> {
+    let (rx_type, tx_type) = socket_types(w.pattern);
     let rx_ctx = zmq::Context::new()?;
-    let pull = rx_ctx.socket(zmq::PULL)?;
-    pull.bind("tcp://127.0.0.1:*")?;
-    let endpoint = pull.last_endpoint()?;
+    let receiver = rx_ctx.socket(rx_type)?;
+    // The receiver never sends. With the default infinite linger, terminating its context hangs
+    // now and then over ipc when a row cut short by --duration leaves messages unread.
+    receiver.set_int(zmq::ZMQ_LINGER, 0)?;
+    receiver.bind(bind_endpoint)?;
+    let endpoint = receiver.last_endpoint()?;
     let count = w.count;
     let size = w.size;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_tx = stop.clone();
-    let sender = std::thread::spawn(move || -> Result<(), BoxError> {
+    // Dropped by the receiver once it has counted the row.
+    let (counted_tx, counted_rx) = mpsc::channel::<()>();
+    let sending = std::thread::spawn(move || -> Result<(), BoxError> {
         let ctx = zmq::Context::new()?;
-        let push = ctx.socket(zmq::PUSH)?;
-        push.connect(&endpoint)?;
+        let sender = ctx.socket(tx_type)?;
+        sender.connect(&endpoint)?;
         let payload = vec![0x5au8; size];
         for i in 0..count {
-            push.send(&payload, 0)?;
+            sender.send(&payload, 0)?;
             if i.is_multiple_of(4096) && stop_tx.load(Ordering::Relaxed) {
                 break;
             }
         }
+        // Keep the connection open until the receiver has everything: over ipc, libzmq 4.3 loses
+        // the messages its receiving end still holds above its HWM when the sender closes right
+        // after sending (libzmq issue 4660), despite the infinite linger.
+        let _ = counted_rx.recv();
         Ok(())
     });
-    let mut buf = Vec::with_capacity(size);
-    pull.recv_into(&mut buf, 0)?;
+    let mut frames = frame_buffers(w.pattern.server_frames(), size);
+    recv_checked(&receiver, &mut frames, size)?;
     let start = Instant::now();
     let mut received = 1u64;
     while received < count {
-        pull.recv_into(&mut buf, 0)?;
+        recv_checked(&receiver, &mut frames, size)?;
         received += 1;
         if received.is_multiple_of(65_536) {
             progress.set_position(received);
@@ -64,7 +136,17 @@ fn throughput(w: &Workload, progress: indicatif::ProgressBar) -> Result<Row, Box
     }
     let elapsed = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    sender.join().map_err(|_| "sender thread panicked")??;
+    drop(counted_tx);
+    // A row cut short by --duration leaves the sender up to 4096 messages from seeing `stop`,
+    // possibly blocked at its HWM: drain, uncounted, until it has finished.
+    receiver.set_rcvtimeo(Duration::from_millis(10))?;
+    while !sending.is_finished() {
+        match receiver.recv_into(&mut frames[0], 0) {
+            Err(e) if !e.is_again() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    sending.join().map_err(|_| "sender thread panicked")??;
     Ok(Row::throughput(
         w.name(),
         "libzmq",
@@ -74,25 +156,34 @@ fn throughput(w: &Workload, progress: indicatif::ProgressBar) -> Result<Row, Box
     ))
 }
 
-fn latency(w: &Workload, progress: indicatif::ProgressBar) -> Result<Row, BoxError> {
+/// The echo server sends back exactly the frames it received: the body for PAIR and REP (REP
+/// strips and re-adds the envelope), [routing id, body] for ROUTER.
+fn latency(
+    w: &Workload,
+    bind_endpoint: &str,
+    progress: indicatif::ProgressBar,
+) -> Result<Row, BoxError> {
+    let (server_type, client_type) = socket_types(w.pattern);
     let server_ctx = zmq::Context::new()?;
-    let server = server_ctx.socket(zmq::PAIR)?;
-    server.bind("tcp://127.0.0.1:*")?;
+    let server = server_ctx.socket(server_type)?;
+    server.bind(bind_endpoint)?;
     let endpoint = server.last_endpoint()?;
     let total = w.count + WARMUP_ROUND_TRIPS;
+    let size = w.size;
+    let server_frames = w.pattern.server_frames();
     let echo = std::thread::spawn(move || -> Result<(), BoxError> {
-        let mut buf = Vec::new();
+        let mut frames = frame_buffers(server_frames, size);
         for _ in 0..total {
-            server.recv_into(&mut buf, 0)?;
-            server.send(&buf, 0)?;
+            recv_checked(&server, &mut frames, size)?;
+            send_frames(&server, &frames)?;
         }
         Ok(())
     });
     let ctx = zmq::Context::new()?;
-    let client = ctx.socket(zmq::PAIR)?;
+    let client = ctx.socket(client_type)?;
     client.connect(&endpoint)?;
     let payload = vec![0x5au8; w.size];
-    let mut buf = Vec::with_capacity(w.size);
+    let mut reply = Vec::with_capacity(w.size);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let mut measured_from = Instant::now();
     for i in 0..total {
@@ -101,12 +192,20 @@ fn latency(w: &Workload, progress: indicatif::ProgressBar) -> Result<Row, BoxErr
         }
         let t0 = Instant::now();
         client.send(&payload, 0)?;
-        client.recv_into(&mut buf, 0)?;
+        let more = client.recv_into(&mut reply, 0)?;
         if i >= WARMUP_ROUND_TRIPS {
             hist.record(t0.elapsed().as_nanos() as u64)?;
             if i.is_multiple_of(1024) {
                 progress.set_position(i - WARMUP_ROUND_TRIPS);
             }
+        }
+        if more || reply.len() != size {
+            return Err(format!(
+                "received a reply of {} bytes{}, expected one frame of {size}",
+                reply.len(),
+                if more { " and more frames" } else { "" }
+            )
+            .into());
         }
     }
     let seconds = measured_from.elapsed().as_secs_f64();

@@ -1,10 +1,12 @@
 //! `loadgen`: throughput and latency of ringmq and of libzmq, side by side in one run.
 //!
 //! With no arguments it runs the embedded default on loopback tcp: PUSH/PULL throughput at 16 B,
-//! 1 KiB and 64 KiB, and PAIR ping-pong round-trip latency at 64 B, for ringmq. `--peer libzmq`
-//! runs the same workload with libzmq on both ends; `--compare` runs both and prints the ratio
-//! ringmq/libzmq per row. libzmq is loaded at run time (Debian's `libzmq5`), so loadgen builds and
-//! runs its ringmq rows on machines without it.
+//! 1 KiB and 64 KiB, and PAIR ping-pong round-trip latency at 64 B, for ringmq. `--pattern` picks
+//! other workloads (REQ/REP and DEALER/ROUTER round trips, DEALER to ROUTER throughput, or `all`)
+//! and `--transport ipc` runs them over Unix domain sockets. `--peer libzmq` runs the same
+//! workload with libzmq on both ends; `--compare` runs both and prints the ratio ringmq/libzmq per
+//! row. libzmq is loaded at run time (Debian's `libzmq5`), so loadgen builds and runs its ringmq
+//! rows on machines without it.
 
 mod libzmq_runs;
 mod plot;
@@ -12,18 +14,111 @@ mod report;
 mod ringmq_runs;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
 use report::{Report, Row};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Pattern {
-    /// PUSH/PULL throughput.
+/// One workload shape. Throughput patterns count messages at the binding (receiving) end;
+/// round-trip patterns time a request from the connecting client until its echo comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// PUSH sends, PULL counts.
     PushPull,
-    /// PAIR ping-pong round-trip latency.
+    /// PAIR client, PAIR echo server.
     PairRtt,
+    /// REQ client, REP echo server (each strips and adds the empty delimiter itself).
+    ReqRep,
+    /// DEALER sends, ROUTER counts messages of [routing id, body].
+    DealerRouter,
+    /// DEALER client, ROUTER echo server: receives [routing id, body] and sends it back.
+    RouterDealerRtt,
+}
+
+impl Pattern {
+    /// Every pattern, in the order `--pattern all` runs them.
+    const ALL: [Pattern; 5] = [
+        Pattern::PushPull,
+        Pattern::PairRtt,
+        Pattern::ReqRep,
+        Pattern::DealerRouter,
+        Pattern::RouterDealerRtt,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Pattern::PushPull => "push-pull",
+            Pattern::PairRtt => "pair-rtt",
+            Pattern::ReqRep => "req-rep",
+            Pattern::DealerRouter => "dealer-router",
+            Pattern::RouterDealerRtt => "router-dealer-rtt",
+        }
+    }
+
+    /// Round-trip latency (true) or one-way throughput (false).
+    pub fn is_round_trip(self) -> bool {
+        match self {
+            Pattern::PushPull | Pattern::DealerRouter => false,
+            Pattern::PairRtt | Pattern::ReqRep | Pattern::RouterDealerRtt => true,
+        }
+    }
+
+    /// Frames per message at the binding end: a ROUTER sees the routing id before the body.
+    pub fn server_frames(self) -> usize {
+        match self {
+            Pattern::DealerRouter | Pattern::RouterDealerRtt => 2,
+            Pattern::PushPull | Pattern::PairRtt | Pattern::ReqRep => 1,
+        }
+    }
+
+    fn default_sizes(self) -> &'static [usize] {
+        match self {
+            Pattern::PushPull => &[16, 1024, 65536],
+            Pattern::DealerRouter => &[16, 1024],
+            Pattern::PairRtt | Pattern::ReqRep | Pattern::RouterDealerRtt => &[64],
+        }
+    }
+}
+
+/// `--pattern` values: one pattern, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PatternArg {
+    /// PUSH/PULL throughput (default sizes 16 B, 1 KiB, 64 KiB).
+    PushPull,
+    /// PAIR ping-pong round-trip latency (64 B).
+    PairRtt,
+    /// REQ/REP round-trip latency: REQ client, REP echo server (64 B).
+    ReqRep,
+    /// DEALER to ROUTER throughput; the ROUTER receives [routing id, body] (16 B, 1 KiB).
+    DealerRouter,
+    /// DEALER client, ROUTER echo server, round-trip latency (64 B).
+    RouterDealerRtt,
+    /// Every pattern above at its default sizes.
+    All,
+}
+
+impl PatternArg {
+    fn patterns(self) -> &'static [Pattern] {
+        match self {
+            PatternArg::PushPull => &[Pattern::PushPull],
+            PatternArg::PairRtt => &[Pattern::PairRtt],
+            PatternArg::ReqRep => &[Pattern::ReqRep],
+            PatternArg::DealerRouter => &[Pattern::DealerRouter],
+            PatternArg::RouterDealerRtt => &[Pattern::RouterDealerRtt],
+            PatternArg::All => &Pattern::ALL,
+        }
+    }
+}
+
+/// How the two ends of a row are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Loopback tcp, 127.0.0.1 on an ephemeral port.
+    Tcp,
+    /// Unix domain sockets, ipc:///tmp/loadgen-PID-N.sock (the file is removed after the row).
+    Ipc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,17 +129,22 @@ enum Peer {
     Libzmq,
 }
 
-/// Measure ringmq (and libzmq) message rate and latency on loopback tcp.
+/// Measure ringmq (and libzmq) message rate and latency on loopback tcp or ipc.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Which workloads to run (default: the embedded set: push-pull at 16 B, 1 KiB, 64 KiB and
-    /// pair-rtt at 64 B).
+    /// Which workloads to run, repeatable (default: the embedded set: push-pull at 16 B, 1 KiB,
+    /// 64 KiB and pair-rtt at 64 B; `all` adds req-rep, dealer-router and router-dealer-rtt).
     #[arg(long, value_enum)]
-    pattern: Vec<Pattern>,
-    /// Message sizes in bytes (default per pattern: 16,1024,65536 for push-pull, 64 for pair-rtt).
+    pattern: Vec<PatternArg>,
+    /// Message sizes in bytes, for every pattern (default per pattern: 16,1024,65536 for
+    /// push-pull, 16,1024 for dealer-router, 64 for the round-trip patterns).
     #[arg(long, value_delimiter = ',')]
     size: Vec<usize>,
+    /// Connect the two ends over loopback tcp or over ipc (Unix domain sockets under /tmp).
+    /// Rows over ipc are named with a trailing "ipc".
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
     /// Messages per throughput row (default scales with size).
     #[arg(long)]
     count: Option<u64>,
@@ -96,6 +196,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone)]
 pub struct Workload {
     pattern: Pattern,
+    transport: Transport,
     size: usize,
     count: u64,
     duration: Option<Duration>,
@@ -103,9 +204,55 @@ pub struct Workload {
 
 impl Workload {
     fn name(&self) -> String {
-        match self.pattern {
-            Pattern::PushPull => format!("push-pull {}", human_size(self.size)),
-            Pattern::PairRtt => format!("pair-rtt {}", human_size(self.size)),
+        let name = format!("{} {}", self.pattern.name(), human_size(self.size));
+        match self.transport {
+            Transport::Tcp => name,
+            Transport::Ipc => format!("{name} ipc"),
+        }
+    }
+
+    /// A fresh endpoint for this row's binding end. `tcp_any_port` is how the library spells an
+    /// ephemeral port (ringmq: "0", libzmq: "*"); the bound endpoint the library reports is the
+    /// one to connect to.
+    pub fn bind_endpoint(&self, tcp_any_port: &str) -> BindEndpoint {
+        match self.transport {
+            Transport::Tcp => BindEndpoint {
+                endpoint: format!("tcp://127.0.0.1:{tcp_any_port}"),
+                ipc_path: None,
+            },
+            Transport::Ipc => {
+                static IPC_SOCKETS: AtomicU64 = AtomicU64::new(0);
+                let n = IPC_SOCKETS.fetch_add(1, Ordering::Relaxed);
+                let path = PathBuf::from(format!("/tmp/loadgen-{}-{n}.sock", std::process::id()));
+                BindEndpoint {
+                    endpoint: format!("ipc://{}", path.display()),
+                    ipc_path: Some(path),
+                }
+            }
+        }
+    }
+}
+
+/// Where a row's binding end listens. An ipc endpoint names a socket file under /tmp (sticky, so
+/// ringmq's directory check passes), which is removed when this is dropped: both libraries remove
+/// it when their listener closes, but not if a row fails half-way.
+#[derive(Debug)]
+pub struct BindEndpoint {
+    endpoint: String,
+    ipc_path: Option<PathBuf>,
+}
+
+impl BindEndpoint {
+    pub fn as_str(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for BindEndpoint {
+    fn drop(&mut self) {
+        if let Some(path) = &self.ipc_path {
+            // Already gone when the listener removed it.
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -127,28 +274,38 @@ fn default_count(size: usize) -> u64 {
 }
 
 fn workloads(args: &Args) -> Vec<Workload> {
-    let patterns = if args.pattern.is_empty() {
-        vec![Pattern::PushPull, Pattern::PairRtt]
+    // The embedded default stays push-pull and pair-rtt so the headline numbers stay comparable
+    // from run to run; the other patterns run when asked for.
+    let mut patterns = Vec::new();
+    let asked = if args.pattern.is_empty() {
+        &[PatternArg::PushPull, PatternArg::PairRtt][..]
     } else {
-        args.pattern.clone()
+        &args.pattern[..]
     };
+    for p in asked.iter().flat_map(|a| a.patterns()) {
+        if !patterns.contains(p) {
+            patterns.push(*p);
+        }
+    }
     let mut out = Vec::new();
     for p in patterns {
-        let sizes = match (args.size.is_empty(), p) {
-            (false, _) => args.size.clone(),
-            (true, Pattern::PushPull) => vec![16, 1024, 65536],
-            (true, Pattern::PairRtt) => vec![64],
+        let sizes = if args.size.is_empty() {
+            p.default_sizes().to_vec()
+        } else {
+            args.size.clone()
         };
         for size in sizes {
-            let mut count = match p {
-                Pattern::PushPull => args.count.unwrap_or_else(|| default_count(size)),
-                Pattern::PairRtt => args.round_trips,
+            let mut count = if p.is_round_trip() {
+                args.round_trips
+            } else {
+                args.count.unwrap_or_else(|| default_count(size))
             };
             if args.smoke {
                 count = count.min(2_000);
             }
             out.push(Workload {
                 pattern: p,
+                transport: args.transport,
                 size,
                 count,
                 duration: args.duration,
@@ -188,6 +345,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         cores: ringmq_config.cores.clone(),
         busy_poll_us: ringmq_config.busy_poll_us,
         api: if args.blocking { "blocking" } else { "async" }.into(),
+        transport: match args.transport {
+            Transport::Tcp => "loopback tcp",
+            Transport::Ipc => "ipc (Unix domain sockets under /tmp)",
+        }
+        .into(),
         libzmq_version: ringmq_interop::libzmq::version()
             .ok()
             .map(|(a, b, c)| format!("{a}.{b}.{c}")),

@@ -43,6 +43,13 @@ pub fn write_svg(
     }
     let max = bars.iter().map(|b| b.1).fold(1.0f64, f64::max) * 1.15;
     let height = 80 + 40 * bars.len() as u32;
+    // About 5 pixels per character of the default label font, so long names are not clipped.
+    let label_width = bars
+        .iter()
+        .map(|b| 5 * b.0.len() as u32 + 16)
+        .max()
+        .unwrap_or(0)
+        .max(200);
     let root = SVGBackend::new(path, (900, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -52,7 +59,7 @@ pub fn write_svg(
         )
         .margin(12)
         .x_label_area_size(30)
-        .y_label_area_size(200)
+        .y_label_area_size(label_width)
         .build_cartesian_2d(0f64..max, 0usize..bars.len())?;
     chart
         .configure_mesh()

@@ -9,6 +9,7 @@ pub struct Setup {
     pub cores: Vec<usize>,
     pub busy_poll_us: u64,
     pub api: String,
+    pub transport: String,
     pub libzmq_version: Option<String>,
 }
 
@@ -93,14 +94,22 @@ impl Report {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
             _ => "-".to_owned(),
         };
+        // Wide enough for the longest name ("router-dealer-rtt 64 KiB ipc").
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.workload.len())
+            .max()
+            .unwrap_or(0)
+            .max(18);
         let mut out = format!(
-            "{:<18} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+            "{:<width$} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
             "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us"
         );
         let mut previous: Option<&Row> = None;
         for r in &self.rows {
             out.push_str(&format!(
-                "{:<18} {:<8} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}\n",
+                "{:<width$} {:<8} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}\n",
                 r.workload,
                 r.implementation,
                 r.msgs_per_sec,
@@ -115,7 +124,7 @@ impl Report {
                     && r.implementation == "libzmq"
             }) {
                 out.push_str(&format!(
-                    "{:<18} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+                    "{:<width$} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
                     "",
                     "ratio",
                     ratio(Some(p.msgs_per_sec), Some(r.msgs_per_sec)),
@@ -166,7 +175,8 @@ impl Report {
             kernel.trim()
         ));
         out.push_str(&format!(
-            "- ringmq: {} shard(s), cores {:?}, busy-poll {} us, {} API; libzmq {}\n\n",
+            "- transport: {}\n- ringmq: {} shard(s), cores {:?}, busy-poll {} us, {} API; libzmq {}\n\n",
+            self.setup.transport,
             self.setup.shards,
             self.setup.cores,
             self.setup.busy_poll_us,

@@ -1,8 +1,22 @@
 //! The ringmq side: sockets used from tasks on shards (the fast path), or through the blocking
 //! any-thread handles with `--blocking`.
+//!
+//! Every pattern has a binding end (the receiver that counts, or the echo server) and a
+//! connecting end (the sender, or the client that times round trips); they differ only in socket
+//! types and in how many frames the binding end receives per message.
+//!
+//! A throughput sender stays connected until its receiver has counted the row, instead of closing
+//! as soon as it has sent and letting linger deliver the rest: ringmq's ROUTER forgets a peer's
+//! routing id when the peer disconnects and then silently drops the messages it still queues from
+//! that peer, so a DEALER that closed early would lose its last few hundred messages and leave the
+//! row waiting forever. Waiting does not change what is measured: the receiver's clock stops at
+//! its last message.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -22,17 +36,91 @@ pub fn run(
     config: &Config,
     blocking: bool,
 ) -> Result<Row, Box<dyn std::error::Error>> {
+    // Declared before the runtime so that an ipc socket file outlives the sockets bound to it.
+    let bind = w.bind_endpoint("0");
     let rt = Runtime::new(config.clone())?;
     let progress = crate::report::progress(&format!("ringmq {}", w.name()), w.count);
-    let row = match (w.pattern, blocking) {
-        (Pattern::PushPull, false) => throughput_async(&rt, w, progress.clone()),
-        (Pattern::PushPull, true) => throughput_blocking(&rt, w, progress.clone()),
-        (Pattern::PairRtt, false) => latency_async(&rt, w, progress.clone()),
-        (Pattern::PairRtt, true) => latency_blocking(&rt, w, progress.clone()),
+    let endpoint = bind.as_str().to_owned();
+    let row = match (w.pattern.is_round_trip(), blocking) {
+        (false, false) => throughput_async(&rt, w, endpoint, progress.clone()),
+        (false, true) => throughput_blocking(&rt, w, &endpoint, progress.clone()),
+        (true, false) => latency_async(&rt, w, endpoint, progress.clone()),
+        (true, true) => latency_blocking(&rt, w, &endpoint, progress.clone()),
     }
     .map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })?;
     progress.finish_and_clear();
     Ok(row)
+}
+
+/// (binding end, connecting end).
+fn socket_types(pattern: Pattern) -> (SocketType, SocketType) {
+    match pattern {
+        Pattern::PushPull => (SocketType::Pull, SocketType::Push),
+        Pattern::PairRtt => (SocketType::Pair, SocketType::Pair),
+        Pattern::ReqRep => (SocketType::Rep, SocketType::Req),
+        Pattern::DealerRouter | Pattern::RouterDealerRtt => {
+            (SocketType::Router, SocketType::Dealer)
+        }
+    }
+}
+
+/// Checks that a received message has `frames` frames and ends with a body of `size` bytes, so a
+/// lost envelope or a truncated body fails the row instead of being counted.
+fn check(msg: &Message, frames: usize, size: usize) -> Result<(), BoxError> {
+    match msg.frames() {
+        f if f.len() == frames && f[frames - 1].len() == size => Ok(()),
+        f => Err(format!(
+            "received a message of {} frame(s) ({:?} bytes), expected {frames} ending with {size} bytes",
+            f.len(),
+            f.iter().map(|b| b.len()).collect::<Vec<_>>()
+        )
+        .into()),
+    }
+}
+
+/// Blocks on two tasks until both succeed or either fails. A failing end (a message of the wrong
+/// shape, a closed socket) ends the row at once instead of leaving it waiting on its peer, which
+/// would wait forever; the other task is cancelled when it is dropped.
+fn join_both<A, B>(
+    mut a: impl Future<Output = Result<A, BoxError>> + Unpin,
+    mut b: impl Future<Output = Result<B, BoxError>> + Unpin,
+) -> Result<(A, B), BoxError> {
+    let mut done_a = None;
+    let mut done_b = None;
+    ringmq::block_on(std::future::poll_fn(|cx| {
+        if done_a.is_none() {
+            if let Poll::Ready(r) = Pin::new(&mut a).poll(cx) {
+                done_a = Some(r?);
+            }
+        }
+        if done_b.is_none() {
+            if let Poll::Ready(r) = Pin::new(&mut b).poll(cx) {
+                done_b = Some(r?);
+            }
+        }
+        match (done_a.take(), done_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready(Ok((a, b))),
+            (a, b) => {
+                done_a = a;
+                done_b = b;
+                Poll::Pending
+            }
+        }
+    }))
+}
+
+/// Receives one message, or `None` once `timeout` has passed without one.
+async fn recv_within(socket: &Socket, timeout: Duration) -> Result<Option<Message>, BoxError> {
+    let mut recv = std::pin::pin!(socket.recv());
+    let mut sleep = std::pin::pin!(ringmq::sleep(timeout));
+    std::future::poll_fn(|cx| {
+        // `recv` is cancel-safe: dropping it unfinished takes no message.
+        if let Poll::Ready(r) = recv.as_mut().poll(cx) {
+            return Poll::Ready(r.map(Some).map_err(BoxError::from));
+        }
+        sleep.as_mut().poll(cx).map(|()| Ok(None))
+    })
+    .await
 }
 
 fn shards(rt: &Runtime) -> (ShardId, ShardId) {
@@ -43,22 +131,28 @@ fn shards(rt: &Runtime) -> (ShardId, ShardId) {
 fn throughput_async(
     rt: &Runtime,
     w: &Workload,
+    bind_endpoint: String,
     progress: indicatif::ProgressBar,
 ) -> Result<Row, BoxError> {
     let (rx_shard, tx_shard) = shards(rt);
+    let (rx_type, tx_type) = socket_types(w.pattern);
+    let frames = w.pattern.server_frames();
     let (ep_tx, ep_rx) = mpsc::channel();
     let count = w.count;
+    let size = w.size;
     let cap = w.duration;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_rx = stop.clone();
+    let sender_closed = Arc::new(AtomicBool::new(false));
+    let sender_closed_rx = sender_closed.clone();
     let receiver = rt.spawn_on(rx_shard, move || async move {
-        let pull = Socket::new(SocketType::Pull)?;
-        ep_tx.send(pull.bind("tcp://127.0.0.1:0")?)?;
-        pull.recv().await?;
+        let socket = Socket::new(rx_type)?;
+        ep_tx.send(socket.bind(&bind_endpoint)?)?;
+        check(&socket.recv().await?, frames, size)?;
         let start = Instant::now();
         let mut received = 1u64;
         while received < count {
-            pull.recv().await?;
+            check(&socket.recv().await?, frames, size)?;
             received += 1;
             if received.is_multiple_of(65_536) {
                 progress.set_position(received);
@@ -67,26 +161,36 @@ fn throughput_async(
                 }
             }
         }
+        let elapsed = start.elapsed();
         stop_rx.store(true, Ordering::Relaxed);
-        Ok::<_, BoxError>((received - 1, start.elapsed()))
+        // A row cut short by --duration leaves the sender up to 4096 messages from seeing `stop`,
+        // possibly waiting at its HWM, then lingering on what it queued: drain, uncounted, until
+        // it has closed.
+        while !sender_closed_rx.load(Ordering::Relaxed) {
+            recv_within(&socket, Duration::from_millis(10)).await?;
+        }
+        Ok::<_, BoxError>((received - 1, elapsed))
     })?;
     let endpoint = ep_rx.recv_timeout(Duration::from_secs(10))?;
-    let size = w.size;
     let sender = rt.spawn_on(tx_shard, move || async move {
-        let push = Socket::new(SocketType::Push)?;
-        push.connect(&endpoint)?;
+        let socket = Socket::new(tx_type)?;
+        socket.connect(&endpoint)?;
         let payload = Bytes::from(vec![0x5a; size]);
         for i in 0..count {
-            push.send(Message::single(payload.clone())).await?;
+            socket.send(Message::single(payload.clone())).await?;
             if i.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
                 break;
             }
         }
-        push.close().await;
+        // Stay connected until the receiver has counted everything (see the module docs).
+        while !stop.load(Ordering::Relaxed) {
+            ringmq::sleep(Duration::from_millis(1)).await;
+        }
+        socket.close().await;
+        sender_closed.store(true, Ordering::Relaxed);
         Ok::<_, BoxError>(())
     })?;
-    let (messages, elapsed) = ringmq::block_on(receiver)?;
-    ringmq::block_on(sender)?;
+    let ((messages, elapsed), ()) = join_both(receiver, sender)?;
     Ok(Row::throughput(
         w.name(),
         "ringmq",
@@ -99,40 +203,52 @@ fn throughput_async(
 fn throughput_blocking(
     rt: &Runtime,
     w: &Workload,
+    bind_endpoint: &str,
     progress: indicatif::ProgressBar,
 ) -> Result<Row, BoxError> {
     let (rx_shard, tx_shard) = shards(rt);
-    let pull = BlockingSocket::new(
+    let (rx_type, tx_type) = socket_types(w.pattern);
+    let frames = w.pattern.server_frames();
+    let receiver = BlockingSocket::new(
         rt.shard(rx_shard).expect("shard exists"),
-        SocketType::Pull,
+        rx_type,
         Options::default(),
     )?;
-    let endpoint = pull.bind("tcp://127.0.0.1:0")?;
-    let push = BlockingSocket::new(
+    let endpoint = receiver.bind(bind_endpoint)?;
+    let sender = BlockingSocket::new(
         rt.shard(tx_shard).expect("shard exists"),
-        SocketType::Push,
+        tx_type,
         Options::default(),
     )?;
-    push.connect(&endpoint)?;
+    sender.connect(&endpoint)?;
     let count = w.count;
     let size = w.size;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_tx = stop.clone();
-    let sender = std::thread::spawn(move || -> Result<(), BoxError> {
+    // Dropped by the receiver once it has counted the row (see the module docs).
+    let (counted_tx, counted_rx) = mpsc::channel::<()>();
+    let sending = std::thread::spawn(move || -> Result<(), BoxError> {
         let payload = Bytes::from(vec![0x5a; size]);
         for i in 0..count {
-            push.send(Message::single(payload.clone()))?;
+            sender.send(Message::single(payload.clone()))?;
             if i.is_multiple_of(4096) && stop_tx.load(Ordering::Relaxed) {
+                // Cut short by --duration: what is still queued is not wanted, and the receiver
+                // stops draining once this thread ends, so do not linger on it.
+                sender.set_options(Options {
+                    linger: Some(Duration::ZERO),
+                    ..sender.options()?
+                })?;
                 break;
             }
         }
+        let _ = counted_rx.recv();
         Ok(())
     });
-    pull.recv()?;
+    check(&receiver.recv()?, frames, size)?;
     let start = Instant::now();
     let mut received = 1u64;
     while received < count {
-        pull.recv()?;
+        check(&receiver.recv()?, frames, size)?;
         received += 1;
         if received.is_multiple_of(65_536) {
             progress.set_position(received);
@@ -143,7 +259,15 @@ fn throughput_blocking(
     }
     let elapsed = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    sender.join().map_err(|_| "sender thread panicked")??;
+    drop(counted_tx);
+    // As in throughput_async: drain, uncounted, until the sender has stopped and closed.
+    while !sending.is_finished() {
+        match receiver.recv_timeout(Duration::from_millis(10)) {
+            Err(e) if e.kind() != ringmq::ErrorKind::Timeout => return Err(e.into()),
+            _ => {}
+        }
+    }
+    sending.join().map_err(|_| "sender thread panicked")??;
     Ok(Row::throughput(
         w.name(),
         "ringmq",
@@ -157,30 +281,37 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
+/// The echo server receives a message and sends it back unchanged: for PAIR and REP that is the
+/// body (REP strips and re-adds the envelope), for ROUTER it is [routing id, body], whose first
+/// frame routes the reply back to the client that sent it.
 fn latency_async(
     rt: &Runtime,
     w: &Workload,
+    bind_endpoint: String,
     progress: indicatif::ProgressBar,
 ) -> Result<Row, BoxError> {
     let (server_shard, client_shard) = shards(rt);
+    let (server_type, client_type) = socket_types(w.pattern);
+    let frames = w.pattern.server_frames();
     let (ep_tx, ep_rx) = mpsc::channel();
     let total = w.count + WARMUP_ROUND_TRIPS;
+    let size = w.size;
     let server = rt.spawn_on(server_shard, move || async move {
-        let pair = Socket::new(SocketType::Pair)?;
-        ep_tx.send(pair.bind("tcp://127.0.0.1:0")?)?;
+        let socket = Socket::new(server_type)?;
+        ep_tx.send(socket.bind(&bind_endpoint)?)?;
         for _ in 0..total {
-            let m = pair.recv().await?;
-            pair.send(m).await?;
+            let m = socket.recv().await?;
+            check(&m, frames, size)?;
+            socket.send(m).await?;
         }
-        pair.close().await;
+        socket.close().await;
         Ok::<_, BoxError>(())
     })?;
     let endpoint = ep_rx.recv_timeout(Duration::from_secs(10))?;
-    let size = w.size;
     let cap = w.duration;
     let client = rt.spawn_on(client_shard, move || async move {
-        let pair = Socket::new(SocketType::Pair)?;
-        pair.connect(&endpoint)?;
+        let socket = Socket::new(client_type)?;
+        socket.connect(&endpoint)?;
         let payload = Bytes::from(vec![0x5a; size]);
         let mut hist = histogram();
         let start = Instant::now();
@@ -190,54 +321,59 @@ fn latency_async(
                 measured_from = Instant::now();
             }
             let t0 = Instant::now();
-            pair.send(Message::single(payload.clone())).await?;
-            pair.recv().await?;
+            socket.send(Message::single(payload.clone())).await?;
+            let reply = socket.recv().await?;
             if i >= WARMUP_ROUND_TRIPS {
                 hist.record(t0.elapsed().as_nanos() as u64)?;
                 if i.is_multiple_of(1024) {
                     progress.set_position(i - WARMUP_ROUND_TRIPS);
                 }
             }
+            check(&reply, 1, size)?;
             if cap.is_some_and(|c| start.elapsed() >= c) {
                 // The server expects `total` round trips: finish them unmeasured, quickly.
                 for _ in i + 1..total {
-                    pair.send(Message::single(payload.clone())).await?;
-                    pair.recv().await?;
+                    socket.send(Message::single(payload.clone())).await?;
+                    socket.recv().await?;
                 }
                 break;
             }
         }
         let seconds = measured_from.elapsed().as_secs_f64();
-        pair.close().await;
+        socket.close().await;
         Ok::<_, BoxError>((hist, seconds))
     })?;
-    let (hist, seconds) = ringmq::block_on(client)?;
-    ringmq::block_on(server)?;
+    let ((hist, seconds), ()) = join_both(client, server)?;
     Ok(Row::latency(w.name(), "ringmq", w.size, &hist, seconds))
 }
 
 fn latency_blocking(
     rt: &Runtime,
     w: &Workload,
+    bind_endpoint: &str,
     progress: indicatif::ProgressBar,
 ) -> Result<Row, BoxError> {
     let (server_shard, client_shard) = shards(rt);
+    let (server_type, client_type) = socket_types(w.pattern);
+    let frames = w.pattern.server_frames();
     let server = BlockingSocket::new(
         rt.shard(server_shard).expect("shard exists"),
-        SocketType::Pair,
+        server_type,
         Options::default(),
     )?;
-    let endpoint = server.bind("tcp://127.0.0.1:0")?;
+    let endpoint = server.bind(bind_endpoint)?;
     let client = BlockingSocket::new(
         rt.shard(client_shard).expect("shard exists"),
-        SocketType::Pair,
+        client_type,
         Options::default(),
     )?;
     client.connect(&endpoint)?;
     let total = w.count + WARMUP_ROUND_TRIPS;
+    let size = w.size;
     let echo = std::thread::spawn(move || -> Result<(), BoxError> {
         for _ in 0..total {
             let m = server.recv()?;
+            check(&m, frames, size)?;
             server.send(m)?;
         }
         Ok(())
@@ -251,13 +387,14 @@ fn latency_blocking(
         }
         let t0 = Instant::now();
         client.send(Message::single(payload.clone()))?;
-        client.recv()?;
+        let reply = client.recv()?;
         if i >= WARMUP_ROUND_TRIPS {
             hist.record(t0.elapsed().as_nanos() as u64)?;
             if i.is_multiple_of(1024) {
                 progress.set_position(i - WARMUP_ROUND_TRIPS);
             }
         }
+        check(&reply, 1, size)?;
     }
     let seconds = measured_from.elapsed().as_secs_f64();
     echo.join().map_err(|_| "echo thread panicked")??;

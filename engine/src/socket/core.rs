@@ -130,6 +130,9 @@ pub(crate) struct Pipe {
     pub(crate) received: u64,
     /// Properties attached to the peer's messages (`User-Id`, `Peer-Address`).
     pub(crate) properties: Option<std::sync::Arc<ringmq_transports::Metadata>>,
+    /// ROUTER: the peer's routing id, kept with the pipe so messages that arrived before a
+    /// disconnect are still delivered with it.
+    pub(crate) routing_id: Option<Bytes>,
 }
 
 impl Pipe {
@@ -145,6 +148,7 @@ impl Pipe {
             subscription_commands: VecDeque::new(),
             received: 0,
             properties: None,
+            routing_id: None,
         }
     }
 
@@ -263,12 +267,19 @@ impl Core {
     /// property. Returns false when the peer must be refused (a ROUTER id already taken).
     pub(crate) fn pipe_connected(&mut self, id: PeerId, identity: &[u8]) -> bool {
         if let Some(routing) = self.routing.as_mut() {
-            match routing.identify(id, identity, self.options.router_handover) {
-                Identified::Assigned(_) => {}
-                Identified::HandedOver { previous, .. } => {
+            let routing_id = match routing.identify(id, identity, self.options.router_handover) {
+                Identified::Assigned(routing_id) => routing_id,
+                Identified::HandedOver {
+                    previous,
+                    id: routing_id,
+                } => {
                     tracing::debug!(?previous, "routing id handed over to a new peer");
+                    routing_id
                 }
                 Identified::Refused => return false,
+            };
+            if let Some(pipe) = self.pipes.get_mut(&id) {
+                pipe.routing_id = Some(routing_id);
             }
         }
         let topics = if self.pattern.filters_incoming {
@@ -565,7 +576,7 @@ impl Core {
             ));
         }
         loop {
-            let Some((id, msg)) = self.pop_fair() else {
+            let Some((id, msg, routing_id)) = self.pop_fair() else {
                 return Ok(None);
             };
             match self.socket_type {
@@ -584,23 +595,22 @@ impl Core {
                     tracing::debug!("dropping a request without an envelope delimiter");
                 }
                 SocketType::Router => {
-                    let routing = self
-                        .routing
-                        .as_ref()
-                        .expect("ROUTER sockets have a routing table");
-                    if let Some(routing_id) = routing.id_of(id) {
+                    // The routing id travels with the pipe: a peer that has already left still
+                    // gets its last messages delivered under its id.
+                    if let Some(routing_id) = routing_id {
                         let mut msg = msg;
-                        msg.push_front(routing_id.clone());
+                        msg.push_front(routing_id);
                         return Ok(Some(msg));
                     }
                 }
+
                 _ => return Ok(Some(msg)),
             }
         }
     }
 
-    /// Pop the next message fair-queued across pipes.
-    fn pop_fair(&mut self) -> Option<(PeerId, Message)> {
+    /// Pop the next message fair-queued across pipes, with the pipe's routing id (ROUTER).
+    fn pop_fair(&mut self) -> Option<(PeerId, Message, Option<Bytes>)> {
         let pipes = &self.pipes;
         let id = self
             .fq
@@ -609,6 +619,7 @@ impl Core {
         let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
         let was_full = Options::at_hwm(rcvhwm, pipe.inq.len());
         let msg = pipe.inq.pop_front()?;
+        let routing_id = pipe.routing_id.clone();
         if was_full {
             pipe.wake_driver();
         }
@@ -616,7 +627,7 @@ impl Core {
             self.fq.detach(id);
             self.pipes.remove(&id);
         }
-        Some((id, msg))
+        Some((id, msg, routing_id))
     }
 
     /// A message arrived from `id`. SUB drops what it is not subscribed to.
@@ -820,6 +831,22 @@ mod tests {
         core.try_send(Message::single("t2")).unwrap();
         assert_eq!(core.pipes[&a].outq.len(), 1);
         assert_eq!(core.dropped, 1);
+    }
+
+    #[test]
+    fn router_delivers_messages_of_a_departed_peer_with_its_id() {
+        let mut core = Core::new(SocketType::Router, Options::default()).unwrap();
+        let p = core.add_pipe(false);
+        assert!(core.pipe_connected(p, b"alice"));
+        core.deliver(p, Message::single("last words"));
+        core.pipe_disconnected(p);
+        assert_eq!(
+            core.try_recv().unwrap().unwrap(),
+            Message::from_frames(["alice", "last words"])
+        );
+        // The id is free again for a new peer.
+        let q = core.add_pipe(false);
+        assert!(core.pipe_connected(q, b"alice"));
     }
 
     #[test]
