@@ -44,6 +44,7 @@ done
 step "loadgen smoke runs (ringmq beside libzmq)"
 cargo run --release -p loadgen -- --compare --smoke
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ipc
+cargo run --release -p loadgen -- --compare --smoke --curve
 
 fuzz_seconds="${FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" -gt 0 ]; then

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use ringmq_interop::libzmq as zmq;
 
 use crate::report::Row;
-use crate::{Pattern, Workload};
+use crate::{CurveKeys, Pattern, Workload};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -95,17 +95,20 @@ fn throughput(
     // The receiver never sends. With the default infinite linger, terminating its context hangs
     // now and then over ipc when a row cut short by --duration leaves messages unread.
     receiver.set_int(zmq::ZMQ_LINGER, 0)?;
+    CurveKeys::libzmq_server(&w.curve, &receiver)?;
     receiver.bind(bind_endpoint)?;
     let endpoint = receiver.last_endpoint()?;
     let count = w.count;
     let size = w.size;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_tx = stop.clone();
+    let curve = w.curve.clone();
     // Dropped by the receiver once it has counted the row.
     let (counted_tx, counted_rx) = mpsc::channel::<()>();
     let sending = std::thread::spawn(move || -> Result<(), BoxError> {
         let ctx = zmq::Context::new()?;
         let sender = ctx.socket(tx_type)?;
+        CurveKeys::libzmq_client(&curve, &sender)?;
         sender.connect(&endpoint)?;
         let payload = vec![0x5au8; size];
         for i in 0..count {
@@ -166,6 +169,7 @@ fn latency(
     let (server_type, client_type) = socket_types(w.pattern);
     let server_ctx = zmq::Context::new()?;
     let server = server_ctx.socket(server_type)?;
+    CurveKeys::libzmq_server(&w.curve, &server)?;
     server.bind(bind_endpoint)?;
     let endpoint = server.last_endpoint()?;
     let total = w.count + WARMUP_ROUND_TRIPS;
@@ -181,6 +185,7 @@ fn latency(
     });
     let ctx = zmq::Context::new()?;
     let client = ctx.socket(client_type)?;
+    CurveKeys::libzmq_client(&w.curve, &client)?;
     client.connect(&endpoint)?;
     let payload = vec![0x5au8; w.size];
     let mut reply = Vec::with_capacity(w.size);

@@ -169,6 +169,10 @@ struct Args {
     /// ringmq busy-poll before parking, in microseconds.
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u64,
+    /// Run every row over CURVE (both implementations), to measure the crypto's cost: compare
+    /// with the same run without it.
+    #[arg(long)]
+    curve: bool,
     /// Use ringmq's blocking (any-thread) API instead of tasks on shards.
     #[arg(long)]
     blocking: bool,
@@ -192,11 +196,84 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is not a positive number of seconds"))
 }
 
+/// CURVE keys for a row: the binding end is the server, the connecting end the client.
+#[derive(Debug, Clone)]
+pub struct CurveKeys {
+    pub server: ringmq::KeyPair,
+    pub client: ringmq::KeyPair,
+}
+
+impl CurveKeys {
+    fn generate() -> Result<CurveKeys, ringmq::Error> {
+        Ok(CurveKeys {
+            server: ringmq::generate_keypair()?,
+            client: ringmq::generate_keypair()?,
+        })
+    }
+
+    /// ringmq options for the binding (server) end.
+    pub fn server_options(keys: &Option<CurveKeys>) -> ringmq::Options {
+        match keys {
+            Some(k) => ringmq::Options::default().curve_server(k.server.clone()),
+            None => ringmq::Options::default(),
+        }
+    }
+
+    /// ringmq options for the connecting (client) end.
+    pub fn client_options(keys: &Option<CurveKeys>) -> ringmq::Options {
+        match keys {
+            Some(k) => ringmq::Options::default().curve_client(k.client.clone(), k.server.public),
+            None => ringmq::Options::default(),
+        }
+    }
+
+    /// Make a libzmq socket the CURVE server.
+    pub fn libzmq_server(
+        keys: &Option<CurveKeys>,
+        s: &ringmq_interop::libzmq::Socket,
+    ) -> Result<(), ringmq_interop::ZmqError> {
+        use ringmq_interop::libzmq as zmq;
+        if let Some(k) = keys {
+            s.set_int(zmq::ZMQ_CURVE_SERVER, 1)?;
+            s.set_bytes(
+                zmq::ZMQ_CURVE_SECRETKEY,
+                k.server.secret.to_z85().as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Make a libzmq socket a CURVE client of the server.
+    pub fn libzmq_client(
+        keys: &Option<CurveKeys>,
+        s: &ringmq_interop::libzmq::Socket,
+    ) -> Result<(), ringmq_interop::ZmqError> {
+        use ringmq_interop::libzmq as zmq;
+        if let Some(k) = keys {
+            s.set_bytes(
+                zmq::ZMQ_CURVE_SERVERKEY,
+                k.server.public.to_z85().as_bytes(),
+            )?;
+            s.set_bytes(
+                zmq::ZMQ_CURVE_PUBLICKEY,
+                k.client.public.to_z85().as_bytes(),
+            )?;
+            s.set_bytes(
+                zmq::ZMQ_CURVE_SECRETKEY,
+                k.client.secret.to_z85().as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// One workload row to run.
 #[derive(Debug, Clone)]
 pub struct Workload {
     pattern: Pattern,
     transport: Transport,
+    /// Run the row over CURVE (`--curve`).
+    pub curve: Option<CurveKeys>,
     size: usize,
     count: u64,
     duration: Option<Duration>,
@@ -204,11 +281,14 @@ pub struct Workload {
 
 impl Workload {
     fn name(&self) -> String {
-        let name = format!("{} {}", self.pattern.name(), human_size(self.size));
-        match self.transport {
-            Transport::Tcp => name,
-            Transport::Ipc => format!("{name} ipc"),
+        let mut name = format!("{} {}", self.pattern.name(), human_size(self.size));
+        if self.transport == Transport::Ipc {
+            name.push_str(" ipc");
         }
+        if self.curve.is_some() {
+            name.push_str(" curve");
+        }
+        name
     }
 
     /// A fresh endpoint for this row's binding end. `tcp_any_port` is how the library spells an
@@ -306,6 +386,7 @@ fn workloads(args: &Args) -> Vec<Workload> {
             out.push(Workload {
                 pattern: p,
                 transport: args.transport,
+                curve: None,
                 size,
                 count,
                 duration: args.duration,
@@ -354,7 +435,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .ok()
             .map(|(a, b, c)| format!("{a}.{b}.{c}")),
     });
-    for w in workloads(args) {
+    for mut w in workloads(args) {
+        if args.curve {
+            w.curve = Some(CurveKeys::generate()?);
+        }
         for &peer in &peers {
             let row: Row = match peer {
                 Peer::Ringmq => ringmq_runs::run(&w, &ringmq_config, args.blocking)?,

@@ -25,7 +25,7 @@ use ringmq::{
 };
 
 use crate::report::Row;
-use crate::{Pattern, Workload};
+use crate::{CurveKeys, Pattern, Workload};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -145,8 +145,10 @@ fn throughput_async(
     let stop_rx = stop.clone();
     let sender_closed = Arc::new(AtomicBool::new(false));
     let sender_closed_rx = sender_closed.clone();
+    let server_options = CurveKeys::server_options(&w.curve);
+    let client_options = CurveKeys::client_options(&w.curve);
     let receiver = rt.spawn_on(rx_shard, move || async move {
-        let socket = Socket::new(rx_type)?;
+        let socket = Socket::with_options(rx_type, server_options)?;
         ep_tx.send(socket.bind(&bind_endpoint)?)?;
         check(&socket.recv().await?, frames, size)?;
         let start = Instant::now();
@@ -173,7 +175,7 @@ fn throughput_async(
     })?;
     let endpoint = ep_rx.recv_timeout(Duration::from_secs(10))?;
     let sender = rt.spawn_on(tx_shard, move || async move {
-        let socket = Socket::new(tx_type)?;
+        let socket = Socket::with_options(tx_type, client_options)?;
         socket.connect(&endpoint)?;
         let payload = Bytes::from(vec![0x5a; size]);
         for i in 0..count {
@@ -212,13 +214,13 @@ fn throughput_blocking(
     let receiver = BlockingSocket::new(
         rt.shard(rx_shard).expect("shard exists"),
         rx_type,
-        Options::default(),
+        CurveKeys::server_options(&w.curve),
     )?;
     let endpoint = receiver.bind(bind_endpoint)?;
     let sender = BlockingSocket::new(
         rt.shard(tx_shard).expect("shard exists"),
         tx_type,
-        Options::default(),
+        CurveKeys::client_options(&w.curve),
     )?;
     sender.connect(&endpoint)?;
     let count = w.count;
@@ -296,8 +298,10 @@ fn latency_async(
     let (ep_tx, ep_rx) = mpsc::channel();
     let total = w.count + WARMUP_ROUND_TRIPS;
     let size = w.size;
+    let server_options = CurveKeys::server_options(&w.curve);
+    let client_options = CurveKeys::client_options(&w.curve);
     let server = rt.spawn_on(server_shard, move || async move {
-        let socket = Socket::new(server_type)?;
+        let socket = Socket::with_options(server_type, server_options)?;
         ep_tx.send(socket.bind(&bind_endpoint)?)?;
         for _ in 0..total {
             let m = socket.recv().await?;
@@ -310,7 +314,7 @@ fn latency_async(
     let endpoint = ep_rx.recv_timeout(Duration::from_secs(10))?;
     let cap = w.duration;
     let client = rt.spawn_on(client_shard, move || async move {
-        let socket = Socket::new(client_type)?;
+        let socket = Socket::with_options(client_type, client_options)?;
         socket.connect(&endpoint)?;
         let payload = Bytes::from(vec![0x5a; size]);
         let mut hist = histogram();
@@ -359,13 +363,13 @@ fn latency_blocking(
     let server = BlockingSocket::new(
         rt.shard(server_shard).expect("shard exists"),
         server_type,
-        Options::default(),
+        CurveKeys::server_options(&w.curve),
     )?;
     let endpoint = server.bind(bind_endpoint)?;
     let client = BlockingSocket::new(
         rt.shard(client_shard).expect("shard exists"),
         client_type,
-        Options::default(),
+        CurveKeys::client_options(&w.curve),
     )?;
     client.connect(&endpoint)?;
     let total = w.count + WARMUP_ROUND_TRIPS;
