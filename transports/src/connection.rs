@@ -251,6 +251,20 @@ impl TransmitBuf {
         }
     }
 
+    /// Append one ZMTP frame holding a CURVE MESSAGE box of `payload`, sealed in place.
+    fn put_sealed_frame(
+        &mut self,
+        codec: &mut crate::curve::CurveCodec,
+        flags: u8,
+        payload: &[u8],
+    ) {
+        let len = crate::curve::sealed_len(payload.len());
+        let before = self.current.len();
+        encode_header(&mut self.current, FrameFlags::default(), len);
+        codec.seal_frame(flags, payload, &mut self.current);
+        self.len += self.current.len() - before;
+    }
+
     fn seal(&mut self) {
         if !self.current.is_empty() {
             self.chunks.push(self.current.split().freeze());
@@ -747,7 +761,6 @@ impl Connection {
                     RawFrame::Message { body, .. } | RawFrame::Command(body) => body,
                 };
                 let (flags, payload) = codec.open_frame(&body)?;
-                let payload = Bytes::from(payload);
                 if flags & 0x02 != 0 {
                     RawFrame::Command(payload)
                 } else {
@@ -870,11 +883,7 @@ impl Connection {
                     };
                     out.put_frame(flags, frame);
                 }
-                Some(codec) => {
-                    let mut boxed = Vec::with_capacity(frame.len() + 33);
-                    codec.seal_frame(u8::from(more), frame, &mut boxed);
-                    out.put_frame(FrameFlags::default(), &Bytes::from(boxed));
-                }
+                Some(codec) => out.put_sealed_frame(codec, u8::from(more), frame),
             }
         }
         Ok(())

@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 #[cfg(not(fuzzing))]
 use dryoc::classic::crypto_box::{
-    crypto_box_beforenm, crypto_box_easy_afternm, crypto_box_open_easy_afternm,
+    crypto_box_beforenm, crypto_box_detached_afternm_inplace, crypto_box_easy_afternm,
+    crypto_box_open_detached_afternm_inplace, crypto_box_open_easy_afternm,
 };
 #[cfg(not(fuzzing))]
 use dryoc::classic::crypto_secretbox::{crypto_secretbox_easy, crypto_secretbox_open_easy};
@@ -121,6 +122,65 @@ fn open(
     Ok(plain)
 }
 
+/// Encrypt `data` in place and return the MAC (MESSAGE boxes: no extra copy of the payload).
+#[cfg(not(fuzzing))]
+fn seal_in_place(key: &Key, nonce: &[u8; 24], data: &mut [u8]) -> [u8; MAC] {
+    let mut mac = [0u8; MAC];
+    crypto_box_detached_afternm_inplace(data, &mut mac, nonce, key);
+    mac
+}
+
+/// Check `mac` and decrypt `data` in place.
+#[cfg(not(fuzzing))]
+fn open_in_place(key: &Key, nonce: &[u8; 24], data: &mut [u8], mac: &[u8; MAC]) -> bool {
+    crypto_box_open_detached_afternm_inplace(data, mac, nonce, key).is_ok()
+}
+
+#[cfg(fuzzing)]
+fn seal_in_place(_key: &Key, _nonce: &[u8; 24], _data: &mut [u8]) -> [u8; MAC] {
+    [0u8; MAC]
+}
+
+#[cfg(fuzzing)]
+fn open_in_place(_key: &Key, _nonce: &[u8; 24], _data: &mut [u8], mac: &[u8; MAC]) -> bool {
+    mac.iter().all(|&b| b == 0)
+}
+
+/// Where a MESSAGE box is written: a `Vec<u8>` or the transmit buffer itself.
+pub trait SealTarget {
+    /// Append bytes.
+    fn append(&mut self, bytes: &[u8]);
+    /// Append `n` zero bytes and return them to fill in.
+    fn grow(&mut self, n: usize) -> &mut [u8];
+}
+
+impl SealTarget for Vec<u8> {
+    fn append(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn grow(&mut self, n: usize) -> &mut [u8] {
+        let start = self.len();
+        self.resize(start + n, 0);
+        &mut self[start..]
+    }
+}
+
+impl SealTarget for bytes::BytesMut {
+    fn append(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn grow(&mut self, n: usize) -> &mut [u8] {
+        let start = self.len();
+        self.resize(start + n, 0);
+        &mut self[start..]
+    }
+}
+
+/// Length of the MESSAGE command body that carries a payload of `len` bytes.
+pub fn sealed_len(len: usize) -> usize {
+    8 + 8 + MAC + 1 + len
+}
+
 // The fuzzing-only crypto provider (built with `--cfg fuzzing`): boxes are the plaintext behind
 // a 16-byte zero "MAC", so a fuzzer can write valid-looking boxes and reach the logic behind the
 // MAC checks (rustls' fuzzing provider does the same). Never compiled into real builds.
@@ -179,25 +239,24 @@ impl std::fmt::Debug for CurveCodec {
 }
 
 impl CurveCodec {
-    /// Append one MESSAGE command body (`\x07MESSAGE`, nonce, box) carrying `flags` and `payload`.
-    pub fn seal_frame(&mut self, flags: u8, payload: &[u8], out: &mut Vec<u8>) {
+    /// Append one MESSAGE command body (`\x07MESSAGE`, nonce, box) carrying `flags` and `payload`,
+    /// encrypting in place in `out` ([`sealed_len`] bytes).
+    pub fn seal_frame(&mut self, flags: u8, payload: &[u8], out: &mut impl SealTarget) {
         self.send_nonce += 1;
-        out.extend_from_slice(b"\x07MESSAGE");
-        out.extend_from_slice(&self.send_nonce.to_be_bytes());
-        let mut plain = Zeroizing::new(Vec::with_capacity(1 + payload.len()));
-        plain.push(flags);
-        plain.extend_from_slice(payload);
-        seal(
-            &self.key,
-            &short_nonce(self.send_prefix, self.send_nonce),
-            &plain,
-            out,
-        );
+        out.append(b"\x07MESSAGE");
+        out.append(&self.send_nonce.to_be_bytes());
+        let nonce = short_nonce(self.send_prefix, self.send_nonce);
+        let region = out.grow(MAC + 1 + payload.len());
+        let (mac_slot, body) = region.split_at_mut(MAC);
+        body[0] = flags;
+        body[1..].copy_from_slice(payload);
+        let mac = seal_in_place(&self.key, &nonce, body);
+        mac_slot.copy_from_slice(&mac);
     }
 
     /// Open one MESSAGE command body: its flags byte and payload. A repeated or lower nonce, a bad
     /// MAC or a malformed command is an error.
-    pub fn open_frame(&mut self, body: &[u8]) -> Result<(u8, Vec<u8>), ProtocolError> {
+    pub fn open_frame(&mut self, body: &[u8]) -> Result<(u8, bytes::Bytes), ProtocolError> {
         if body.len() < MESSAGE_MIN || &body[..8] != b"\x07MESSAGE" {
             return Err(fail("malformed MESSAGE"));
         }
@@ -205,15 +264,19 @@ impl CurveCodec {
         if nonce <= self.recv_nonce {
             return Err(fail("MESSAGE nonce not above the last one (replay)"));
         }
-        let mut plain = open(
+        let mac = take::<MAC>(&body[16..16 + MAC]);
+        let mut plain = bytes::BytesMut::from(&body[16 + MAC..]);
+        if !open_in_place(
             &self.key,
             &short_nonce(self.recv_prefix, nonce),
-            &body[16..],
-            "MESSAGE box does not open",
-        )?;
+            &mut plain,
+            &mac,
+        ) {
+            return Err(fail("MESSAGE box does not open"));
+        }
         self.recv_nonce = nonce;
         let flags = plain[0];
-        Ok((flags, std::mem::take(&mut *plain).split_off(1)))
+        Ok((flags, plain.freeze().slice(1..)))
     }
 }
 
@@ -575,10 +638,16 @@ mod tests {
         let (_, _, mut c, mut s, _) = handshake();
         let mut wire = Vec::new();
         c.seal_frame(1, b"hello", &mut wire);
-        assert_eq!(s.open_frame(&wire).unwrap(), (1, b"hello".to_vec()));
+        assert_eq!(
+            s.open_frame(&wire).unwrap(),
+            (1, bytes::Bytes::from_static(b"hello"))
+        );
         let mut wire = Vec::new();
         s.seal_frame(0, b"world", &mut wire);
-        assert_eq!(c.open_frame(&wire).unwrap(), (0, b"world".to_vec()));
+        assert_eq!(
+            c.open_frame(&wire).unwrap(),
+            (0, bytes::Bytes::from_static(b"world"))
+        );
     }
 
     #[test]
