@@ -45,6 +45,7 @@ step "loadgen smoke runs (ringmq beside libzmq)"
 cargo run --release -p loadgen -- --compare --smoke
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ipc
 cargo run --release -p loadgen -- --compare --smoke --curve
+cargo run --release -p loadgen -- --compare --smoke --pattern all --transport inproc
 
 fuzz_seconds="${FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" -gt 0 ]; then

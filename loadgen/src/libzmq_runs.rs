@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use ringmq_interop::libzmq as zmq;
 
 use crate::report::Row;
-use crate::{CurveKeys, Pattern, Workload};
+use crate::{CurveKeys, Pattern, Transport, Workload};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -103,10 +103,15 @@ fn throughput(
     let stop = Arc::new(AtomicBool::new(false));
     let stop_tx = stop.clone();
     let curve = w.curve.clone();
+    // inproc needs both ends in one libzmq context.
+    let shared_ctx = (w.transport == Transport::Inproc).then(|| rx_ctx.clone());
     // Dropped by the receiver once it has counted the row.
     let (counted_tx, counted_rx) = mpsc::channel::<()>();
     let sending = std::thread::spawn(move || -> Result<(), BoxError> {
-        let ctx = zmq::Context::new()?;
+        let ctx = match shared_ctx {
+            Some(ctx) => ctx,
+            None => zmq::Context::new()?,
+        };
         let sender = ctx.socket(tx_type)?;
         CurveKeys::libzmq_client(&curve, &sender)?;
         sender.connect(&endpoint)?;
@@ -183,7 +188,11 @@ fn latency(
         }
         Ok(())
     });
-    let ctx = zmq::Context::new()?;
+    let ctx = if w.transport == Transport::Inproc {
+        server_ctx.clone()
+    } else {
+        zmq::Context::new()?
+    };
     let client = ctx.socket(client_type)?;
     CurveKeys::libzmq_client(&w.curve, &client)?;
     client.connect(&endpoint)?;

@@ -119,6 +119,9 @@ pub enum Transport {
     Tcp,
     /// Unix domain sockets, ipc:///tmp/loadgen-PID-N.sock (the file is removed after the row).
     Ipc,
+    /// In-process: ringmq's zero-copy inproc across two shards; libzmq's inproc with both ends
+    /// in one context.
+    Inproc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -282,8 +285,10 @@ pub struct Workload {
 impl Workload {
     fn name(&self) -> String {
         let mut name = format!("{} {}", self.pattern.name(), human_size(self.size));
-        if self.transport == Transport::Ipc {
-            name.push_str(" ipc");
+        match self.transport {
+            Transport::Ipc => name.push_str(" ipc"),
+            Transport::Inproc => name.push_str(" inproc"),
+            Transport::Tcp => {}
         }
         if self.curve.is_some() {
             name.push_str(" curve");
@@ -300,6 +305,14 @@ impl Workload {
                 endpoint: format!("tcp://127.0.0.1:{tcp_any_port}"),
                 ipc_path: None,
             },
+            Transport::Inproc => {
+                static INPROC_NAMES: AtomicU64 = AtomicU64::new(0);
+                let n = INPROC_NAMES.fetch_add(1, Ordering::Relaxed);
+                BindEndpoint {
+                    endpoint: format!("inproc://loadgen-{n}"),
+                    ipc_path: None,
+                }
+            }
             Transport::Ipc => {
                 static IPC_SOCKETS: AtomicU64 = AtomicU64::new(0);
                 let n = IPC_SOCKETS.fetch_add(1, Ordering::Relaxed);
@@ -429,6 +442,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         transport: match args.transport {
             Transport::Tcp => "loopback tcp",
             Transport::Ipc => "ipc (Unix domain sockets under /tmp)",
+            Transport::Inproc => "inproc (ringmq: across two shards; libzmq: one context)",
         }
         .into(),
         libzmq_version: ringmq_interop::libzmq::version()
