@@ -38,7 +38,7 @@ cargo test -p ringmq-benches --benches
 
 # --- smoke runs ------------------------------------------------------------------------------------
 step "examples"
-for example in pipeline pubsub pair; do
+for example in pipeline pubsub pair reqrep broker forwarder; do
   timeout 120 cargo run -q --release -p ringmq --example "$example"
 done
 step "loadgen smoke runs (ringmq beside libzmq)"

@@ -26,7 +26,7 @@ pub mod z85;
 pub mod zap;
 
 pub use command::Command;
-pub use connection::{Connection, ConnectionConfig, Event, Mechanism};
+pub use connection::{Connection, ConnectionConfig, Credentials, Event, Mechanism};
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::{DecodeError, ProtocolError};
 pub use frame::{FrameDecoder, FrameFlags, RawFrame};
