@@ -296,6 +296,19 @@ impl Monitor {
         }
     }
 
+    /// Block up to `timeout` for the first event named `name` (see [`MonitorEvent::name`]),
+    /// skipping the others; `None` if none came in time.
+    pub fn wait_for(&self, name: &str, timeout: Duration) -> Option<MonitorEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self.recv_timeout(left)?;
+            if event.name() == name {
+                return Some(event);
+            }
+        }
+    }
+
     /// Events dropped because this monitor's queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)

@@ -10,20 +10,6 @@ use ringmq::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Read events until one named `name` arrives; return it.
-fn expect(monitor: &Monitor, name: &str) -> MonitorEvent {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let event = monitor
-            .recv_timeout(left)
-            .unwrap_or_else(|| panic!("no {name} event"));
-        if event.name() == name {
-            return event;
-        }
-    }
-}
-
 fn socket(rt: &Runtime, t: SocketType) -> BlockingSocket {
     let mut s = BlockingSocket::new(rt.next_shard(), t, Options::default()).unwrap();
     s.set_rcvtimeo(Some(WAIT));
@@ -41,7 +27,9 @@ fn lifecycle_events_on_both_sides() {
     let server = pull.monitor().unwrap();
     let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
     assert_eq!(
-        expect(&server, "listening"),
+        server
+            .wait_for("listening", WAIT)
+            .expect("a listening event"),
         MonitorEvent::Listening {
             endpoint: ep.clone()
         }
@@ -50,23 +38,35 @@ fn lifecycle_events_on_both_sides() {
     let push = socket(&rt, SocketType::Push);
     let client = push.monitor().unwrap();
     push.connect(&ep).unwrap();
-    expect(&client, "connect-delayed");
-    expect(&client, "connected");
+    client
+        .wait_for("connect-delayed", WAIT)
+        .expect("a connect-delayed event");
+    client
+        .wait_for("connected", WAIT)
+        .expect("a connected event");
     assert_eq!(
-        expect(&client, "handshake-succeeded"),
+        client
+            .wait_for("handshake-succeeded", WAIT)
+            .expect("a handshake-succeeded event"),
         MonitorEvent::HandshakeSucceeded {
             endpoint: ep.clone(),
             peer_socket_type: SocketType::Pull
         }
     );
-    expect(&server, "accepted");
-    let ok = expect(&server, "handshake-succeeded");
+    server
+        .wait_for("accepted", WAIT)
+        .expect("an accepted event");
+    let ok = server
+        .wait_for("handshake-succeeded", WAIT)
+        .expect("a handshake-succeeded event");
     assert_eq!(ok.zmq_event(), 0x1000);
 
     push.send(Message::single("x")).unwrap();
     pull.recv().unwrap();
     drop(push);
-    let gone = expect(&server, "disconnected");
+    let gone = server
+        .wait_for("disconnected", WAIT)
+        .expect("a disconnected event");
     assert_eq!(gone.endpoint(), ep);
 }
 
@@ -78,13 +78,18 @@ fn failures_are_reported() {
     let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
     // A second bind on the same port fails.
     assert!(pull.bind(&ep).is_err());
-    let failed = expect(&server, "bind-failed");
+    let failed = server
+        .wait_for("bind-failed", WAIT)
+        .expect("a bind-failed event");
     assert_eq!(failed.zmq_event(), 0x0010);
 
     // A peer speaking something else: handshake-failed with a protocol reason.
     let mut raw = std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
     raw.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-    match expect(&server, "handshake-failed") {
+    match server
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
         MonitorEvent::HandshakeFailed {
             reason: HandshakeFailure::Protocol(r),
             ..
@@ -111,8 +116,13 @@ fn failures_are_reported() {
     .unwrap();
     let client = push.monitor().unwrap();
     push.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
-    expect(&client, "connect-delayed");
-    match expect(&client, "connect-retried") {
+    client
+        .wait_for("connect-delayed", WAIT)
+        .expect("a connect-delayed event");
+    match client
+        .wait_for("connect-retried", WAIT)
+        .expect("a connect-retried event")
+    {
         MonitorEvent::ConnectRetried { interval, .. } => {
             assert_eq!(interval, Duration::from_millis(20))
         }
@@ -120,5 +130,5 @@ fn failures_are_reported() {
     }
     // Closing the listener reports closed.
     drop(pull);
-    expect(&server, "closed");
+    server.wait_for("closed", WAIT).expect("a closed event");
 }

@@ -9,19 +9,6 @@ use ringmq::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn expect(monitor: &ringmq::Monitor, name: &str) -> MonitorEvent {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let e = monitor
-            .recv_timeout(left)
-            .unwrap_or_else(|| panic!("no {name} event"));
-        if e.name() == name {
-            return e;
-        }
-    }
-}
-
 #[test]
 fn curve_server_asks_the_zap_handler_and_tags_messages_with_user_id() {
     let rt = Runtime::new(Config {
@@ -55,7 +42,10 @@ fn curve_server_asks_the_zap_handler_and_tags_messages_with_user_id() {
     )
     .unwrap();
     bad.connect(&ep).unwrap();
-    match expect(&monitor, "handshake-failed") {
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
         MonitorEvent::HandshakeFailed {
             reason: HandshakeFailure::Auth(r),
             ..
@@ -141,7 +131,10 @@ fn plain_with_a_custom_handler_and_a_silent_one() {
     )
     .unwrap();
     push.connect(&ep).unwrap();
-    match expect(&monitor, "handshake-failed") {
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
         MonitorEvent::HandshakeFailed {
             reason: HandshakeFailure::Auth(r),
             ..

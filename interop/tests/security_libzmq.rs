@@ -53,19 +53,6 @@ fn setup() -> (Runtime, zmq::Context) {
     )
 }
 
-fn expect_event(monitor: &ringmq::Monitor, name: &str) -> MonitorEvent {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let e = monitor
-            .recv_timeout(left)
-            .unwrap_or_else(|| panic!("no {name} event"));
-        if e.name() == name {
-            return e;
-        }
-    }
-}
-
 #[test]
 fn ringmq_curve_server_libzmq_curve_client_push_pull_and_req_rep() {
     let (rt, ctx) = setup();
@@ -241,7 +228,10 @@ fn wrong_keys_and_passwords_are_refused_and_reported() {
         .unwrap();
     intruder.connect(&ep).unwrap();
     intruder.send(b"should not arrive", zmq::ZMQ_DONTWAIT).ok();
-    match expect_event(&monitor, "handshake-failed") {
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
         MonitorEvent::HandshakeFailed {
             reason: HandshakeFailure::Auth(r),
             ..
@@ -278,7 +268,10 @@ fn wrong_keys_and_passwords_are_refused_and_reported() {
         .set_bytes(zmq::ZMQ_CURVE_SECRETKEY, allowed.secret.as_bytes())
         .unwrap();
     wrong_server.connect(&ep).unwrap();
-    match expect_event(&monitor, "handshake-failed") {
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
         MonitorEvent::HandshakeFailed {
             reason: HandshakeFailure::Protocol(r),
             ..
@@ -300,7 +293,10 @@ fn wrong_keys_and_passwords_are_refused_and_reported() {
     bad.set_bytes(zmq::ZMQ_PLAIN_USERNAME, b"admin").unwrap();
     bad.set_bytes(zmq::ZMQ_PLAIN_PASSWORD, b"wrong").unwrap();
     bad.connect(&ep).unwrap();
-    match expect_event(&plain_monitor, "handshake-failed") {
+    match plain_monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
         MonitorEvent::HandshakeFailed {
             reason: HandshakeFailure::Auth(_),
             ..
