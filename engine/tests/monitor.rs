@@ -4,8 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use ringmq::{
-    BlockingSocket, Config, HandshakeFailure, Message, Monitor, MonitorEvent, Options, Runtime,
-    SocketType,
+    BlockingSocket, Config, HandshakeFailure, Message, MonitorEvent, Options, Runtime, SocketType,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
