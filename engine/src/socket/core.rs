@@ -192,6 +192,8 @@ pub(crate) struct Core {
     xpub_all: Subscriptions,
     /// Monitors attached to this socket.
     monitors: Vec<std::sync::Arc<crate::monitor::MonitorShared>>,
+    /// XPUB with `xpub_manual`: the peer whose subscription message was delivered last.
+    xpub_last_peer: Option<PeerId>,
     /// inproc names this socket bound (forgotten on close).
     pub(crate) inproc_names: Vec<String>,
 }
@@ -227,6 +229,7 @@ impl Core {
             xpub_inbox: VecDeque::new(),
             xpub_all: Subscriptions::new(),
             monitors: Vec::new(),
+            xpub_last_peer: None,
             inproc_names: Vec::new(),
             options,
         })
@@ -661,6 +664,12 @@ impl Core {
 
     /// The peer subscribed or cancelled (PUB and XPUB).
     pub(crate) fn peer_subscription(&mut self, id: PeerId, topic: &[u8], subscribe: bool) {
+        if self.socket_type == SocketType::XPub && self.options.xpub_manual {
+            // Manual mode: the application decides (see `set_subscription`).
+            self.xpub_last_peer = Some(id);
+            self.xpub_notify(topic, subscribe);
+            return;
+        }
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return;
         };
@@ -694,6 +703,23 @@ impl Core {
 
     /// Our own subscription changed (SUB, XSUB): tell every connected peer when the set changed.
     pub(crate) fn set_subscription(&mut self, topic: &[u8], subscribe: bool) -> Result<(), Error> {
+        if self.socket_type == SocketType::XPub && self.options.xpub_manual {
+            // Apply to the peer whose subscription message the application received last.
+            let peer = self.xpub_last_peer.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidState,
+                    "no subscription received yet to apply",
+                )
+            })?;
+            if let Some(pipe) = self.pipes.get_mut(&peer) {
+                if subscribe {
+                    pipe.peer_subscriptions.subscribe(topic);
+                } else {
+                    pipe.peer_subscriptions.unsubscribe(topic);
+                }
+            }
+            return Ok(());
+        }
         if !self.pattern.filters_incoming {
             return Err(Error::new(
                 ErrorKind::NotSupported,
@@ -831,6 +857,30 @@ mod tests {
         core.try_send(Message::single("t2")).unwrap();
         assert_eq!(core.pipes[&a].outq.len(), 1);
         assert_eq!(core.dropped, 1);
+    }
+
+    #[test]
+    fn xpub_manual_applies_only_what_the_application_says() {
+        let options = Options {
+            xpub_manual: true,
+            ..Options::default()
+        };
+        let mut core = Core::new(SocketType::XPub, options).unwrap();
+        let p = core.add_pipe(false);
+        core.pipe_connected(p, b"");
+        core.peer_subscription(p, b"weather", true);
+        // Delivered to the application, not applied: nothing matches yet.
+        assert_eq!(
+            core.try_recv().unwrap().unwrap(),
+            Message::single(b"\x01weather".to_vec())
+        );
+        core.try_send(Message::single("weather now")).unwrap();
+        assert!(core.pipes[&p].outq.is_empty());
+        // The application applies a (different) subscription for that peer.
+        core.set_subscription(b"weather.eu", true).unwrap();
+        core.try_send(Message::single("weather now")).unwrap();
+        core.try_send(Message::single("weather.eu now")).unwrap();
+        assert_eq!(core.pipes[&p].outq.len(), 1);
     }
 
     #[test]

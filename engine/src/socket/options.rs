@@ -55,6 +55,10 @@ pub struct Options {
     /// XPUB: pass every subscription to the application, not only new ones
     /// (`ZMQ_XPUB_VERBOSE`).
     pub xpub_verbose: bool,
+    /// XPUB: subscriptions from peers are passed to the application only, not applied; the
+    /// application applies them with `subscribe`/`unsubscribe` on the XPUB, which act on the peer
+    /// whose subscription message it received last (`ZMQ_XPUB_MANUAL`).
+    pub xpub_manual: bool,
     /// XPUB: a message sent to each new subscriber when it connects (`ZMQ_XPUB_WELCOME_MSG`).
     pub xpub_welcome_msg: Option<Bytes>,
     /// Permissions of ipc socket files this socket binds. Default 0o600: owner only.
@@ -97,6 +101,7 @@ impl Default for Options {
             router_mandatory: false,
             router_handover: false,
             xpub_verbose: false,
+            xpub_manual: false,
             xpub_welcome_msg: None,
             ipc_mode: 0o600,
             ipc_allow_insecure_dir: false,
