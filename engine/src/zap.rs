@@ -4,7 +4,9 @@
 //! [`serve_authorizer`] runs the built-in [`Authorizer`] as one.
 //!
 //! When no handler is bound, a server uses its own `authorizer` option, or accepts the peer
-//! (libzmq's behaviour without a handler).
+//! (libzmq's behaviour without a handler). `Options::zap_endpoint` points a server at a handler
+//! elsewhere (an ipc or tcp endpoint, e.g. a libzmq REP socket in another process): RFC 27 puts
+//! handlers on inproc, which cannot cross from one library's context into another's.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -38,7 +40,8 @@ struct Waiter {
 }
 
 thread_local! {
-    static CLIENT: RefCell<Option<Rc<ZapClient>>> = const { RefCell::new(None) };
+    /// One client per handler endpoint on this shard.
+    static CLIENTS: RefCell<HashMap<String, Rc<ZapClient>>> = RefCell::new(HashMap::new());
 }
 
 /// Whether a ZAP handler is bound in this shard's runtime.
@@ -46,12 +49,12 @@ pub(crate) fn handler_bound() -> bool {
     runtime::current().is_some_and(|s| s.shared.inproc.is_bound(&ZAP_ENDPOINT["inproc://".len()..]))
 }
 
-fn client() -> Result<Rc<ZapClient>, Error> {
-    if let Some(c) = CLIENT.with(|c| c.borrow().clone()) {
+fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
+    if let Some(c) = CLIENTS.with(|c| c.borrow().get(endpoint).cloned()) {
         return Ok(c);
     }
     let dealer = Socket::new(SocketType::Dealer)?;
-    dealer.connect(ZAP_ENDPOINT)?;
+    dealer.connect(endpoint)?;
     let client = Rc::new(ZapClient {
         dealer,
         state: RefCell::new(ZapState {
@@ -59,7 +62,7 @@ fn client() -> Result<Rc<ZapClient>, Error> {
             waiters: HashMap::new(),
         }),
     });
-    CLIENT.with(|c| *c.borrow_mut() = Some(client.clone()));
+    CLIENTS.with(|c| c.borrow_mut().insert(endpoint.to_owned(), client.clone()));
     let reader = client.clone();
     spawn_local(async move {
         while let Ok(mut msg) = reader.dealer.recv().await {
@@ -90,11 +93,12 @@ fn client() -> Result<Rc<ZapClient>, Error> {
 /// Ask the handler about a peer; resolves to its reply. Cancel-safe: dropping the future
 /// forgets the request.
 pub(crate) fn ask(
+    endpoint: &str,
     domain: &str,
     address: Option<std::net::IpAddr>,
     credentials: &Credentials,
 ) -> Result<impl std::future::Future<Output = ZapReply>, Error> {
-    let client = client()?;
+    let client = client(endpoint)?;
     let (mechanism, creds) = match credentials {
         Credentials::Plain { username, password } => (
             "PLAIN",

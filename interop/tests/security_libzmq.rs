@@ -396,3 +396,73 @@ fn require_curve_policy_refuses_plain_tcp() {
     .unwrap();
     curve.bind("tcp://127.0.0.1:0").unwrap();
 }
+
+#[test]
+fn libzmq_zap_handler_decides_for_a_ringmq_server() {
+    // RFC 27 handlers live on inproc inside the server's own context, which a libzmq socket cannot
+    // reach from ringmq; Options::zap_endpoint points the ringmq server at a handler elsewhere, here
+    // a libzmq REP socket on ipc.
+    let (rt, ctx) = setup();
+    let handler_ep = ipc_endpoint();
+    let zap = zsock(&ctx, zmq::REP);
+    zap.bind(&handler_ep).unwrap();
+    let server_keys = ringmq::generate_keypair().unwrap();
+    let allowed = ringmq::generate_keypair().unwrap();
+    let allowed_key = allowed.public.as_bytes().to_vec();
+    let handler = std::thread::spawn(move || {
+        // Two requests: one allowed key, one not.
+        let mut answered = 0;
+        while answered < 2 {
+            let Ok(request) = zap.recv_multipart() else {
+                continue;
+            };
+            assert_eq!(request[0], b"1.0");
+            assert_eq!(request[5], b"CURVE");
+            let ok = request[6] == allowed_key;
+            let reply: [&[u8]; 6] = [
+                b"1.0",
+                &request[1],
+                if ok { b"200" } else { b"400" },
+                b"",
+                if ok { b"libzmq-said-yes" } else { b"" },
+                b"",
+            ];
+            zap.send_multipart(reply).unwrap();
+            answered += 1;
+        }
+    });
+    let options = Options {
+        zap_endpoint: Some(handler_ep),
+        ..Options::default()
+    }
+    .curve_server(server_keys.clone());
+    let pull = rsock(&rt, SocketType::Pull, options);
+    let monitor = pull.monitor().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let stranger = rsock(
+        &rt,
+        SocketType::Push,
+        Options::default().curve_client(ringmq::generate_keypair().unwrap(), server_keys.public),
+    );
+    stranger.connect(&ep).unwrap();
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Auth(r),
+            ..
+        } => assert!(r.contains("ZAP 400"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    let friend = rsock(
+        &rt,
+        SocketType::Push,
+        Options::default().curve_client(allowed, server_keys.public),
+    );
+    friend.connect(&ep).unwrap();
+    friend.send(ringmq::Message::single("hi")).unwrap();
+    let m = pull.recv().unwrap();
+    assert_eq!(m.property("User-Id"), Some("libzmq-said-yes"));
+    handler.join().unwrap();
+}

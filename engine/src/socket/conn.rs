@@ -344,9 +344,16 @@ impl ConnDriver {
                     });
                 }
                 Event::Authenticate(credentials) => {
-                    if crate::zap::handler_bound() {
+                    let zap_endpoint = match &core.options.zap_endpoint {
+                        Some(endpoint) => Some(endpoint.clone()),
+                        None => {
+                            crate::zap::handler_bound().then(|| crate::zap::ZAP_ENDPOINT.to_owned())
+                        }
+                    };
+                    if let Some(endpoint) = zap_endpoint {
                         // Ask the ZAP handler; the driver resumes when it answers (or times out).
                         match crate::zap::ask(
+                            &endpoint,
                             &core.options.zap_domain,
                             self.peer_address,
                             &credentials,

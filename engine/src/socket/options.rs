@@ -79,6 +79,10 @@ pub struct Options {
     pub zap_domain: String,
     /// How long a server waits for the ZAP handler's reply before refusing the peer. Default 5 s.
     pub zap_timeout: Duration,
+    /// Ask the ZAP handler at this endpoint instead of `inproc://zeromq.zap.01` (which is asked
+    /// only when something is bound there). Lets a handler in another process or library, e.g.
+    /// a libzmq REP socket on ipc, decide for a ringmq server. Default `None`.
+    pub zap_endpoint: Option<String>,
 }
 
 impl Default for Options {
@@ -110,6 +114,7 @@ impl Default for Options {
             policy: SecurityPolicy::Permissive,
             zap_domain: String::new(),
             zap_timeout: Duration::from_secs(5),
+            zap_endpoint: None,
         }
     }
 }
