@@ -251,20 +251,6 @@ impl TransmitBuf {
         }
     }
 
-    /// Append one ZMTP frame holding a CURVE MESSAGE box of `payload`, sealed in place.
-    fn put_sealed_frame(
-        &mut self,
-        codec: &mut crate::curve::CurveCodec,
-        flags: u8,
-        payload: &[u8],
-    ) {
-        let len = crate::curve::sealed_len(payload.len());
-        let before = self.current.len();
-        encode_header(&mut self.current, FrameFlags::default(), len);
-        codec.seal_frame(flags, payload, &mut self.current);
-        self.len += self.current.len() - before;
-    }
-
     fn seal(&mut self) {
         if !self.current.is_empty() {
             self.chunks.push(self.current.split().freeze());
@@ -868,22 +854,44 @@ impl Connection {
 
     /// Append `msg` to `out` as frames. Refused before the handshake completes.
     pub fn encode_message(&mut self, msg: &Message, out: &mut TransmitBuf) -> Result<(), NotReady> {
+        self.encode_messages(std::slice::from_ref(msg), out)
+    }
+
+    /// Append a batch of messages to `out`, in order. Under CURVE every frame of the batch is
+    /// sealed in one [`crate::curve::CurveCodec::seal_batch`] pass. Refused before the handshake.
+    pub fn encode_messages(
+        &mut self,
+        msgs: &[Message],
+        out: &mut TransmitBuf,
+    ) -> Result<(), NotReady> {
         if self.state != State::Traffic {
             return Err(NotReady);
         }
-        let last = msg.len().saturating_sub(1);
-        for (i, frame) in msg.frames().iter().enumerate() {
-            let more = i < last;
-            match self.codec.as_mut() {
-                None => {
-                    let flags = if more {
-                        FrameFlags::MORE
-                    } else {
-                        FrameFlags::default()
-                    };
-                    out.put_frame(flags, frame);
+        match self.codec.as_mut() {
+            None => {
+                for msg in msgs {
+                    let last = msg.len().saturating_sub(1);
+                    for (i, frame) in msg.frames().iter().enumerate() {
+                        let flags = if i < last {
+                            FrameFlags::MORE
+                        } else {
+                            FrameFlags::default()
+                        };
+                        out.put_frame(flags, frame);
+                    }
                 }
-                Some(codec) => out.put_sealed_frame(codec, u8::from(more), frame),
+            }
+            Some(codec) => {
+                let frames = msgs.iter().flat_map(|msg| {
+                    let last = msg.len().saturating_sub(1);
+                    msg.frames()
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, f)| (u8::from(i < last), &f[..]))
+                });
+                let before = out.current.len();
+                codec.seal_batch(frames, &mut out.current);
+                out.len += out.current.len() - before;
             }
         }
         Ok(())

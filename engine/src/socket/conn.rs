@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use ringmq_patterns::PeerId;
 use ringmq_transports::connection::TransmitBuf;
-use ringmq_transports::{Connection, ConnectionConfig, Event, ProtocolError};
+use ringmq_transports::{Connection, ConnectionConfig, Event, Message, ProtocolError};
 
 use super::core::Core;
 use crate::runtime::driver;
@@ -297,15 +297,20 @@ impl ConnDriver {
                 .encode_subscription(&topic, subscribe, &mut self.tx);
         }
         let was_full = super::options::Options::at_hwm(sndhwm, pipe.outq.len());
-        let mut sent_any = false;
-        while self.tx.len() < WRITE_BATCH_BYTES {
+        // Take everything queued (up to a write's worth) and encode it as one batch: under CURVE
+        // the whole batch is sealed in one pass.
+        let mut batch: smallvec::SmallVec<[Message; 32]> = smallvec::SmallVec::new();
+        let mut batch_bytes = self.tx.len();
+        while batch_bytes < WRITE_BATCH_BYTES {
             let Some(msg) = pipe.outq.pop_front() else {
                 break;
             };
-            // The handshake is done (checked above), so encoding cannot be refused.
-            let _ = self.conn.encode_message(&msg, &mut self.tx);
-            sent_any = true;
+            batch_bytes += msg.size() + 9 * msg.len();
+            batch.push(msg);
         }
+        let sent_any = !batch.is_empty();
+        // The handshake is done (checked above), so encoding cannot be refused.
+        let _ = self.conn.encode_messages(&batch, &mut self.tx);
         if sent_any && (was_full || core.pattern.blocks_at_hwm()) {
             core.wake_senders();
         }
