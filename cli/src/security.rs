@@ -36,32 +36,32 @@ pub struct SecurityArgs {
     /// This socket's CURVE secret key: Z85, a secret certificate (NAME_secret), or a public
     /// certificate whose NAME_secret sits beside it. Prefer a file: a key on the command line
     /// shows in `ps`. A client without it uses a fresh key pair and prints the public key.
-    #[arg(long, help_heading = SECURITY, value_name = "Z85|FILE")]
+    #[arg(long, help_heading = SECURITY, value_name = "Z85|FILE", allow_hyphen_values = true)]
     pub curve_secret_key: Option<String>,
     /// This socket's CURVE public key, Z85 or a certificate; optional, since it follows from the
     /// secret key: when given, it must match it.
-    #[arg(long, help_heading = SECURITY, value_name = "Z85|FILE")]
+    #[arg(long, help_heading = SECURITY, value_name = "Z85|FILE", allow_hyphen_values = true)]
     pub curve_public_key: Option<String>,
     /// Be a CURVE client of the server with this public key (ZMQ_CURVE_SERVERKEY): Z85 or the
     /// server's public certificate.
-    #[arg(long, help_heading = SECURITY, value_name = "Z85|FILE")]
+    #[arg(long, help_heading = SECURITY, value_name = "Z85|FILE", allow_hyphen_values = true)]
     pub curve_serverkey: Option<String>,
     /// Be a PLAIN client logging in as USER (needs --plain-password). PLAIN sends both in clear
     /// text: use it on ipc or inside an encrypted tunnel.
     #[arg(long, help_heading = SECURITY, value_name = "USER")]
     pub plain_user: Option<String>,
     /// The PLAIN client's password (it shows in `ps`, and crosses the network in clear text).
-    #[arg(long, help_heading = SECURITY, value_name = "PASSWORD")]
+    #[arg(long, help_heading = SECURITY, value_name = "PASSWORD", allow_hyphen_values = true)]
     pub plain_password: Option<String>,
     /// Be a PLAIN server (ZMQ_PLAIN_SERVER); --allow-user and --password-file say who may log in.
     #[arg(long, help_heading = SECURITY)]
     pub plain_server: bool,
     /// CURVE server: accept only clients with this public key (Z85 or a public certificate;
     /// repeatable). Default: any client that knows the server's key.
-    #[arg(long = "allow-key", help_heading = SECURITY, value_name = "Z85|FILE")]
+    #[arg(long = "allow-key", help_heading = SECURITY, value_name = "Z85|FILE", allow_hyphen_values = true)]
     pub allow_keys: Vec<String>,
     /// PLAIN server: accept USER with PASSWORD (repeatable).
-    #[arg(long = "allow-user", help_heading = SECURITY, value_name = "USER:PASSWORD")]
+    #[arg(long = "allow-user", help_heading = SECURITY, value_name = "USER:PASSWORD", allow_hyphen_values = true)]
     pub allow_users: Vec<String>,
     /// PLAIN server: accept the users of FILE, one `user:hash` a line (Argon2id hashes as
     /// libsodium's crypto_pwhash_str writes them; `#` comments).

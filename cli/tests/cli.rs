@@ -1336,6 +1336,30 @@ fn plain_allow_user_checks_the_password() {
 }
 
 #[test]
+fn a_z85_key_starting_with_a_dash_is_a_value() {
+    // Z85's alphabet has '-': a key may start with it and must not be taken for a flag.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringmq"))
+        .args([
+            "req",
+            "--connect",
+            "tcp://127.0.0.1:9",
+            "--timeout",
+            "0.2",
+            "--data",
+            "x",
+        ])
+        .args([
+            "--curve-serverkey",
+            "-*%cul>2/kpkc.@ASEW?ZPqF0o[V($hTzaO9!N*H",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    assert_ne!(out.status.code(), Some(2), "{stderr}");
+}
+
+#[test]
 fn conflicting_security_flags_fail_with_one_line() {
     let (public, secret) = keygen();
     let dir = TempDir::new("conflicts");
