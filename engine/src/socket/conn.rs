@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use ringmq_patterns::PeerId;
 use ringmq_transports::connection::TransmitBuf;
-use ringmq_transports::{Connection, ConnectionConfig, Event, Message, ProtocolError};
+use ringmq_transports::{Connection, ConnectionConfig, Event, ProtocolError};
 
 use super::core::Core;
 use crate::runtime::driver;
@@ -297,20 +297,19 @@ impl ConnDriver {
                 .encode_subscription(&topic, subscribe, &mut self.tx);
         }
         let was_full = super::options::Options::at_hwm(sndhwm, pipe.outq.len());
-        // Take everything queued (up to a write's worth) and encode it as one batch: under CURVE
-        // the whole batch is sealed in one pass.
-        let mut batch: smallvec::SmallVec<[Message; 32]> = smallvec::SmallVec::new();
+        // Encode everything queued (up to a write's worth) as one batch, straight from the
+        // queue: under CURVE the whole batch is sealed in one pass.
+        let queued = pipe.outq.make_contiguous();
         let mut batch_bytes = self.tx.len();
-        while batch_bytes < WRITE_BATCH_BYTES {
-            let Some(msg) = pipe.outq.pop_front() else {
-                break;
-            };
-            batch_bytes += msg.size() + 9 * msg.len();
-            batch.push(msg);
+        let mut n = 0;
+        while n < queued.len() && batch_bytes < WRITE_BATCH_BYTES {
+            batch_bytes += queued[n].size() + 9 * queued[n].len();
+            n += 1;
         }
-        let sent_any = !batch.is_empty();
         // The handshake is done (checked above), so encoding cannot be refused.
-        let _ = self.conn.encode_messages(&batch, &mut self.tx);
+        let _ = self.conn.encode_messages(&queued[..n], &mut self.tx);
+        pipe.outq.drain(..n);
+        let sent_any = n > 0;
         if sent_any && (was_full || core.pattern.blocks_at_hwm()) {
             core.wake_senders();
         }
