@@ -168,7 +168,31 @@ type DecisionSlot = (
     atomic_waker::AtomicWaker,
 );
 
-/// Run `authorizer.decide` on a helper thread (Argon2 takes tens of milliseconds; a shard must
+type AuthJob = Box<dyn FnOnce() + Send>;
+
+/// The one thread that checks passwords for every shard of the process. One, not one per
+/// attempt: a flood of PLAIN handshakes queues here (each still bounded by `zap_timeout`) instead
+/// of starting a thread each.
+fn auth_worker() -> Option<&'static std::sync::mpsc::Sender<AuthJob>> {
+    static WORKER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<AuthJob>>> =
+        std::sync::OnceLock::new();
+    WORKER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<AuthJob>();
+            std::thread::Builder::new()
+                .name("ringmq-auth".into())
+                .spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Run `authorizer.decide` on the authentication thread (Argon2 takes tens of milliseconds; a shard must
 /// not stall its other sockets meanwhile); resolves to a ZAP-style reply.
 pub(crate) fn decide_off_shard(
     authorizer: std::sync::Arc<Authorizer>,
@@ -178,16 +202,14 @@ pub(crate) fn decide_off_shard(
     use std::sync::{Arc, Mutex};
     let slot: Arc<DecisionSlot> = Arc::new((Mutex::new(None), atomic_waker::AtomicWaker::new()));
     let worker = slot.clone();
-    let spawned = std::thread::Builder::new()
-        .name("ringmq-auth".into())
-        .spawn(move || {
-            let decision = authorizer.decide(&credentials, address);
-            if let Ok(mut s) = worker.0.lock() {
-                *s = Some(decision);
-            }
-            worker.1.wake();
-        });
-    if spawned.is_err() {
+    let job: AuthJob = Box::new(move || {
+        let decision = authorizer.decide(&credentials, address);
+        if let Ok(mut s) = worker.0.lock() {
+            *s = Some(decision);
+        }
+        worker.1.wake();
+    });
+    if auth_worker().is_none_or(|w| w.send(job).is_err()) {
         if let Ok(mut s) = slot.0.lock() {
             *s = Some(Err("cannot start the authentication thread".into()));
         }
@@ -336,8 +358,6 @@ impl Authorizer {
                     }
                 }
             }
-            #[allow(unreachable_patterns)]
-            _ => Err("unsupported credentials".into()),
         }
     }
 }
