@@ -297,14 +297,13 @@ fn spawn_driver(
         let mut c = core.borrow_mut();
         c.emit(MonitorEvent::Disconnected { endpoint, reason });
         c.connections -= 1;
-        c.pipe_disconnected(id);
         if connecting {
             // An inproc connection is not re-established: the pipe goes once drained.
             if let Some(p) = c.pipes.get_mut(&id) {
                 p.persistent = false;
             }
-            c.pipe_disconnected(id);
         }
+        c.pipe_disconnected(id);
         c.idle_wakers.wake_all();
     }))
     .detach();
