@@ -248,8 +248,8 @@ impl SocketSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawDeployment")]
 pub struct Deployment {
-    /// The runtime settings (top-level `shards`, `cores`, `busy_poll_us`, `ring_entries`,
-    /// `security_policy`).
+    /// The runtime settings (top-level `shards`, `cores`, `busy_poll_us`, `backend`,
+    /// `security_policy`, the `[io_uring]` table, and the legacy top-level `ring_entries`).
     pub runtime: Config,
     /// The sockets (`[[socket]]` tables), in file order.
     pub sockets: Vec<SocketSpec>,
@@ -262,26 +262,32 @@ struct RawDeployment {
     shards: usize,
     cores: Vec<usize>,
     busy_poll_us: u64,
-    ring_entries: u32,
+    backend: crate::config::Backend,
+    io_uring: crate::config::IoUringSettings,
+    ring_entries: Option<u32>,
     security_policy: SecurityPolicy,
     socket: Vec<SocketSpec>,
 }
 
 impl Default for RawDeployment {
     fn default() -> Self {
-        // Exhaustive on purpose: a field added to Config fails to compile here until it is
-        // mirrored in RawDeployment.
-        let Config {
+        // Exhaustive on purpose: a field added to Config's TOML shape fails to compile here
+        // until it is mirrored in RawDeployment.
+        let crate::config::RawConfig {
             shards,
             cores,
             busy_poll_us,
+            backend,
+            io_uring,
             ring_entries,
             security_policy,
-        } = Config::default();
+        } = crate::config::RawConfig::default();
         RawDeployment {
             shards,
             cores,
             busy_poll_us,
+            backend,
+            io_uring,
             ring_entries,
             security_policy,
             socket: Vec::new(),
@@ -293,13 +299,16 @@ impl TryFrom<RawDeployment> for Deployment {
     type Error = String;
 
     fn try_from(raw: RawDeployment) -> Result<Deployment, String> {
-        let runtime = Config {
+        let runtime = crate::config::RawConfig {
             shards: raw.shards,
             cores: raw.cores,
             busy_poll_us: raw.busy_poll_us,
+            backend: raw.backend,
+            io_uring: raw.io_uring,
             ring_entries: raw.ring_entries,
             security_policy: raw.security_policy,
-        };
+        }
+        .into_config();
         runtime.validate().map_err(|e| e.to_string())?;
         for (index, socket) in raw.socket.iter().enumerate() {
             socket.validate(index)?;

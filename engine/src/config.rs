@@ -1,5 +1,6 @@
-//! Runtime configuration: shard count, core pinning and the park policy, from code, a TOML file or
-//! the environment (`RINGMQ_SHARDS`, `RINGMQ_CORES`, `RINGMQ_BUSY_POLL_US`).
+//! Runtime configuration: shard count, core pinning, the I/O backend and the park policy, from
+//! code, a TOML file or the environment (`RINGMQ_SHARDS`, `RINGMQ_CORES`, `RINGMQ_BUSY_POLL_US`,
+//! `RINGMQ_BACKEND`).
 
 use std::time::Duration;
 
@@ -7,19 +8,87 @@ use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind};
 
-/// How a [`crate::Runtime`] is laid out on the machine.
+/// Which I/O backend the shards run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// io_uring where it works here, else epoll, decided once per runtime with one `info` log line
+    /// naming the cause. The `RINGMQ_BACKEND` environment variable, when set, decides instead, so
+    /// an operator can pin the backend of a program built with the default configuration.
+    #[default]
+    Auto,
+    /// io_uring only: starting fails with [`crate::ErrorKind::BackendUnavailable`] where it is
+    /// forbidden (a seccomp profile, `kernel.io_uring_disabled`) or missing.
+    #[serde(alias = "io_uring", alias = "uring")]
+    IoUring,
+    /// epoll over non-blocking sockets: runs on any Linux and under any container profile.
+    Epoll,
+}
+
+impl Backend {
+    /// The name used in the TOML file, `RINGMQ_BACKEND` and reports: `auto`, `io-uring`, `epoll`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::IoUring => "io-uring",
+            Backend::Epoll => "epoll",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Backend, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "io-uring" | "io_uring" | "iouring" | "uring" => Ok(Backend::IoUring),
+            "epoll" => Ok(Backend::Epoll),
+            other => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("unknown backend {other:?}: expected auto, io-uring or epoll"),
+            )),
+        }
+    }
+}
+
+/// Settings of the io_uring backend (ignored on epoll).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct IoUringSettings {
+    /// Entries of each shard's submission queue: a power of two in 8..=32768. Default 1024.
+    pub ring_entries: u32,
+}
+
+impl Default for IoUringSettings {
+    fn default() -> Self {
+        IoUringSettings { ring_entries: 1024 }
+    }
+}
+
+/// How a [`crate::Runtime`] is laid out on the machine.
+///
+/// In TOML every field sits at the top level and the io_uring settings in an `[io_uring]` table;
+/// the top-level `ring_entries` of earlier versions is still read (into `io_uring`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawConfig")]
 pub struct Config {
-    /// Number of shards (threads, one io_uring each). Default 1.
+    /// Number of shards (threads, one I/O driver each). Default 1.
     pub shards: usize,
     /// Cores to pin shard `i` to (`cores[i % len]`). Empty: no pinning.
     pub cores: Vec<usize>,
     /// How long a shard spins looking for work before it parks in the kernel, in microseconds.
     /// 0 (default) parks at once; higher trades CPU for latency.
     pub busy_poll_us: u64,
-    /// Entries of each shard's submission queue. Default 1024.
-    pub ring_entries: u32,
+    /// The I/O backend. Default [`Backend::Auto`].
+    pub backend: Backend,
+    /// Settings that only the io_uring backend reads.
+    pub io_uring: IoUringSettings,
     /// Runtime-wide security policy: `require-curve` refuses every tcp bind or connect that is
     /// not CURVE, whatever the socket's own policy says.
     pub security_policy: crate::security::SecurityPolicy,
@@ -31,9 +100,74 @@ impl Default for Config {
             shards: 1,
             cores: Vec::new(),
             busy_poll_us: 0,
-            ring_entries: 1024,
+            backend: Backend::Auto,
+            io_uring: IoUringSettings::default(),
             security_policy: crate::security::SecurityPolicy::Permissive,
         }
+    }
+}
+
+/// The TOML shape of a [`Config`]: its fields, plus the legacy top-level `ring_entries`.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) shards: usize,
+    pub(crate) cores: Vec<usize>,
+    pub(crate) busy_poll_us: u64,
+    pub(crate) backend: Backend,
+    pub(crate) io_uring: IoUringSettings,
+    /// Before the io_uring settings had a table of their own.
+    pub(crate) ring_entries: Option<u32>,
+    pub(crate) security_policy: crate::security::SecurityPolicy,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        // Exhaustive on purpose: a field added to Config fails to compile here until it is
+        // mirrored in RawConfig.
+        let Config {
+            shards,
+            cores,
+            busy_poll_us,
+            backend,
+            io_uring,
+            security_policy,
+        } = Config::default();
+        RawConfig {
+            shards,
+            cores,
+            busy_poll_us,
+            backend,
+            io_uring,
+            ring_entries: None,
+            security_policy,
+        }
+    }
+}
+
+impl RawConfig {
+    pub(crate) fn into_config(self) -> Config {
+        let mut io_uring = self.io_uring;
+        if let Some(entries) = self.ring_entries {
+            io_uring.ring_entries = entries;
+        }
+        Config {
+            shards: self.shards,
+            cores: self.cores,
+            busy_poll_us: self.busy_poll_us,
+            backend: self.backend,
+            io_uring,
+            security_policy: self.security_policy,
+        }
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = String;
+    fn try_from(raw: RawConfig) -> Result<Config, String> {
+        let config = raw.into_config();
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
     }
 }
 
@@ -63,8 +197,8 @@ impl Config {
         Config::from_toml(&text)
     }
 
-    /// Apply `RINGMQ_SHARDS`, `RINGMQ_CORES` (comma-separated core ids) and `RINGMQ_BUSY_POLL_US`
-    /// from the environment on top of `self`.
+    /// Apply `RINGMQ_SHARDS`, `RINGMQ_CORES` (comma-separated core ids), `RINGMQ_BUSY_POLL_US` and
+    /// `RINGMQ_BACKEND` (`auto`, `io-uring` or `epoll`) from the environment on top of `self`.
     pub fn with_env(self) -> Result<Config, Error> {
         self.with_vars(|name| std::env::var(name).ok())
     }
@@ -93,6 +227,11 @@ impl Config {
                 .parse()
                 .map_err(|_| bad("RINGMQ_BUSY_POLL_US", &v))?;
         }
+        if let Some(v) = var("RINGMQ_BACKEND") {
+            if !v.trim().is_empty() {
+                self.backend = v.parse().map_err(|_| bad("RINGMQ_BACKEND", &v))?;
+            }
+        }
         self.validate()?;
         Ok(self)
     }
@@ -110,10 +249,11 @@ impl Config {
                 format!("shards must be 1..=1024, not {}", self.shards),
             ));
         }
-        if !self.ring_entries.is_power_of_two() || !(8..=32768).contains(&self.ring_entries) {
+        let entries = self.io_uring.ring_entries;
+        if !entries.is_power_of_two() || !(8..=32768).contains(&entries) {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
-                "ring_entries must be a power of two in 8..=32768",
+                "io_uring.ring_entries must be a power of two in 8..=32768",
             ));
         }
         Ok(())
@@ -145,5 +285,29 @@ mod tests {
             .with_vars(|n| (n == "RINGMQ_CORES").then(|| "x".into()))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn backend_from_toml_env_and_legacy_ring_entries() {
+        assert_eq!(Config::default().backend, Backend::Auto);
+        let c = Config::from_toml("backend = \"epoll\"\n[io_uring]\nring_entries = 256\n").unwrap();
+        assert_eq!(c.backend, Backend::Epoll);
+        assert_eq!(c.io_uring.ring_entries, 256);
+        let c = Config::from_toml("backend = \"io-uring\"\nring_entries = 64\n").unwrap();
+        assert_eq!(c.backend, Backend::IoUring);
+        assert_eq!(c.io_uring.ring_entries, 64, "the legacy top-level name still works");
+        assert!(Config::from_toml("backend = \"kqueue\"").is_err());
+        assert!(Config::from_toml("[io_uring]\nring_entries = 100").is_err());
+        let c = Config::default()
+            .with_vars(|n| (n == "RINGMQ_BACKEND").then(|| "io_uring".into()))
+            .unwrap();
+        assert_eq!(c.backend, Backend::IoUring);
+        let e = Config::default()
+            .with_vars(|n| (n == "RINGMQ_BACKEND").then(|| "select".into()))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        for b in [Backend::Auto, Backend::IoUring, Backend::Epoll] {
+            assert_eq!(b.name().parse::<Backend>().unwrap(), b);
+        }
     }
 }

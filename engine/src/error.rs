@@ -8,8 +8,10 @@ use ringmq_transports::Message;
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// io_uring cannot be used on this host (kernel, sysctl, seccomp, memlock).
-    IoUringUnavailable,
+    /// The I/O backend asked for cannot run on this host: io_uring requested explicitly where the
+    /// kernel, a sysctl, a seccomp profile or memlock forbids it (the message names which).
+    /// Formerly `IoUringUnavailable`, which remains as an alias.
+    BackendUnavailable,
     /// A configuration value is invalid.
     InvalidConfig,
     /// An endpoint string does not parse or names an unsupported transport.
@@ -37,6 +39,14 @@ pub enum ErrorKind {
     Io,
 }
 
+impl ErrorKind {
+    /// The former name of [`ErrorKind::BackendUnavailable`], from when io_uring was the only
+    /// backend.
+    #[allow(non_upper_case_globals)]
+    #[deprecated(note = "renamed to ErrorKind::BackendUnavailable")]
+    pub const IoUringUnavailable: ErrorKind = ErrorKind::BackendUnavailable;
+}
+
 /// ringmq's error: a kind and a message with the context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -54,6 +64,11 @@ impl Error {
 
     pub(crate) fn io(context: &str, e: std::io::Error) -> Error {
         Error::new(ErrorKind::Io, format!("{context}: {e}"))
+    }
+
+    /// What went wrong, with its context (the same text `Display` prints).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// What kind of error this is.

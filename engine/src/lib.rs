@@ -41,7 +41,7 @@ pub mod zap;
 
 pub use bytes::Bytes;
 pub use cert::Certificate;
-pub use config::Config;
+pub use config::{Backend, Config, IoUringSettings};
 pub use error::{Error, ErrorKind, SendError};
 pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};

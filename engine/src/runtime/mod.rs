@@ -1,31 +1,37 @@
-//! The shard runtime: N threads, each pinned to a core, each with its own io_uring, run queue and
-//! timers. A shard owns its sockets and never shares a lock with another on the hot path.
+//! The shard runtime: N threads, each pinned to a core, each with its own I/O driver (io_uring or
+//! epoll, see [`driver`]), run queue and timers. A shard owns its sockets and never shares a lock
+//! with another on the hot path.
 //!
 //! Work reaches a shard from its own tasks (a local run queue) or from other threads through a
-//! lock-free injector queue; a parked shard is woken through an eventfd whose read is always in
-//! flight on its ring, and only when it is actually parked.
+//! lock-free injector queue; a parked shard is woken through its driver's eventfd, and only when
+//! it is actually parked.
+//!
+//! The runtime knows nothing of sockets: the socket layer keeps its runtime-wide state (the inproc
+//! names) through [`ShardShared::runtime_state`], and has its tasks stopped at shutdown through
+//! [`ShutdownHook`].
 
 pub(crate) mod driver;
+pub(crate) mod timers;
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_task::{Runnable, Task};
 use crossbeam_queue::SegQueue;
 
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::error::{Error, ErrorKind};
-use crate::socket::core::KillSwitch;
-use driver::{Driver, Wait};
+use driver::{Driver, Wait, WakeFd};
+use timers::Timers;
 
-pub use driver::{sleep, sleep_until, Sleep};
+pub use timers::{sleep, sleep_until, Sleep};
 
 /// Identifies a shard of a [`Runtime`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,37 +43,50 @@ enum Injected {
     Stop,
 }
 
+/// State shared by every shard of one runtime, one value per type: the layers above the runtime
+/// keep theirs here (the socket layer's inproc names) without the runtime knowing them.
+#[derive(Default)]
+struct RuntimeState {
+    values: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
 /// The part of a shard other threads may touch.
 pub(crate) struct ShardShared {
     id: ShardId,
-    /// The inproc names of the runtime this shard belongs to.
-    pub(crate) inproc: Arc<crate::socket::inproc::Registry>,
+    /// The backend this shard's driver runs.
+    backend: Backend,
+    runtime: Arc<RuntimeState>,
     /// The runtime-wide security policy.
     pub(crate) policy: crate::security::SecurityPolicy,
+    /// Work from other threads; bounded by what they hand over (each blocking socket bounds its
+    /// own hand-off queue by its HWM).
     injector: SegQueue<Injected>,
     parked: AtomicBool,
-    eventfd: OwnedFd,
+    wake: Arc<WakeFd>,
     stopped: AtomicBool,
 }
 
 impl ShardShared {
+    /// The runtime-wide value of type `T`, created on first use.
+    pub(crate) fn runtime_state<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        let mut values = self
+            .runtime
+            .values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let value = values
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        drop(values);
+        // The map is keyed by the value's own TypeId, so the downcast cannot fail.
+        value.downcast::<T>().unwrap_or_else(|_| unreachable!())
+    }
+
     fn unpark(&self) {
         if self.parked.swap(false, Ordering::AcqRel) {
-            let one: u64 = 1;
-            // SAFETY: writing 8 bytes from a live u64 to an eventfd we own.
-            let n = unsafe {
-                libc::write(
-                    self.eventfd.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                )
-            };
-            if n < 0 {
-                tracing::warn!(
-                    shard = self.id.0,
-                    "eventfd write failed: {}",
-                    std::io::Error::last_os_error()
-                );
+            if let Err(e) = self.wake.notify() {
+                tracing::warn!(shard = self.id.0, "eventfd write failed: {e}");
             }
         }
     }
@@ -78,30 +97,37 @@ impl ShardShared {
     }
 }
 
+/// Something to stop when its shard stops (a socket's tasks), after lingering work is done.
+pub(crate) trait ShutdownHook {
+    fn shut_down(&self);
+}
+
 /// The shard-local state, reachable through a thread-local on the shard thread.
 pub(crate) struct ShardLocal {
     pub(crate) shared: Arc<ShardShared>,
     pub(crate) driver: Driver,
+    timers: Timers,
     run_queue: RefCell<VecDeque<Runnable>>,
     /// Tasks that must finish before the shard may stop (lingering sockets).
     pub(crate) lingering: Cell<usize>,
-    /// Kill switches of the sockets on this shard, fired at shutdown.
-    sockets: RefCell<Vec<std::rc::Weak<KillSwitch>>>,
+    /// Run at shutdown; pruned of dead entries on every registration, so bounded by the live
+    /// hooks.
+    shutdown_hooks: RefCell<Vec<Weak<dyn ShutdownHook>>>,
     busy_poll: Duration,
 }
 
 impl ShardLocal {
-    /// Make `switch` fire when the shard stops.
-    pub(crate) fn register_kill(&self, switch: &Rc<KillSwitch>) {
-        let mut sockets = self.sockets.borrow_mut();
-        sockets.retain(|w| w.strong_count() > 0);
-        sockets.push(Rc::downgrade(switch));
+    /// Run `hook` when the shard stops (unless it has gone by then).
+    pub(crate) fn on_shutdown(&self, hook: Rc<dyn ShutdownHook>) {
+        let mut hooks = self.shutdown_hooks.borrow_mut();
+        hooks.retain(|w| w.strong_count() > 0);
+        hooks.push(Rc::downgrade(&hook));
     }
 
-    fn kill_all(&self) {
-        let sockets: Vec<_> = self.sockets.borrow_mut().drain(..).collect();
-        for s in sockets.into_iter().filter_map(|w| w.upgrade()) {
-            s.kill();
+    fn run_shutdown_hooks(&self) {
+        let hooks: Vec<_> = self.shutdown_hooks.borrow_mut().drain(..).collect();
+        for hook in hooks.into_iter().filter_map(|w| w.upgrade()) {
+            hook.shut_down();
         }
     }
 }
@@ -121,6 +147,19 @@ pub(crate) fn with_driver<R>(f: impl FnOnce(&Driver) -> R) -> R {
 pub(crate) fn try_with_driver(f: impl FnOnce(&Driver)) {
     if let Some(shard) = current() {
         f(&shard.driver)
+    }
+}
+
+/// Run `f` with the current shard's timers. Panics off a shard.
+fn with_timers<R>(f: impl FnOnce(&Timers) -> R) -> R {
+    let shard = current().expect("ringmq timers must run on a ringmq shard");
+    f(&shard.timers)
+}
+
+/// Like [`with_timers`], but does nothing off a shard (for destructors).
+fn try_with_timers(f: impl FnOnce(&Timers)) {
+    if let Some(shard) = current() {
+        f(&shard.timers)
     }
 }
 
@@ -185,6 +224,11 @@ impl ShardHandle {
     /// This shard's id.
     pub fn id(&self) -> ShardId {
         self.shared.id
+    }
+
+    /// The I/O backend this shard runs ([`Backend::IoUring`] or [`Backend::Epoll`]).
+    pub fn backend(&self) -> Backend {
+        self.shared.backend
     }
 
     /// Run `f` on the shard and return what it returns, blocking the caller. Fails when the shard
@@ -268,49 +312,62 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("shards", &self.shards.len())
+            .field("backends", &self.backends())
             .field("config", &self.config)
             .finish()
     }
 }
 
 impl Runtime {
-    /// Start the shards `config` describes. Fails with [`ErrorKind::IoUringUnavailable`] and the
-    /// likely cause when io_uring cannot be used here.
+    /// Start the shards `config` describes, on the backend [`Config::backend`] chooses (see
+    /// [`Backend`]). Fails with [`ErrorKind::BackendUnavailable`] and the likely cause when the
+    /// backend asked for cannot run here (io_uring asked for explicitly where it is forbidden).
     pub fn new(config: Config) -> Result<Runtime, Error> {
         config.validate()?;
-        probe_io_uring()?;
+        let backend = resolve_backend(config.backend)?;
         let mut shards = Vec::with_capacity(config.shards);
         let mut threads = Vec::with_capacity(config.shards);
-        let inproc = Arc::new(crate::socket::inproc::Registry::default());
+        let runtime = Arc::new(RuntimeState::default());
         for i in 0..config.shards {
-            // SAFETY: eventfd(2) with valid flags; the result is checked below.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-            if fd < 0 {
-                return Err(Error::io("eventfd", std::io::Error::last_os_error()));
-            }
-            // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-            let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let wake = Arc::new(WakeFd::new()?);
+            let core = (!config.cores.is_empty()).then(|| config.cores[i % config.cores.len()]);
+            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            let thread_config = config.clone();
+            let thread_wake = wake.clone();
+            let (driver_tx, driver_rx) = mpsc::sync_channel::<Arc<ShardShared>>(1);
+            let thread = std::thread::Builder::new()
+                .name(format!("ringmq-shard-{i}"))
+                .spawn(move || {
+                    let driver = match start_driver(backend, &thread_config, thread_wake, i) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(driver.backend()));
+                    let Ok(shared) = driver_rx.recv() else {
+                        return;
+                    };
+                    run_shard(shared, core, driver, thread_config.busy_poll());
+                })
+                .map_err(|e| Error::io("spawning a shard thread", e))?;
+            let shard_backend = ready_rx
+                .recv()
+                .map_err(|_| Error::new(ErrorKind::BackendUnavailable, "shard thread died"))??;
             let shared = Arc::new(ShardShared {
                 id: ShardId(i as u16),
-                inproc: inproc.clone(),
+                backend: shard_backend,
+                runtime: runtime.clone(),
                 policy: config.security_policy,
                 injector: SegQueue::new(),
                 parked: AtomicBool::new(false),
-                eventfd,
+                wake,
                 stopped: AtomicBool::new(false),
             });
-            let core = (!config.cores.is_empty()).then(|| config.cores[i % config.cores.len()]);
-            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-            let thread_shared = shared.clone();
-            let ring_entries = config.ring_entries;
-            let busy_poll = config.busy_poll();
-            let thread = std::thread::Builder::new()
-                .name(format!("ringmq-shard-{i}"))
-                .spawn(move || run_shard(thread_shared, core, ring_entries, busy_poll, ready_tx))
-                .map_err(|e| Error::io("spawning a shard thread", e))?;
-            ready_rx
-                .recv()
-                .map_err(|_| Error::new(ErrorKind::IoUringUnavailable, "shard thread died"))??;
+            driver_tx
+                .send(shared.clone())
+                .map_err(|_| Error::new(ErrorKind::BackendUnavailable, "shard thread died"))?;
             shards.push(ShardHandle { shared });
             threads.push(thread);
         }
@@ -343,6 +400,16 @@ impl Runtime {
         &self.shards[i]
     }
 
+    /// The backend each shard runs, in shard order.
+    pub fn backends(&self) -> Vec<Backend> {
+        self.shards.iter().map(|s| s.backend()).collect()
+    }
+
+    /// The backend of the first shard: with `auto`, every shard's (they probe once, together).
+    pub fn backend(&self) -> Backend {
+        self.shards[0].backend()
+    }
+
     /// Spawn a task on `shard`; see [`ShardHandle::spawn`].
     pub fn spawn_on<F, Fut>(&self, shard: ShardId, f: F) -> Result<Task<Fut::Output>, Error>
     where
@@ -372,81 +439,87 @@ impl Drop for Runtime {
     }
 }
 
-/// Check that io_uring works here, turning each known failure into a clear error.
-fn probe_io_uring() -> Result<(), Error> {
-    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
-        match v.trim() {
-            "2" => {
-                return Err(Error::new(
-                    ErrorKind::IoUringUnavailable,
-                    "io_uring is disabled on this host (sysctl kernel.io_uring_disabled=2)",
-                ))
-            }
-            "1" => tracing::debug!("kernel.io_uring_disabled=1: io_uring limited to a group"),
-            _ => {}
-        }
-    }
-    match driver::build_ring(8) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(explain_ring_error(&e)),
-    }
-}
+/// How the seccomp allowance for io_uring is spelt, for the fallback log line and errors.
+const IO_URING_SECCOMP_HINT: &str = "to use io_uring in a container, allow the syscalls \
+    io_uring_setup, io_uring_enter and io_uring_register in its seccomp profile (and \
+    kernel.io_uring_disabled=0 on the host)";
 
-fn explain_ring_error(e: &std::io::Error) -> Error {
-    let cause = match e.raw_os_error() {
-        Some(libc::ENOSYS) => "the kernel has no io_uring (Linux 5.19 or newer is needed), or a seccomp profile such as Docker's default blocks it",
-        Some(libc::EPERM) | Some(libc::EACCES) => "io_uring is forbidden here (kernel.io_uring_disabled, or a seccomp or LSM policy)",
-        Some(libc::ENOMEM) => "not enough locked memory for the ring (raise RLIMIT_MEMLOCK, e.g. ulimit -l)",
-        _ => "io_uring setup failed",
+/// Turn `auto` into a concrete backend, once per runtime: `RINGMQ_BACKEND` when set, else
+/// io_uring when it works here, else epoll (logged once, with the cause and the fix).
+fn resolve_backend(requested: Backend) -> Result<Backend, Error> {
+    let requested = match requested {
+        Backend::Auto => match std::env::var("RINGMQ_BACKEND") {
+            Ok(v) if !v.trim().is_empty() => v.parse::<Backend>()?,
+            _ => Backend::Auto,
+        },
+        explicit => explicit,
     };
-    Error::new(ErrorKind::IoUringUnavailable, format!("{cause}: {e}"))
+    match requested {
+        Backend::IoUring => {
+            driver::uring::probe()?;
+            Ok(Backend::IoUring)
+        }
+        Backend::Epoll => Ok(Backend::Epoll),
+        Backend::Auto => match driver::uring::probe() {
+            Ok(()) => Ok(Backend::IoUring),
+            Err(e) => {
+                tracing::info!(
+                    "io_uring unavailable ({}); using the epoll backend. {IO_URING_SECCOMP_HINT}",
+                    e.message()
+                );
+                Ok(Backend::Epoll)
+            }
+        },
+    }
 }
 
-fn run_shard(
-    shared: Arc<ShardShared>,
-    core: Option<usize>,
-    ring_entries: u32,
-    busy_poll: Duration,
-    ready: mpsc::SyncSender<Result<(), Error>>,
-) {
+/// Build shard `index`'s driver. The probe passed, but one shard's ring can still fail (memlock
+/// for a large ring): that is an error when io_uring was asked for by name, and a logged fallback
+/// under `auto`.
+fn start_driver(
+    backend: Backend,
+    config: &Config,
+    wake: Arc<WakeFd>,
+    index: usize,
+) -> Result<Driver, Error> {
+    match Driver::new(backend, config, wake.clone()) {
+        Err(e) if backend == Backend::IoUring && config.backend == Backend::Auto => {
+            tracing::info!(
+                shard = index,
+                "io_uring ring failed ({}); this shard uses epoll",
+                e.message()
+            );
+            Driver::new(Backend::Epoll, config, wake)
+        }
+        other => other,
+    }
+}
+
+fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, busy_poll: Duration) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
             tracing::warn!(shard = shared.id.0, core, "could not pin shard to core");
         }
     }
-    let (ring, features) = match driver::build_ring(ring_entries) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send(Err(explain_ring_error(&e)));
-            return;
-        }
-    };
     let local = Rc::new(ShardLocal {
         shared: shared.clone(),
-        driver: Driver::new(ring, features),
+        driver,
+        timers: Timers::default(),
         run_queue: RefCell::new(VecDeque::with_capacity(256)),
         lingering: Cell::new(0),
-        sockets: RefCell::new(Vec::new()),
+        shutdown_hooks: RefCell::new(Vec::new()),
         busy_poll,
     });
     CURRENT.with(|c| *c.borrow_mut() = Some(local.clone()));
-    let mut wake_buf: Box<u64> = Box::new(0);
-    // SAFETY: `wake_buf` lives until the end of this function, after the ring is torn down below.
-    unsafe {
-        local
-            .driver
-            .arm_wake(shared.eventfd.as_raw_fd(), &mut *wake_buf)
-    };
-    let _ = ready.send(Ok(()));
     tracing::debug!(
         shard = shared.id.0,
         ?core,
-        defer_taskrun = features.defer_taskrun,
+        backend = %shared.backend,
         "shard started"
     );
 
     let mut stopping = false;
-    let mut killed_all = false;
+    let mut stopped_sockets = false;
     loop {
         // 1. Work from other threads.
         while let Some(item) = shared.injector.pop() {
@@ -467,9 +540,9 @@ fn run_shard(
         if stopping && local.lingering.get() == 0 {
             // Lingering closes are done: stop every remaining socket task, let them unwind (their
             // dropped operations cancel), then leave.
-            if !killed_all {
-                killed_all = true;
-                local.kill_all();
+            if !stopped_sockets {
+                stopped_sockets = true;
+                local.run_shutdown_hooks();
                 continue;
             }
             if local.run_queue.borrow().is_empty() {
@@ -477,22 +550,10 @@ fn run_shard(
             }
         }
         // 3. Timers and I/O.
-        let next_timer = local.driver.fire_timers(Instant::now());
+        let next_timer = local.timers.fire(Instant::now());
         let has_work = !local.run_queue.borrow().is_empty() || !shared.injector.is_empty();
-        let woke = match local.driver.poll_completions(Wait::No, false) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(shard = shared.id.0, error = %e, "io_uring enter failed");
-                false
-            }
-        };
-        if woke {
-            // SAFETY: as above; re-arm the eventfd read into the same live buffer.
-            unsafe {
-                local
-                    .driver
-                    .arm_wake(shared.eventfd.as_raw_fd(), &mut *wake_buf)
-            };
+        if let Err(e) = local.driver.poll(Wait::No, false) {
+            tracing::error!(shard = shared.id.0, error = %e, "I/O poll failed");
         }
         if has_work || !local.run_queue.borrow().is_empty() {
             continue;
@@ -506,16 +567,7 @@ fn run_shard(
                     found = true;
                     break;
                 }
-                if let Ok(w) = local.driver.poll_completions(Wait::No, true) {
-                    if w {
-                        // SAFETY: as above.
-                        unsafe {
-                            local
-                                .driver
-                                .arm_wake(shared.eventfd.as_raw_fd(), &mut *wake_buf)
-                        };
-                    }
-                }
+                let _ = local.driver.poll(Wait::No, true);
                 if !local.run_queue.borrow().is_empty() {
                     found = true;
                     break;
@@ -539,17 +591,8 @@ fn run_shard(
             Some(t) => Wait::Timeout(t.saturating_duration_since(Instant::now())),
             None => Wait::Forever,
         };
-        match local.driver.poll_completions(wait, false) {
-            Ok(true) => {
-                // SAFETY: as above.
-                unsafe {
-                    local
-                        .driver
-                        .arm_wake(shared.eventfd.as_raw_fd(), &mut *wake_buf)
-                };
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!(shard = shared.id.0, error = %e, "io_uring wait failed"),
+        if let Err(e) = local.driver.poll(wait, false) {
+            tracing::error!(shard = shared.id.0, error = %e, "I/O wait failed");
         }
         shared.parked.store(false, Ordering::SeqCst);
     }
@@ -560,26 +603,8 @@ fn run_shard(
     while let Some(item) = shared.injector.pop() {
         drop(item);
     }
-    // Let cancellations complete so every buffer lent to the kernel comes back before the ring and
-    // `wake_buf` go away.
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while local.driver.in_flight() > 0 && Instant::now() < deadline {
-        let _ = local
-            .driver
-            .poll_completions(Wait::Timeout(Duration::from_millis(10)), true);
-    }
-    if local.driver.in_flight() > 0 {
-        // The kernel may still write into memory lent to operations that never completed: leak
-        // it (and the wake buffer) rather than free it under the kernel's feet.
-        tracing::warn!(
-            shard = shared.id.0,
-            "operations still in flight at shutdown; leaking their buffers"
-        );
-        local.driver.leak_in_flight();
-        std::mem::forget(wake_buf);
-    } else {
-        drop(wake_buf);
-    }
+    // Let the kernel give back every buffer lent to it before the driver goes.
+    local.driver.shut_down(Duration::from_secs(1));
     CURRENT.with(|c| *c.borrow_mut() = None);
     drop(local);
 }

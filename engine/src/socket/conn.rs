@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -20,7 +19,8 @@ use ringmq_transports::connection::TransmitBuf;
 use ringmq_transports::{Connection, ConnectionConfig, Event, ProtocolError};
 
 use super::core::Core;
-use crate::runtime::driver;
+use crate::runtime::driver::{self, IoFd};
+use crate::runtime::{sleep, sleep_until, Sleep};
 
 /// Stop filling a write once this much is queued; the rest goes in the next one.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
@@ -50,7 +50,7 @@ type ZapFuture = Pin<Box<dyn Future<Output = crate::zap::ZapReply>>>;
 pub(crate) async fn run(
     core: Rc<RefCell<Core>>,
     peer: PeerId,
-    fd: OwnedFd,
+    fd: IoFd,
     config: ConnectionConfig,
     endpoint: String,
 ) -> (ConnEnd, bool) {
@@ -66,7 +66,7 @@ pub(crate) async fn run(
             .ok()
             .and_then(|a| a.as_socket())
             .map(|a| a.ip()),
-        raw: fd.as_raw_fd(),
+        fd: fd.clone(),
         conn: Connection::new(config, Instant::now()),
         recv_buf: Some(BytesMut::with_capacity(READ_BUFFER_BYTES)),
         recv_op: None,
@@ -84,7 +84,7 @@ pub(crate) async fn run(
         let in_flight = state.send_op.take();
         let mut chunks = std::mem::take(&mut state.unsent);
         state.tx.take_into(&mut chunks);
-        let raw = state.raw;
+        let fd = state.fd.clone();
         let flush = async move {
             if let Some(op) = in_flight {
                 let (result, mut written) = op.await;
@@ -95,10 +95,10 @@ pub(crate) async fn run(
                 }
             }
             if !chunks.is_empty() {
-                let _ = driver::send(raw, chunks).await;
+                let _ = driver::send(&fd, chunks).await;
             }
         };
-        let timeout = driver::sleep(std::time::Duration::from_millis(200));
+        let timeout = sleep(std::time::Duration::from_millis(200));
         let mut flush = std::pin::pin!(flush);
         let mut timeout = std::pin::pin!(timeout);
         std::future::poll_fn(|cx| {
@@ -110,8 +110,8 @@ pub(crate) async fn run(
         })
         .await;
     }
-    // Ops still in flight are cancelled by their drop; the kernel holds its own reference to the
-    // file until they complete, so closing `fd` now is safe.
+    // Ops still in flight are cancelled by their drop, and each holds its own handle to the
+    // descriptor, so it closes only once the last of them is gone.
     let handshaken = state.handshaken;
     drop(state);
     drop(fd);
@@ -130,8 +130,8 @@ struct ConnDriver {
     /// The authenticated user (PLAIN/CURVE), attached to messages as `User-Id`.
     user_id: Option<String>,
     /// A ZAP request in flight and its deadline.
-    zap: Option<(ZapFuture, Pin<Box<driver::Sleep>>)>,
-    raw: std::os::fd::RawFd,
+    zap: Option<(ZapFuture, Pin<Box<Sleep>>)>,
+    fd: IoFd,
     conn: Connection,
     recv_buf: Option<BytesMut>,
     recv_op: Option<RecvOp>,
@@ -139,7 +139,7 @@ struct ConnDriver {
     /// Bytes of the last send the kernel did not take yet.
     unsent: Vec<Bytes>,
     tx: TransmitBuf,
-    timer: Option<(Instant, Pin<Box<driver::Sleep>>)>,
+    timer: Option<(Instant, Pin<Box<Sleep>>)>,
     end: Option<ConnEnd>,
 }
 
@@ -150,7 +150,7 @@ impl ConnDriver {
             // Inbound.
             if self.recv_op.is_none() && !self.core.borrow().inq_full(self.peer) {
                 if let Some(buf) = self.recv_buf.take() {
-                    self.recv_op = Some(Box::pin(driver::recv(self.raw, buf)));
+                    self.recv_op = Some(Box::pin(driver::recv(&self.fd, buf)));
                 }
             }
             if let Some(op) = self.recv_op.as_mut() {
@@ -182,7 +182,7 @@ impl ConnDriver {
                 if !self.unsent.is_empty() || !self.tx.is_empty() {
                     let mut chunks = std::mem::take(&mut self.unsent);
                     self.tx.take_into(&mut chunks);
-                    self.send_op = Some(Box::pin(driver::send(self.raw, chunks)));
+                    self.send_op = Some(Box::pin(driver::send(&self.fd, chunks)));
                 }
             }
             if let Some(op) = self.send_op.as_mut() {
@@ -240,7 +240,7 @@ impl ConnDriver {
             // Time.
             if let Some(deadline) = self.conn.poll_timeout() {
                 if self.timer.as_ref().is_none_or(|(d, _)| *d != deadline) {
-                    self.timer = Some((deadline, Box::pin(driver::sleep_until(deadline))));
+                    self.timer = Some((deadline, Box::pin(sleep_until(deadline))));
                 }
                 if let Some((_, sleep)) = self.timer.as_mut() {
                     if sleep.as_mut().poll(cx).is_ready() {
@@ -366,7 +366,7 @@ impl ConnDriver {
                                 let deadline = std::time::Instant::now() + core.options.zap_timeout;
                                 self.zap = Some((
                                     Box::pin(reply),
-                                    Box::pin(driver::sleep_until(deadline)),
+                                    Box::pin(sleep_until(deadline)),
                                 ));
                             }
                             Err(e) => {
@@ -388,7 +388,7 @@ impl ConnDriver {
                             );
                             let deadline = std::time::Instant::now() + core.options.zap_timeout;
                             self.zap =
-                                Some((Box::pin(reply), Box::pin(driver::sleep_until(deadline))));
+                                Some((Box::pin(reply), Box::pin(sleep_until(deadline))));
                             continue;
                         }
                     }

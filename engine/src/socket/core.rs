@@ -75,6 +75,12 @@ impl KillSwitch {
     }
 }
 
+impl crate::runtime::ShutdownHook for KillSwitch {
+    fn shut_down(&self) {
+        self.kill();
+    }
+}
+
 /// Run `fut` until it finishes or `switch` is killed.
 pub(crate) async fn killable<F: std::future::Future<Output = ()>>(switch: Rc<KillSwitch>, fut: F) {
     struct Registration {

@@ -119,7 +119,7 @@ fn channel_capacity(core: &Core) -> usize {
 pub(crate) fn bind(core: &Rc<RefCell<Core>>, name: &str) -> Result<String, Error> {
     let shard = runtime::current()
         .ok_or_else(|| Error::new(ErrorKind::NotSupported, "inproc bind off a shard"))?;
-    let registry = shard.shared.inproc.clone();
+    let registry = shard.shared.runtime_state::<Registry>();
     let listener = registry.next_listener.fetch_add(1, Ordering::Relaxed);
     let info = info_of(&core.borrow());
     let pending = {
@@ -161,7 +161,7 @@ pub(crate) fn unbind_all(core: &Core) {
     let Some(shard) = runtime::current() else {
         return;
     };
-    let registry = shard.shared.inproc.clone();
+    let registry = shard.shared.runtime_state::<Registry>();
     if let Ok(mut inner) = registry.inner.lock() {
         for name in &core.inproc_names {
             inner.bound.remove(name);
@@ -173,7 +173,7 @@ pub(crate) fn unbind_all(core: &Core) {
 pub(crate) fn connect(core: &Rc<RefCell<Core>>, name: &str) -> Result<(), Error> {
     let shard = runtime::current()
         .ok_or_else(|| Error::new(ErrorKind::NotSupported, "inproc connect off a shard"))?;
-    let registry = shard.shared.inproc.clone();
+    let registry = shard.shared.runtime_state::<Registry>();
     let (info, capacity) = {
         let c = core.borrow();
         (info_of(&c), channel_capacity(&c))

@@ -6,7 +6,7 @@
 //! listener closes.
 
 use std::cell::RefCell;
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::rc::Rc;
@@ -14,9 +14,10 @@ use std::rc::Rc;
 use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 
 use super::core::{killable, Core};
-use super::tcp::{accept_loop, RemoveOnDrop};
+use super::stream::{accept_loop, RemoveOnDrop};
 use crate::error::{Error, ErrorKind};
-use crate::runtime::{driver, spawn_local};
+use crate::runtime::driver::{self, IoFd};
+use crate::runtime::spawn_local;
 
 /// The socket address of an ipc endpoint path (`@name`: abstract namespace).
 fn address(path: &str) -> std::io::Result<SockAddr> {
@@ -118,8 +119,7 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, path: &str) -> Result<String, Error
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_err)?;
     }
     socket.listen(backlog).map_err(bind_err)?;
-    // SAFETY: into_raw_fd hands over sole ownership of a valid descriptor.
-    let listener = unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) };
+    let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
     let endpoint = format!("ipc://{path}");
     let kill = core.borrow().kill.clone();
     spawn_local(killable(
@@ -132,11 +132,7 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, path: &str) -> Result<String, Error
 }
 
 /// One connection attempt to `ipc://path`.
-pub(crate) async fn try_connect(path: &str) -> std::io::Result<OwnedFd> {
+pub(crate) async fn try_connect(path: &str) -> std::io::Result<IoFd> {
     let socket = RawSocket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
-    // SAFETY: into_raw_fd hands over sole ownership of a valid descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) };
-    use std::os::fd::AsRawFd;
-    driver::connect(fd.as_raw_fd(), address(path)?).await?;
-    Ok(fd)
+    driver::connect(OwnedFd::from(socket), address(path)?).await
 }

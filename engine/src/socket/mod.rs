@@ -7,6 +7,7 @@ pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub mod options;
 pub mod poll;
+pub(crate) mod stream;
 pub(crate) mod tcp;
 
 use std::cell::RefCell;
@@ -24,7 +25,7 @@ use ringmq_transports::{Endpoint, Message, SocketType};
 use self::core::{killable, Core};
 use crate::error::{Error, ErrorKind, SendError};
 use crate::monitor::{Monitor, MonitorEvent};
-use crate::runtime::{self, driver, spawn_local, ShardHandle, ShardId};
+use crate::runtime::{self, spawn_local, ShardHandle, ShardId};
 use crate::security::SecurityPolicy;
 pub use options::Options;
 
@@ -64,7 +65,7 @@ impl Socket {
             )
         })?;
         let core = Core::new(socket_type, options)?;
-        shard.register_kill(&core.kill);
+        shard.on_shutdown(core.kill.clone());
         Ok(Socket {
             core: Rc::new(RefCell::new(core)),
             closed: false,
@@ -117,10 +118,10 @@ impl Socket {
         self.check_policy(&parsed)?;
         match parsed {
             Endpoint::Tcp { host, port } => {
-                tcp::connect(&self.core, host, port, endpoint.to_owned())
+                stream::connect_to(&self.core, stream::Target::tcp(host, port)?, endpoint.to_owned())
             }
             Endpoint::Ipc(path) => {
-                tcp::connect_to(&self.core, tcp::Target::Ipc(path), endpoint.to_owned())
+                stream::connect_to(&self.core, stream::Target::Ipc(path), endpoint.to_owned())
             }
             Endpoint::Inproc(name) => inproc::connect(&self.core, &name),
         }
@@ -276,7 +277,7 @@ async fn close_core(core: Rc<RefCell<Core>>) {
         c.options.linger
     };
     let deadline = linger.map(|l| Instant::now() + l);
-    let mut sleep = deadline.map(|d| Box::pin(driver::sleep_until(d)));
+    let mut sleep = deadline.map(|d| Box::pin(runtime::sleep_until(d)));
     std::future::poll_fn(|cx| {
         let mut c = core.borrow_mut();
         // Done when no connection is busy and nothing waits for a peer that may still come
@@ -775,7 +776,7 @@ impl Drop for BlockingSocket {
                 let handed_over =
                     || bridge.to_shard.is_empty() && !bridge.pump_holding.load(Ordering::SeqCst);
                 while !handed_over() && linger.is_none_or(|l| start.elapsed() < l) {
-                    driver::sleep(Duration::from_millis(1)).await;
+                    runtime::sleep(Duration::from_millis(1)).await;
                 }
                 if let Some(l) = linger {
                     socket.core.borrow_mut().options.linger =

@@ -1,0 +1,261 @@
+//! What tcp and ipc share: a stream socket carrying ZMTP. Accepting on a listener, driving each
+//! connection to its end and accounting for it, and connecting with reconnection and back-off.
+//! Only addresses and socket options differ per transport (`tcp.rs`, `ipc.rs`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringmq_transports::endpoint::Host;
+use ringmq_transports::ConnectionConfig;
+use socket2::SockRef;
+
+use super::conn::{self, ConnEnd};
+use super::core::{killable, Core};
+use crate::error::Error;
+use crate::monitor::{HandshakeFailure, MonitorEvent};
+use crate::runtime::driver::{self, IoFd};
+use crate::runtime::{sleep, spawn_local};
+
+/// Removes an ipc socket file when its listener goes away.
+pub(crate) struct RemoveOnDrop(pub(crate) std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Accept on `listener` until the socket's tasks are stopped, running each connection as a task
+/// of its own.
+pub(crate) async fn accept_loop(
+    core: Rc<RefCell<Core>>,
+    listener: IoFd,
+    endpoint: String,
+    nodelay: bool,
+    cleanup: Option<RemoveOnDrop>,
+) {
+    let _cleanup = cleanup;
+    loop {
+        match driver::accept(&listener).await {
+            Ok(fd) => {
+                let (limit, count) = {
+                    let c = core.borrow();
+                    (c.options.max_connections, c.connections)
+                };
+                if count >= limit {
+                    tracing::warn!(%endpoint, limit, "connection limit reached; closing new peer");
+                    continue;
+                }
+                if nodelay {
+                    let _ = SockRef::from(&fd).set_nodelay(true);
+                }
+                let peer = core.borrow_mut().add_pipe(false);
+                let config = connection_config(&core.borrow());
+                let kill = core.borrow().kill.clone();
+                let core2 = core.clone();
+                core.borrow().emit(MonitorEvent::Accepted {
+                    endpoint: endpoint.clone(),
+                });
+                let endpoint = endpoint.clone();
+                spawn_local(killable(kill, async move {
+                    run_connection(&core2, peer, fd, config, endpoint).await;
+                }))
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!(%endpoint, error = %e, "accept failed");
+                core.borrow().emit(MonitorEvent::AcceptFailed {
+                    endpoint: endpoint.clone(),
+                    error: e.to_string(),
+                });
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE)
+                        | Some(libc::ENFILE)
+                        | Some(libc::ENOBUFS)
+                        | Some(libc::ENOMEM)
+                ) {
+                    sleep(Duration::from_millis(100)).await;
+                } else if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EBADF) | Some(libc::EINVAL) | Some(libc::ENOTSOCK)
+                ) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
+    let mut config = ConnectionConfig::new(core.socket_type);
+    config.routing_id = core.options.routing_id.clone();
+    config.max_msg_size = core.options.max_msg_size;
+    config.handshake_timeout = core.options.handshake_timeout;
+    config.heartbeat_ivl = core.options.heartbeat_ivl;
+    config.heartbeat_timeout = core.options.heartbeat_timeout;
+    config.mechanism = core.options.security.clone();
+    if matches!(
+        config.mechanism,
+        ringmq_transports::Mechanism::CurveClient { .. }
+            | ringmq_transports::Mechanism::CurveServer { .. }
+    ) {
+        config.random = Some(crate::security::os_random());
+    }
+    config
+}
+
+/// Drive one connection to its end, then account for it: the connection count, the pipe, the
+/// log line and the monitor event.
+async fn run_connection(
+    core: &Rc<RefCell<Core>>,
+    peer: ringmq_patterns::PeerId,
+    fd: IoFd,
+    config: ConnectionConfig,
+    endpoint: String,
+) {
+    core.borrow_mut().connections += 1;
+    let (end, handshaken) = conn::run(core.clone(), peer, fd, config, endpoint.clone()).await;
+    let event = match &end {
+        ConnEnd::Protocol(ringmq_transports::ProtocolError::AuthFailed(reason)) => {
+            tracing::info!(%endpoint, %reason, "peer refused by authentication");
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                reason: HandshakeFailure::Auth(reason.clone()),
+            }
+        }
+        ConnEnd::Protocol(e) => {
+            tracing::info!(%endpoint, error = %e, "connection closed: protocol error");
+            if handshaken {
+                MonitorEvent::Disconnected {
+                    endpoint,
+                    reason: format!("protocol error: {e}"),
+                }
+            } else {
+                MonitorEvent::HandshakeFailed {
+                    endpoint,
+                    reason: HandshakeFailure::Protocol(e.to_string()),
+                }
+            }
+        }
+        ConnEnd::Refused => {
+            tracing::info!(%endpoint, "connection refused: the socket cannot take this peer");
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                reason: HandshakeFailure::Protocol(
+                    "peer refused (exclusive socket or routing id in use)".into(),
+                ),
+            }
+        }
+        ConnEnd::Io(e) => {
+            tracing::debug!(%endpoint, error = %e, "connection closed: I/O error");
+            MonitorEvent::Disconnected {
+                endpoint,
+                reason: e.to_string(),
+            }
+        }
+        ConnEnd::Eof => MonitorEvent::Disconnected {
+            endpoint,
+            reason: "peer closed the connection".into(),
+        },
+        ConnEnd::Closed => MonitorEvent::Disconnected {
+            endpoint,
+            reason: "socket closed".into(),
+        },
+    };
+    let mut c = core.borrow_mut();
+    c.emit(event);
+    c.connections -= 1;
+    c.pipe_disconnected(peer);
+    c.idle_wakers.wake_all();
+}
+
+/// Where a connecting socket goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Tcp(Host, u16),
+    Ipc(String),
+}
+
+impl Target {
+    /// The tcp target of `connect(tcp://host:port)`, refusing what only a bind may name.
+    pub(crate) fn tcp(host: Host, port: u16) -> Result<Target, Error> {
+        if matches!(host, Host::Any) || port == 0 {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidEndpoint,
+                "connect needs a host and a port",
+            ));
+        }
+        Ok(Target::Tcp(host, port))
+    }
+}
+
+/// Start connecting (and reconnecting) to `target`, reporting as `endpoint`.
+pub(crate) fn connect_to(
+    core: &Rc<RefCell<Core>>,
+    target: Target,
+    endpoint: String,
+) -> Result<(), Error> {
+    let peer = core.borrow_mut().add_pipe(true);
+    let kill = core.borrow().kill.clone();
+    let core2 = core.clone();
+    spawn_local(killable(kill, async move {
+        let (mut ivl, ivl_first, ivl_max) = {
+            let c = core2.borrow();
+            (
+                c.options.reconnect_ivl,
+                c.options.reconnect_ivl,
+                c.options.reconnect_ivl_max,
+            )
+        };
+        loop {
+            if core2.borrow().closing && !has_queued(&core2, peer) {
+                break;
+            }
+            core2.borrow().emit(MonitorEvent::ConnectDelayed {
+                endpoint: endpoint.clone(),
+            });
+            match try_connect(&target).await {
+                Ok(fd) => {
+                    ivl = ivl_first;
+                    core2.borrow().emit(MonitorEvent::Connected {
+                        endpoint: endpoint.clone(),
+                    });
+                    let config = connection_config(&core2.borrow());
+                    run_connection(&core2, peer, fd, config, endpoint.clone()).await;
+                    let c = core2.borrow();
+                    if c.closing && c.pipes.get(&peer).is_none_or(|p| p.outq.is_empty()) {
+                        break;
+                    }
+                }
+                Err(e) => tracing::debug!(%endpoint, error = %e, "connect failed; will retry"),
+            }
+            core2.borrow().emit(MonitorEvent::ConnectRetried {
+                endpoint: endpoint.clone(),
+                interval: ivl,
+            });
+            sleep(ivl).await;
+            if !ivl_max.is_zero() {
+                ivl = (ivl * 2).min(ivl_max);
+            }
+        }
+    }))
+    .detach();
+    Ok(())
+}
+
+fn has_queued(core: &Rc<RefCell<Core>>, peer: ringmq_patterns::PeerId) -> bool {
+    core.borrow()
+        .pipes
+        .get(&peer)
+        .is_some_and(|p| !p.outq.is_empty())
+}
+
+/// One connection attempt to `target`.
+async fn try_connect(target: &Target) -> std::io::Result<IoFd> {
+    match target {
+        Target::Tcp(host, port) => super::tcp::try_connect(host, *port).await,
+        Target::Ipc(path) => super::ipc::try_connect(path).await,
+    }
+}
