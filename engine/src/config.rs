@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(c.io_uring.ring_entries, 256);
         let c = Config::from_toml("backend = \"io-uring\"\nring_entries = 64\n").unwrap();
         assert_eq!(c.backend, Backend::IoUring);
-        assert_eq!(c.io_uring.ring_entries, 64, "the legacy top-level name still works");
+        assert_eq!(
+            c.io_uring.ring_entries, 64,
+            "the legacy top-level name still works"
+        );
         assert!(Config::from_toml("backend = \"kqueue\"").is_err());
         assert!(Config::from_toml("[io_uring]\nring_entries = 100").is_err());
         let c = Config::default()

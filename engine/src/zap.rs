@@ -46,7 +46,11 @@ thread_local! {
 
 /// Whether a ZAP handler is bound in this shard's runtime.
 pub(crate) fn handler_bound() -> bool {
-    runtime::current().is_some_and(|s| s.shared.runtime_state::<crate::socket::inproc::Registry>().is_bound(&ZAP_ENDPOINT["inproc://".len()..]))
+    runtime::current().is_some_and(|s| {
+        s.shared
+            .runtime_state::<crate::socket::inproc::Registry>()
+            .is_bound(&ZAP_ENDPOINT["inproc://".len()..])
+    })
 }
 
 fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {

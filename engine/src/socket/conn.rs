@@ -364,10 +364,7 @@ impl ConnDriver {
                         ) {
                             Ok(reply) => {
                                 let deadline = std::time::Instant::now() + core.options.zap_timeout;
-                                self.zap = Some((
-                                    Box::pin(reply),
-                                    Box::pin(sleep_until(deadline)),
-                                ));
+                                self.zap = Some((Box::pin(reply), Box::pin(sleep_until(deadline))));
                             }
                             Err(e) => {
                                 return Some(ConnEnd::Protocol(
@@ -387,8 +384,7 @@ impl ConnDriver {
                                 self.peer_address,
                             );
                             let deadline = std::time::Instant::now() + core.options.zap_timeout;
-                            self.zap =
-                                Some((Box::pin(reply), Box::pin(sleep_until(deadline))));
+                            self.zap = Some((Box::pin(reply), Box::pin(sleep_until(deadline))));
                             continue;
                         }
                     }

@@ -117,9 +117,11 @@ impl Socket {
         let parsed = parse(endpoint)?;
         self.check_policy(&parsed)?;
         match parsed {
-            Endpoint::Tcp { host, port } => {
-                stream::connect_to(&self.core, stream::Target::tcp(host, port)?, endpoint.to_owned())
-            }
+            Endpoint::Tcp { host, port } => stream::connect_to(
+                &self.core,
+                stream::Target::tcp(host, port)?,
+                endpoint.to_owned(),
+            ),
             Endpoint::Ipc(path) => {
                 stream::connect_to(&self.core, stream::Target::Ipc(path), endpoint.to_owned())
             }

@@ -78,8 +78,8 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, host: &Host, port: u16) -> Result<S
         SocketAddr::V6(a) => format!("tcp://[{}]:{}", a.ip(), a.port()),
         SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
     };
-    let listener = IoFd::new(OwnedFd::from(socket))
-        .map_err(|e| Error::io("registering a tcp listener", e))?;
+    let listener =
+        IoFd::new(OwnedFd::from(socket)).map_err(|e| Error::io("registering a tcp listener", e))?;
     let kill = core.borrow().kill.clone();
     let core2 = core.clone();
     spawn_local(killable(

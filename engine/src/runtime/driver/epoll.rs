@@ -339,7 +339,10 @@ impl Future for RecvOp {
                 return Poll::Pending;
             }
             let raw = self.waiting.fd.raw();
-            let buf = self.buf.as_mut().expect("a finished recv is not polled again");
+            let buf = self
+                .buf
+                .as_mut()
+                .expect("a finished recv is not polled again");
             let spare = buf.spare_capacity_mut();
             let room = spare.len();
             // SAFETY: recv writes at most `room` bytes into the spare capacity, which is valid
@@ -394,7 +397,10 @@ impl Future for SendOp {
                 return Poll::Pending;
             }
             let raw = self.waiting.fd.raw();
-            let chunks = self.chunks.as_ref().expect("a finished send is not polled again");
+            let chunks = self
+                .chunks
+                .as_ref()
+                .expect("a finished send is not polled again");
             let count = chunks.len().min(IOVECS_PER_SEND);
             let mut iovecs = [libc::iovec {
                 iov_base: std::ptr::null_mut(),
@@ -412,9 +418,7 @@ impl Future for SendOp {
             msghdr.msg_iovlen = count;
             // SAFETY: `msghdr` points at `count` iovecs, each describing a live `Bytes` chunk
             // that `self.chunks` keeps alive for the duration of the call.
-            let n = unsafe {
-                libc::sendmsg(raw, &msghdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-            };
+            let n = unsafe { libc::sendmsg(raw, &msghdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
             if n >= 0 {
                 let n = n as usize;
                 if n < total {

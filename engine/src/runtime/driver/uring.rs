@@ -32,7 +32,8 @@ const SUBMIT_ATTEMPTS: usize = 64;
 
 /// Memory an operation lends to the kernel, kept alive until the operation completes.
 pub(crate) enum Resources {
-    None,
+    /// An accept: nothing lent, but a cancelled one that completed holds a descriptor to close.
+    Accept,
     Recv(BytesMut),
     Send(Box<SendResources>),
     Addr(Box<socket2::SockAddr>),
@@ -296,13 +297,25 @@ impl UringDriver {
                 }
             }
             SlotState::Cancelled => {
-                // Nobody waits: free the slot and the memory it kept alive for the kernel.
+                // Nobody waits: free the slot and the memory it kept alive for the kernel, and
+                // close what an accept that beat its cancellation brought in.
                 let slot = slots.remove(key);
                 drop(slots);
+                if matches!(slot.resources, Resources::Accept) && result >= 0 {
+                    use std::os::fd::FromRawFd;
+                    // SAFETY: the kernel returned a new descriptor nobody else has seen.
+                    drop(unsafe { OwnedFd::from_raw_fd(result) });
+                }
                 drop(slot);
             }
             SlotState::Completed(_) => {}
         }
+    }
+
+    /// Number of operations in flight (for tests).
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.borrow().len()
     }
 
     fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<(i32, Resources)> {
@@ -366,11 +379,13 @@ impl UringDriver {
             self.submit_cancel(WAKE_TAG);
         }
         let until = Instant::now() + deadline;
-        while (self.slots.borrow().len() > 0 || self.wake_armed.get()) && Instant::now() < until {
+        while (!self.slots.borrow().is_empty() || self.wake_armed.get()) && Instant::now() < until {
             let _ = self.poll(Wait::Timeout(Duration::from_millis(10)), true);
         }
-        if self.slots.borrow().len() > 0 {
-            tracing::warn!("io_uring operations still in flight at shutdown; leaking their buffers");
+        if !self.slots.borrow().is_empty() {
+            tracing::warn!(
+                "io_uring operations still in flight at shutdown; leaking their buffers"
+            );
             std::mem::forget(std::mem::take(&mut *self.slots.borrow_mut()));
         }
     }
@@ -439,7 +454,12 @@ pub(super) fn recv(
             unreachable!("started with a Recv resource")
         };
         let spare = buf.spare_capacity_mut();
-        opcode::Recv::new(types::Fd(raw), spare.as_mut_ptr().cast(), spare.len() as u32).build()
+        opcode::Recv::new(
+            types::Fd(raw),
+            spare.as_mut_ptr().cast(),
+            spare.len() as u32,
+        )
+        .build()
     });
     std::future::poll_fn(move |cx| {
         let _keep_open = &fd;
@@ -505,7 +525,7 @@ pub(super) fn accept(
     fd: IoFd,
 ) -> impl Future<Output = io::Result<IoFd>> + Unpin + 'static {
     let raw = fd.raw();
-    let mut op = driver.start(Resources::None, |_| {
+    let mut op = driver.start(Resources::Accept, |_| {
         opcode::Accept::new(types::Fd(raw), std::ptr::null_mut(), std::ptr::null_mut())
             .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
             .build()
@@ -538,7 +558,9 @@ pub(super) fn connect(
     let mut socket = Some(socket);
     std::future::poll_fn(move |cx| {
         let (result, _) = std::task::ready!(op.poll_with(cx));
-        let socket = socket.take().expect("a finished connect is not polled again");
+        let socket = socket
+            .take()
+            .expect("a finished connect is not polled again");
         Poll::Ready(result_to_io(result).and_then(|_| IoFd::new(socket)))
     })
 }
