@@ -29,19 +29,25 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 # --- tests -----------------------------------------------------------------------------------------
-step "unit, property, integration and interop tests"
+step "unit, property, integration and interop tests (backend: auto, io_uring here)"
 cargo nextest run --workspace --no-fail-fast
+# Every engine, interop and CLI behaviour again on the epoll backend: `auto` runtimes honour
+# RINGMQ_BACKEND, so the same tests run on the other driver.
+step "engine, interop and CLI tests again on the epoll backend"
+RINGMQ_BACKEND=epoll cargo nextest run -p ringmq -p ringmq-interop -p ringmq-cli -p loadgen --no-fail-fast
 step "doc tests"
 cargo test --workspace --doc
 step "benchmarks in test mode"
 cargo test -p ringmq-benches --benches
 
 # --- smoke runs ------------------------------------------------------------------------------------
-step "examples"
-for example in pipeline pubsub pair reqrep broker forwarder; do
-  timeout 120 cargo run -q --release -p ringmq --example "$example"
+step "examples (on each backend)"
+for backend in auto epoll; do
+  for example in pipeline pubsub pair reqrep broker forwarder; do
+    RINGMQ_BACKEND=$backend timeout 120 cargo run -q --release -p ringmq --example "$example"
+  done
 done
-step "loadgen smoke runs (ringmq beside libzmq)"
+step "loadgen smoke runs (ringmq on io_uring and epoll, beside libzmq)"
 cargo run --release -p loadgen -- --compare --smoke
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ipc
 cargo run --release -p loadgen -- --compare --smoke --curve

@@ -35,9 +35,17 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ringmq", version)]
 struct Cli {
+    /// Say on standard error which I/O backend (io-uring or epoll) and how many shards the
+    /// runtime runs, and print the library's info-level log lines (such as why `auto` fell back
+    /// to epoll).
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
+
+/// Whether `--verbose` was given.
+pub static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -76,6 +84,15 @@ impl From<ringmq::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose {
+        VERBOSE.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .init();
+    }
     let result = match cli.command {
         Command::Send(args) => send::run(&args),
         Command::Recv(args) => recv::run(&args),

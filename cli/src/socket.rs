@@ -273,8 +273,18 @@ pub fn any_type(name: &str) -> Result<SocketType, String> {
 }
 
 /// Start a runtime as the library does by default, `RINGMQ_*` environment variables applied.
+/// With `--verbose`, says which backend each shard runs.
 pub fn runtime() -> Result<Runtime, Failure> {
-    Ok(Runtime::new(Config::default().with_env()?)?)
+    let runtime = Runtime::new(Config::default().with_env()?)?;
+    if crate::VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        let backends: Vec<&str> = runtime.backends().iter().map(|b| b.name()).collect();
+        eprintln!(
+            "ringmq: runtime: {} shard(s), backend {}",
+            runtime.shard_count(),
+            backends.join(",")
+        );
+    }
+    Ok(runtime)
 }
 
 /// A socket and the runtime it lives on.

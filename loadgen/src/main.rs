@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use report::{Report, Row};
+use report::Report;
 
 /// One workload shape. Throughput patterns count messages at the binding (receiving) end;
 /// round-trip patterns time a request from the connecting client until its echo comes back.
@@ -132,6 +132,42 @@ enum Peer {
     Libzmq,
 }
 
+/// ringmq's I/O backends, as `--backend` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+impl From<BackendArg> for ringmq::Backend {
+    fn from(b: BackendArg) -> ringmq::Backend {
+        match b {
+            BackendArg::Auto => ringmq::Backend::Auto,
+            BackendArg::IoUring => ringmq::Backend::IoUring,
+            BackendArg::Epoll => ringmq::Backend::Epoll,
+        }
+    }
+}
+
+/// The ringmq backends to run the rows on, each resolved to what will really run.
+fn backends(args: &Args, from_env: ringmq::Backend) -> Result<Vec<ringmq::Backend>, ringmq::Error> {
+    use ringmq::Backend;
+    if let Some(b) = args.backend {
+        return Ok(vec![Backend::from(b).resolve()?]);
+    }
+    if from_env != Backend::Auto || !args.compare {
+        return Ok(vec![from_env.resolve()?]);
+    }
+    let mut out = Vec::new();
+    match Backend::IoUring.resolve() {
+        Ok(b) => out.push(b),
+        Err(e) => eprintln!("loadgen: no io-uring rows: {e}"),
+    }
+    out.push(Backend::Epoll);
+    Ok(out)
+}
+
 /// Measure ringmq (and libzmq) message rate and latency on loopback tcp or ipc.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -169,6 +205,10 @@ struct Args {
     /// Cores to pin ringmq shards to, comma-separated.
     #[arg(long, value_delimiter = ',')]
     cores: Vec<usize>,
+    /// ringmq's I/O backend. Default: what `auto` picks here (io-uring where it works, else
+    /// epoll); with --compare and no --backend (nor RINGMQ_BACKEND), every backend that runs here.
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
     /// ringmq busy-poll before parking, in microseconds.
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u64,
@@ -434,7 +474,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         ..ringmq::Config::default()
     }
     .with_env()?;
+    let ringmq_backends = if peers.contains(&Peer::Ringmq) {
+        backends(args, ringmq_config.backend)?
+    } else {
+        Vec::new()
+    };
     let mut report = Report::new(report::Setup {
+        backends: ringmq_backends
+            .iter()
+            .map(|b| b.name().to_owned())
+            .collect(),
         shards: ringmq_config.shards,
         cores: ringmq_config.cores.clone(),
         busy_poll_us: ringmq_config.busy_poll_us,
@@ -454,11 +503,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             w.curve = Some(CurveKeys::generate()?);
         }
         for &peer in &peers {
-            let row: Row = match peer {
-                Peer::Ringmq => ringmq_runs::run(&w, &ringmq_config, args.blocking)?,
-                Peer::Libzmq => libzmq_runs::run(&w)?,
-            };
-            report.push(row);
+            match peer {
+                Peer::Ringmq => {
+                    for &backend in &ringmq_backends {
+                        let config = ringmq::Config {
+                            backend,
+                            ..ringmq_config.clone()
+                        };
+                        report.push(ringmq_runs::run(&w, &config, args.blocking)?);
+                    }
+                }
+                Peer::Libzmq => report.push(libzmq_runs::run(&w)?),
+            }
         }
     }
     print!("{}", report.table());

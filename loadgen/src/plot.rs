@@ -8,20 +8,31 @@ use crate::report::Report;
 /// (label, ratio, higher_is_better)
 fn ratios(report: &Report) -> Vec<(String, f64, bool)> {
     let mut out = Vec::new();
-    for pair in report.rows.windows(2) {
-        let (r, z) = (&pair[0], &pair[1]);
-        if r.workload != z.workload || r.implementation != "ringmq" || z.implementation != "libzmq"
-        {
-            continue;
-        }
+    let pairs = report.groups().into_iter().flat_map(|group| {
+        let libzmq = group.iter().find(|r| r.implementation == "libzmq");
+        let several = group
+            .iter()
+            .filter(|r| r.implementation == "ringmq")
+            .count()
+            > 1;
+        group
+            .iter()
+            .filter(|r| r.implementation == "ringmq")
+            .filter_map(move |r| libzmq.map(|z| (r, z, several)))
+    });
+    for (r, z, several) in pairs {
+        let workload = match r.backend {
+            Some(b) if several => format!("{} {b}", r.workload),
+            _ => r.workload.clone(),
+        };
         match (r.rtt_us_p50, z.rtt_us_p50, r.rtt_us_p99, z.rtt_us_p99) {
             (Some(a50), Some(b50), Some(a99), Some(b99)) if b50 > 0.0 && b99 > 0.0 => {
-                out.push((format!("{} RTT p50", r.workload), a50 / b50, false));
-                out.push((format!("{} RTT p99", r.workload), a99 / b99, false));
+                out.push((format!("{workload} RTT p50"), a50 / b50, false));
+                out.push((format!("{workload} RTT p99"), a99 / b99, false));
             }
             _ if z.msgs_per_sec > 0.0 => {
                 out.push((
-                    format!("{} msgs/s", r.workload),
+                    format!("{workload} msgs/s"),
                     r.msgs_per_sec / z.msgs_per_sec,
                     true,
                 ));

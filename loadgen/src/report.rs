@@ -8,6 +8,8 @@ pub struct Setup {
     pub shards: usize,
     pub cores: Vec<usize>,
     pub busy_poll_us: u64,
+    /// The ringmq backends the rows ran on (`io-uring`, `epoll`).
+    pub backends: Vec<String>,
     pub api: String,
     pub transport: String,
     pub libzmq_version: Option<String>,
@@ -18,6 +20,8 @@ pub struct Setup {
 pub struct Row {
     pub workload: String,
     pub implementation: &'static str,
+    /// The I/O backend of a ringmq row (`io-uring` or `epoll`).
+    pub backend: Option<&'static str>,
     pub size: usize,
     pub messages: u64,
     pub seconds: f64,
@@ -29,6 +33,14 @@ pub struct Row {
 }
 
 impl Row {
+    /// The implementation as the table names it: `libzmq`, `ringmq/io-uring`, `ringmq/epoll`.
+    pub fn label(&self) -> String {
+        match self.backend {
+            Some(b) => format!("{}/{b}", self.implementation),
+            None => self.implementation.to_owned(),
+        }
+    }
+
     pub fn throughput(
         workload: String,
         implementation: &'static str,
@@ -40,6 +52,7 @@ impl Row {
         Row {
             workload,
             implementation,
+            backend: None,
             size,
             messages,
             seconds,
@@ -87,7 +100,15 @@ impl Report {
         self.rows.push(row);
     }
 
-    /// The table, with a ratio line after each workload that has both implementations.
+    /// The rows of each workload, in order (rows of one workload are consecutive).
+    pub fn groups(&self) -> Vec<&[Row]> {
+        self.rows
+            .chunk_by(|a, b| a.workload == b.workload)
+            .collect()
+    }
+
+    /// The table, with ratio lines after each workload: every ringmq backend against libzmq,
+    /// and epoll against io_uring when both ran.
     pub fn table(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -103,38 +124,60 @@ impl Report {
             .unwrap_or(0)
             .max(18);
         let mut out = format!(
-            "{:<width$} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
-            "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us"
+            "ringmq backend(s): {}\n",
+            if self.setup.backends.is_empty() {
+                "-".to_owned()
+            } else {
+                self.setup.backends.join(", ")
+            }
         );
-        let mut previous: Option<&Row> = None;
-        for r in &self.rows {
-            out.push_str(&format!(
-                "{:<width$} {:<8} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}\n",
-                r.workload,
-                r.implementation,
-                r.msgs_per_sec,
-                r.mb_per_sec,
-                opt(r.rtt_us_p50),
-                opt(r.rtt_us_p99),
-                opt(r.rtt_us_p999)
-            ));
-            if let Some(p) = previous.filter(|p| {
-                p.workload == r.workload
-                    && p.implementation == "ringmq"
-                    && r.implementation == "libzmq"
-            }) {
+        out.push_str(&format!(
+            "{:<width$} {:<15} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+            "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us"
+        ));
+        let ratio_line = |name: &str, a: &Row, b: &Row| {
+            format!(
+                "{:<width$} {:<15} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+                "",
+                name,
+                ratio(Some(a.msgs_per_sec), Some(b.msgs_per_sec)),
+                ratio(Some(a.mb_per_sec), Some(b.mb_per_sec)),
+                ratio(a.rtt_us_p50, b.rtt_us_p50),
+                ratio(a.rtt_us_p99, b.rtt_us_p99),
+                ratio(a.rtt_us_p999, b.rtt_us_p999)
+            )
+        };
+        for group in self.groups() {
+            for r in group {
                 out.push_str(&format!(
-                    "{:<width$} {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
-                    "",
-                    "ratio",
-                    ratio(Some(p.msgs_per_sec), Some(r.msgs_per_sec)),
-                    ratio(Some(p.mb_per_sec), Some(r.mb_per_sec)),
-                    ratio(p.rtt_us_p50, r.rtt_us_p50),
-                    ratio(p.rtt_us_p99, r.rtt_us_p99),
-                    ratio(p.rtt_us_p999, r.rtt_us_p999)
+                    "{:<width$} {:<15} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}\n",
+                    r.workload,
+                    r.label(),
+                    r.msgs_per_sec,
+                    r.mb_per_sec,
+                    opt(r.rtt_us_p50),
+                    opt(r.rtt_us_p99),
+                    opt(r.rtt_us_p999)
                 ));
             }
-            previous = Some(r);
+            let ringmq: Vec<&Row> = group
+                .iter()
+                .filter(|r| r.implementation == "ringmq")
+                .collect();
+            if let Some(z) = group.iter().find(|r| r.implementation == "libzmq") {
+                for r in &ringmq {
+                    let name = match r.backend {
+                        Some(b) if ringmq.len() > 1 => format!("ratio {b}"),
+                        _ => "ratio".to_owned(),
+                    };
+                    out.push_str(&ratio_line(&name, r, z));
+                }
+            }
+            let uring = ringmq.iter().find(|r| r.backend == Some("io-uring"));
+            let epoll = ringmq.iter().find(|r| r.backend == Some("epoll"));
+            if let (Some(u), Some(e)) = (uring, epoll) {
+                out.push_str(&ratio_line("epoll/io-uring", e, u));
+            }
         }
         if self.rows.iter().any(|r| r.implementation == "libzmq")
             && self.rows.iter().any(|r| r.implementation == "ringmq")
@@ -175,8 +218,9 @@ impl Report {
             kernel.trim()
         ));
         out.push_str(&format!(
-            "- transport: {}\n- ringmq: {} shard(s), cores {:?}, busy-poll {} us, {} API; libzmq {}\n\n",
+            "- transport: {}\n- ringmq: {} backend, {} shard(s), cores {:?}, busy-poll {} us, {} API; libzmq {}\n\n",
             self.setup.transport,
+            self.setup.backends.join(" and "),
             self.setup.shards,
             self.setup.cores,
             self.setup.busy_poll_us,

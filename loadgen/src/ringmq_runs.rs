@@ -49,6 +49,8 @@ pub fn run(
     }
     .map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })?;
     progress.finish_and_clear();
+    let mut row = row;
+    row.backend = Some(rt.backend().name());
     Ok(row)
 }
 

@@ -444,6 +444,16 @@ const IO_URING_SECCOMP_HINT: &str = "to use io_uring in a container, allow the s
     io_uring_setup, io_uring_enter and io_uring_register in its seccomp profile (and \
     kernel.io_uring_disabled=0 on the host)";
 
+impl Backend {
+    /// The backend a runtime configured with `self` would run here, probing io_uring as
+    /// [`Runtime::new`] does: `auto` becomes `RINGMQ_BACKEND` when set, else `io-uring` where it
+    /// works, else `epoll`; `io-uring` fails with [`ErrorKind::BackendUnavailable`] where it
+    /// cannot run.
+    pub fn resolve(self) -> Result<Backend, Error> {
+        resolve_backend(self)
+    }
+}
+
 /// Turn `auto` into a concrete backend, once per runtime: `RINGMQ_BACKEND` when set, else
 /// io_uring when it works here, else epoll (logged once, with the cause and the fix).
 fn resolve_backend(requested: Backend) -> Result<Backend, Error> {
