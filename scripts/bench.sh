@@ -24,22 +24,42 @@ for i in $(seq 1 "$runs"); do
   fi
 done
 python3 - "$out" <<'PY'
+# Per workload and ringmq backend: median msgs/s, ratio to libzmq (median and range), RTT ratios;
+# and, where both backends ran, epoll / io-uring.
 import json, glob, statistics, sys
-rows = {}
+from collections import defaultdict
+rows = defaultdict(lambda: defaultdict(list))   # (workload, label) -> field -> values
+order = []
 for f in sorted(glob.glob(sys.argv[1] + "/run-*.json")):
-    r = json.load(open(f))["rows"]
-    for a, b in zip(r, r[1:]):
-        if a["workload"] == b["workload"] and a["implementation"] == "ringmq" and b["implementation"] == "libzmq":
-            m = rows.setdefault(a["workload"], {"msgs": [], "p50": [], "p99": [], "r": [], "z": [], "rp50": [], "zp50": []})
-            m["msgs"].append(a["msgs_per_sec"] / b["msgs_per_sec"])
-            m["r"].append(a["msgs_per_sec"]); m["z"].append(b["msgs_per_sec"])
-            if a["rtt_us_p50"]:
-                m["p50"].append(a["rtt_us_p50"] / b["rtt_us_p50"]); m["p99"].append(a["rtt_us_p99"] / b["rtt_us_p99"])
-                m["rp50"].append(a["rtt_us_p50"]); m["zp50"].append(b["rtt_us_p50"])
-print(f"{'workload':<18} {'runs':>4} {'ringmq msgs/s':>14} {'libzmq msgs/s':>14} {'ratio median':>12} {'ratio range':>16} {'RTT p50 ratio':>14} {'RTT p99 ratio':>14}")
-for w, m in rows.items():
-    rng = f"{min(m['msgs']):.2f}-{max(m['msgs']):.2f}"
-    p50 = f"{statistics.median(m['p50']):.2f}" if m["p50"] else "-"
-    p99 = f"{statistics.median(m['p99']):.2f}" if m["p99"] else "-"
-    print(f"{w:<18} {len(m['msgs']):>4} {statistics.median(m['r']):>14.0f} {statistics.median(m['z']):>14.0f} {statistics.median(m['msgs']):>12.2f} {rng:>16} {p50:>14} {p99:>14}")
+    by_workload = defaultdict(dict)
+    for r in json.load(open(f))["rows"]:
+        label = r["implementation"] + ("/" + r["backend"] if r.get("backend") else "")
+        by_workload[r["workload"]][label] = r
+    for w, impls in by_workload.items():
+        z = impls.get("libzmq")
+        for label, a in impls.items():
+            if label == "libzmq":
+                continue
+            if (w, label) not in order:
+                order.append((w, label))
+            m = rows[(w, label)]
+            m["r"].append(a["msgs_per_sec"])
+            if z:
+                m["msgs"].append(a["msgs_per_sec"] / z["msgs_per_sec"])
+                m["z"].append(z["msgs_per_sec"])
+                if a["rtt_us_p50"] and z["rtt_us_p50"]:
+                    m["p50"].append(a["rtt_us_p50"] / z["rtt_us_p50"])
+                    m["p99"].append(a["rtt_us_p99"] / z["rtt_us_p99"])
+            u, e = impls.get("ringmq/io-uring"), impls.get("ringmq/epoll")
+            if label == "ringmq/epoll" and u and e:
+                m["vs_uring"].append(e["msgs_per_sec"] / u["msgs_per_sec"])
+                if e["rtt_us_p50"] and u["rtt_us_p50"]:
+                    m["vs_uring_p50"].append(e["rtt_us_p50"] / u["rtt_us_p50"])
+med = lambda v, f=".2f": format(statistics.median(v), f) if v else "-"
+print(f"{'workload':<20} {'impl':<16} {'runs':>4} {'msgs/s':>10} {'libzmq':>10} {'ratio med':>9} {'range':>11} {'p50 r':>6} {'p99 r':>6} {'ep/ur':>6} {'ep/ur p50':>9}")
+for key in order:
+    w, label = key
+    m = rows[key]
+    rng = f"{min(m['msgs']):.2f}-{max(m['msgs']):.2f}" if m["msgs"] else "-"
+    print(f"{w:<20} {label:<16} {len(m['r']):>4} {med(m['r'], '.0f'):>10} {med(m['z'], '.0f'):>10} {med(m['msgs']):>9} {rng:>11} {med(m['p50']):>6} {med(m['p99']):>6} {med(m['vs_uring']):>6} {med(m['vs_uring_p50']):>9}")
 PY
