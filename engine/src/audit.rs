@@ -552,14 +552,9 @@ fn audit_socket(
 /// The directory of an ipc path, when it exists and is world-writable without the sticky bit.
 fn insecure_directory(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = crate::socket::ipc::directory_of(path);
     let mode = std::fs::metadata(dir).ok()?.permissions().mode();
-    let world_writable = mode & 0o002 != 0;
-    let sticky = mode & 0o1000 != 0;
-    (world_writable && !sticky).then(|| dir.display().to_string())
+    crate::socket::ipc::is_insecure_mode(mode).then(|| dir.display().to_string())
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
 use bytes::Bytes;
-use ringmq_patterns::{Pattern, RecvStrategy, SendStrategy};
+use ringmq_patterns::Pattern;
 use ringmq_transports::{Message, SocketType};
 
 use crate::error::{Error, ErrorKind, SendError};
@@ -316,14 +316,6 @@ pub async fn proxy_steerable<'a>(
     Proxy::new(frontend, backend, capture, control)?.run().await
 }
 
-fn can_send(socket_type: SocketType) -> bool {
-    Pattern::of(socket_type).is_some_and(|p| p.send != SendStrategy::None)
-}
-
-fn can_recv(socket_type: SocketType) -> bool {
-    Pattern::of(socket_type).is_some_and(|p| p.recv != RecvStrategy::None)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     Frontend,
@@ -432,8 +424,8 @@ impl<'a> Proxy<'a> {
         control: Control<'a>,
     ) -> Result<Proxy<'a>, Error> {
         let (front_type, back_type) = (frontend.socket_type(), backend.socket_type());
-        let forward = can_recv(front_type) && can_send(back_type);
-        let reverse = can_recv(back_type) && can_send(front_type);
+        let forward = Pattern::can_recv(front_type) && Pattern::can_send(back_type);
+        let reverse = Pattern::can_recv(back_type) && Pattern::can_send(front_type);
         if !forward && !reverse {
             return Err(Error::new(
                 ErrorKind::NotSupported,
@@ -443,7 +435,7 @@ impl<'a> Proxy<'a> {
             ));
         }
         if let Some(capture) = capture {
-            if !can_send(capture.socket_type()) {
+            if !Pattern::can_send(capture.socket_type()) {
                 return Err(Error::new(
                     ErrorKind::NotSupported,
                     format!(
@@ -454,7 +446,7 @@ impl<'a> Proxy<'a> {
             }
         }
         if let Control::Socket { socket, .. } = control {
-            if !can_recv(socket.socket_type()) {
+            if !Pattern::can_recv(socket.socket_type()) {
                 return Err(Error::new(
                     ErrorKind::NotSupported,
                     format!(

@@ -192,13 +192,78 @@ fn auth_worker() -> Option<&'static std::sync::mpsc::Sender<AuthJob>> {
         .as_ref()
 }
 
+/// A decision that comes later: from a ZAP handler, or from the authentication thread.
+pub(crate) type PendingDecision =
+    std::pin::Pin<Box<dyn std::future::Future<Output = AuthDecision>>>;
+
+/// How a peer's credentials are judged: the one answer of [`authenticate`].
+pub(crate) enum AuthDecision {
+    /// Go on; `user_id` (possibly empty) becomes the `User-Id` property of the peer's messages.
+    Accept { user_id: String },
+    /// Refuse the peer, for this reason (logged, and reported as `handshake-failed(auth)`).
+    Refuse(String),
+    /// The answer comes later; the caller bounds the wait by `zap_timeout`.
+    Pending(PendingDecision),
+}
+
+/// Decide about a peer that presented `credentials`, the way libzmq does: a ZAP handler when one
+/// is configured (`zap_endpoint`) or bound in this runtime (`inproc://zeromq.zap.01`), else the
+/// socket's built-in [`Authorizer`] (on the authentication thread when it must hash a password),
+/// else accept.
+pub(crate) fn authenticate(
+    options: &crate::socket::Options,
+    credentials: Credentials,
+    address: Option<IpAddr>,
+) -> AuthDecision {
+    let zap_endpoint = match &options.zap_endpoint {
+        Some(endpoint) => Some(endpoint.clone()),
+        None => crate::zap::handler_bound().then(|| crate::zap::ZAP_ENDPOINT.to_owned()),
+    };
+    if let Some(endpoint) = zap_endpoint {
+        return match crate::zap::ask(&endpoint, &options.zap_domain, address, &credentials) {
+            Ok(reply) => AuthDecision::Pending(Box::pin(async move {
+                let reply = reply.await;
+                if reply.is_success() {
+                    AuthDecision::Accept {
+                        user_id: reply.user_id,
+                    }
+                } else {
+                    AuthDecision::Refuse(format!(
+                        "ZAP {}: {}",
+                        reply.status_code, reply.status_text
+                    ))
+                }
+            })),
+            Err(e) => AuthDecision::Refuse(format!("ZAP unavailable: {e}")),
+        };
+    }
+    match options.authorizer.clone() {
+        Some(authorizer) if authorizer.is_slow_for(&credentials) => {
+            let decision = decide_off_shard(authorizer, credentials, address);
+            AuthDecision::Pending(Box::pin(async move {
+                match decision.await {
+                    Ok(user_id) => AuthDecision::Accept { user_id },
+                    Err(reason) => AuthDecision::Refuse(reason),
+                }
+            }))
+        }
+        Some(authorizer) => match authorizer.decide(&credentials, address) {
+            Ok(user_id) => AuthDecision::Accept { user_id },
+            Err(reason) => AuthDecision::Refuse(reason),
+        },
+        None => AuthDecision::Accept {
+            user_id: String::new(),
+        },
+    }
+}
+
 /// Run `authorizer.decide` on the authentication thread (Argon2 takes tens of milliseconds; a shard must
-/// not stall its other sockets meanwhile); resolves to a ZAP-style reply.
-pub(crate) fn decide_off_shard(
+/// not stall its other sockets meanwhile); resolves to its decision.
+fn decide_off_shard(
     authorizer: std::sync::Arc<Authorizer>,
     credentials: Credentials,
     address: Option<IpAddr>,
-) -> impl std::future::Future<Output = ringmq_transports::zap::ZapReply> {
+) -> impl std::future::Future<Output = Result<String, String>> {
     use std::sync::{Arc, Mutex};
     let slot: Arc<DecisionSlot> = Arc::new((Mutex::new(None), atomic_waker::AtomicWaker::new()));
     let worker = slot.clone();
@@ -219,19 +284,7 @@ pub(crate) fn decide_off_shard(
         let decision = slot.0.lock().ok().and_then(|mut s| s.take());
         match decision {
             None => std::task::Poll::Pending,
-            Some(d) => {
-                let (status_code, status_text, user_id) = match d {
-                    Ok(user) => (200, "OK".to_owned(), user),
-                    Err(reason) => (400, reason, String::new()),
-                };
-                std::task::Poll::Ready(ringmq_transports::zap::ZapReply {
-                    request_id: bytes::Bytes::new(),
-                    status_code,
-                    status_text,
-                    user_id,
-                    metadata: bytes::Bytes::new(),
-                })
-            }
+            Some(d) => std::task::Poll::Ready(d),
         }
     })
 }

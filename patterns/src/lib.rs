@@ -91,6 +91,16 @@ impl Pattern {
         })
     }
 
+    /// Whether an application may send on `socket_type` (PULL and SUB may not).
+    pub fn can_send(socket_type: SocketType) -> bool {
+        Pattern::of(socket_type).is_some_and(|p| p.send != SendStrategy::None)
+    }
+
+    /// Whether an application may receive on `socket_type` (PUSH and PUB may not).
+    pub fn can_recv(socket_type: SocketType) -> bool {
+        Pattern::of(socket_type).is_some_and(|p| p.recv != RecvStrategy::None)
+    }
+
     /// Whether a full peer makes the sender wait (true) or drops the message (false: PUB, XPUB,
     /// XSUB, and ROUTER/REP, which drop for a full peer unless `router_mandatory`).
     pub fn blocks_at_hwm(&self) -> bool {
@@ -115,5 +125,12 @@ mod tests {
         assert_eq!(publ.recv, RecvStrategy::None);
         assert!(Pattern::of(SocketType::Sub).unwrap().filters_incoming);
         assert!(Pattern::of(SocketType::Pair).unwrap().exclusive);
+        for t in [SocketType::Pull, SocketType::Sub] {
+            assert!(!Pattern::can_send(t) && Pattern::can_recv(t), "{t:?}");
+        }
+        for t in [SocketType::Push, SocketType::Pub] {
+            assert!(Pattern::can_send(t) && !Pattern::can_recv(t), "{t:?}");
+        }
+        assert!(Pattern::can_send(SocketType::XPub) && Pattern::can_recv(SocketType::XPub));
     }
 }

@@ -810,13 +810,12 @@ impl Connection {
     }
 
     fn deliver(&mut self, msg: Message) {
-        if self.receives_subscriptions && msg.len() == 1 {
+        if self.receives_subscriptions {
             // Subscriptions as messages: ZMTP 3.0, and what libzmq 4.3 sends to every peer.
-            let body = &msg.frames()[0];
-            match body.first() {
-                Some(1) => return self.events.push_back(Event::Subscribe(body.slice(1..))),
-                Some(0) => return self.events.push_back(Event::Cancel(body.slice(1..))),
-                _ => {}
+            match crate::subscription::decode(&msg) {
+                Some((topic, true)) => return self.events.push_back(Event::Subscribe(topic)),
+                Some((topic, false)) => return self.events.push_back(Event::Cancel(topic)),
+                None => {}
             }
         }
         self.events.push_back(Event::Message(msg));
@@ -934,9 +933,7 @@ impl Connection {
         let mut bytes = Vec::with_capacity(topic.len() + 12);
         if self.codec.is_some() {
             // Under CURVE, as libzmq 4.3 does: a subscription message inside a box.
-            let mut body = Vec::with_capacity(topic.len() + 1);
-            body.push(u8::from(subscribe));
-            body.extend_from_slice(topic);
+            let body = crate::subscription::encode(topic, subscribe);
             return self.encode_message(&Message::single(body), out);
         }
         if self.peer_minor >= 1 {
@@ -947,9 +944,7 @@ impl Connection {
                 Command::Cancel(topic).encode(&mut bytes);
             }
         } else {
-            let mut body = Vec::with_capacity(topic.len() + 1);
-            body.push(u8::from(subscribe));
-            body.extend_from_slice(topic);
+            let body = crate::subscription::encode(topic, subscribe);
             crate::frame::encode_message_frame(&mut bytes, false, &body);
         }
         out.put_slice(&bytes);

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod message;
 pub mod metadata;
 pub mod socket_type;
+pub mod subscription;
 pub mod z85;
 pub mod zap;
 

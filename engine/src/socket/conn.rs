@@ -21,6 +21,7 @@ use ringmq_transports::{Connection, ConnectionConfig, Event, ProtocolError};
 use super::core::Core;
 use crate::runtime::driver::{self, IoFd};
 use crate::runtime::{sleep, sleep_until, Sleep};
+use crate::security::{authenticate, AuthDecision, PendingDecision};
 
 /// Stop filling a write once this much is queued; the rest goes in the next one.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
@@ -44,7 +45,6 @@ pub(crate) enum ConnEnd {
 
 type RecvOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, BytesMut)>>>;
 type SendOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, Vec<Bytes>)>>>;
-type ZapFuture = Pin<Box<dyn Future<Output = crate::zap::ZapReply>>>;
 
 /// Drive the connection on `fd` for pipe `peer` until it ends.
 pub(crate) async fn run(
@@ -60,7 +60,7 @@ pub(crate) async fn run(
         endpoint,
         handshaken: false,
         user_id: None,
-        zap: None,
+        pending_auth: None,
         peer_address: socket2::SockRef::from(&fd)
             .peer_addr()
             .ok()
@@ -129,8 +129,9 @@ struct ConnDriver {
     peer_address: Option<std::net::IpAddr>,
     /// The authenticated user (PLAIN/CURVE), attached to messages as `User-Id`.
     user_id: Option<String>,
-    /// A ZAP request in flight and its deadline.
-    zap: Option<(ZapFuture, Pin<Box<Sleep>>)>,
+    /// An authentication decision still to come (ZAP handler or the authentication thread), and
+    /// its deadline.
+    pending_auth: Option<(PendingDecision, Pin<Box<Sleep>>)>,
     fd: IoFd,
     conn: Connection,
     recv_buf: Option<BytesMut>,
@@ -200,40 +201,24 @@ impl ConnDriver {
                     }
                 }
             }
-            // A ZAP answer.
-            if let Some((reply, deadline)) = self.zap.as_mut() {
-                let answer = match reply.as_mut().poll(cx) {
-                    Poll::Ready(r) => Some(Ok(r)),
-                    Poll::Pending => deadline.as_mut().poll(cx).is_ready().then_some(Err(())),
+            // An authentication decision that was pending.
+            if let Some((decision, deadline)) = self.pending_auth.as_mut() {
+                let answer = match decision.as_mut().poll(cx) {
+                    Poll::Ready(d) => Some(d),
+                    Poll::Pending => deadline.as_mut().poll(cx).is_ready().then(|| {
+                        AuthDecision::Refuse(
+                            "authentication (ZAP handler) did not answer in time".into(),
+                        )
+                    }),
                 };
                 if let Some(answer) = answer {
-                    self.zap = None;
+                    self.pending_auth = None;
                     progress = true;
-                    match answer {
-                        Ok(r) if r.is_success() => {
-                            self.user_id = (!r.user_id.is_empty()).then_some(r.user_id);
-                            if let Err(e) = self.conn.accept_peer(Instant::now()) {
-                                return Poll::Ready(ConnEnd::Protocol(e));
-                            }
-                            if let Some(end) = self.dispatch_events() {
-                                return Poll::Ready(end);
-                            }
-                        }
-                        Ok(r) if r.request_id.is_empty() => {
-                            // The built-in authorizer's answer, from its helper thread.
-                            return Poll::Ready(ConnEnd::Protocol(
-                                self.conn.reject_peer(&r.status_text),
-                            ));
-                        }
-                        Ok(r) => {
-                            let reason = format!("ZAP {}: {}", r.status_code, r.status_text);
-                            return Poll::Ready(ConnEnd::Protocol(self.conn.reject_peer(&reason)));
-                        }
-                        Err(()) => {
-                            return Poll::Ready(ConnEnd::Protocol(self.conn.reject_peer(
-                                "authentication (ZAP handler) did not answer in time",
-                            )))
-                        }
+                    if let Some(end) = self.apply_decision(answer) {
+                        return Poll::Ready(end);
+                    }
+                    if let Some(end) = self.dispatch_events() {
+                        return Poll::Ready(end);
                     }
                 }
             }
@@ -315,6 +300,26 @@ impl ConnDriver {
         }
     }
 
+    /// Go on with the handshake as an authentication decision says. Never called with
+    /// [`AuthDecision::Pending`].
+    fn apply_decision(&mut self, decision: AuthDecision) -> Option<ConnEnd> {
+        match decision {
+            AuthDecision::Accept { user_id } => {
+                tracing::debug!(endpoint = %self.endpoint, user = %user_id, "peer authenticated");
+                self.user_id = (!user_id.is_empty()).then_some(user_id);
+                self.conn
+                    .accept_peer(Instant::now())
+                    .err()
+                    .map(ConnEnd::Protocol)
+            }
+            AuthDecision::Refuse(reason) => {
+                tracing::info!(endpoint = %self.endpoint, %reason, "peer refused");
+                Some(ConnEnd::Protocol(self.conn.reject_peer(&reason)))
+            }
+            AuthDecision::Pending(_) => unreachable!("pending decisions are awaited, not applied"),
+        }
+    }
+
     fn dispatch_events(&mut self) -> Option<ConnEnd> {
         let mut core = self.core.borrow_mut();
         while let Some(event) = self.conn.poll_event() {
@@ -348,63 +353,18 @@ impl ConnDriver {
                     });
                 }
                 Event::Authenticate(credentials) => {
-                    let zap_endpoint = match &core.options.zap_endpoint {
-                        Some(endpoint) => Some(endpoint.clone()),
-                        None => {
-                            crate::zap::handler_bound().then(|| crate::zap::ZAP_ENDPOINT.to_owned())
-                        }
-                    };
-                    if let Some(endpoint) = zap_endpoint {
-                        // Ask the ZAP handler; the driver resumes when it answers (or times out).
-                        match crate::zap::ask(
-                            &endpoint,
-                            &core.options.zap_domain,
-                            self.peer_address,
-                            &credentials,
-                        ) {
-                            Ok(reply) => {
-                                let deadline = std::time::Instant::now() + core.options.zap_timeout;
-                                self.zap = Some((Box::pin(reply), Box::pin(sleep_until(deadline))));
-                            }
-                            Err(e) => {
-                                return Some(ConnEnd::Protocol(
-                                    self.conn.reject_peer(&format!("ZAP unavailable: {e}")),
-                                ))
-                            }
-                        }
-                        continue;
+                    let decision = authenticate(&core.options, credentials, self.peer_address);
+                    let zap_timeout = core.options.zap_timeout;
+                    drop(core);
+                    if let AuthDecision::Pending(pending) = decision {
+                        let deadline = Instant::now() + zap_timeout;
+                        self.pending_auth = Some((pending, Box::pin(sleep_until(deadline))));
+                        return None;
                     }
-                    if let Some(authorizer) = core.options.authorizer.clone() {
-                        if authorizer.is_slow_for(&credentials) {
-                            // Password hashing runs on a helper thread; the answer comes back
-                            // through the same path as a ZAP reply.
-                            let reply = crate::security::decide_off_shard(
-                                authorizer,
-                                credentials,
-                                self.peer_address,
-                            );
-                            let deadline = std::time::Instant::now() + core.options.zap_timeout;
-                            self.zap = Some((Box::pin(reply), Box::pin(sleep_until(deadline))));
-                            continue;
-                        }
+                    if let Some(end) = self.apply_decision(decision) {
+                        return Some(end);
                     }
-                    let decision = match &core.options.authorizer {
-                        Some(authorizer) => authorizer.decide(&credentials, self.peer_address),
-                        None => Ok(String::new()),
-                    };
-                    match decision {
-                        Ok(user) => {
-                            tracing::debug!(endpoint = %self.endpoint, user = %user, ?credentials, "peer authenticated");
-                            self.user_id = (!user.is_empty()).then_some(user);
-                            if let Err(e) = self.conn.accept_peer(std::time::Instant::now()) {
-                                return Some(ConnEnd::Protocol(e));
-                            }
-                        }
-                        Err(reason) => {
-                            tracing::info!(endpoint = %self.endpoint, %reason, ?credentials, "peer refused");
-                            return Some(ConnEnd::Protocol(self.conn.reject_peer(&reason)));
-                        }
-                    }
+                    core = self.core.borrow_mut();
                 }
                 Event::Message(msg) => core.deliver(self.peer, msg),
                 Event::Subscribe(topic) => core.peer_subscription(self.peer, &topic, true),

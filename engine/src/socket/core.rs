@@ -525,22 +525,19 @@ impl Core {
 
     /// XSUB: `\x01topic` / `\x00topic` change subscriptions; anything else goes to every peer.
     fn send_upstream(&mut self, msg: Message) -> Result<(), SendError> {
-        if msg.len() == 1 {
-            let body = msg.frames()[0].clone();
-            match body.first() {
-                Some(1) => {
-                    self.subscriptions.subscribe(&body[1..]);
-                    self.queue_subscription(body.slice(1..), true);
-                    return Ok(());
-                }
-                Some(0) => {
-                    if self.subscriptions.unsubscribe(&body[1..]) {
-                        self.queue_subscription(body.slice(1..), false);
-                    }
-                    return Ok(());
-                }
-                _ => {}
+        match ringmq_transports::subscription::decode(&msg) {
+            Some((topic, true)) => {
+                self.subscriptions.subscribe(&topic);
+                self.queue_subscription(topic, true);
+                return Ok(());
             }
+            Some((topic, false)) => {
+                if self.subscriptions.unsubscribe(&topic) {
+                    self.queue_subscription(topic, false);
+                }
+                return Ok(());
+            }
+            None => {}
         }
         let hwm = self.options.sndhwm;
         for pipe in self.pipes.values_mut().filter(|p| p.connected) {
@@ -700,9 +697,7 @@ impl Core {
     }
 
     fn xpub_notify(&mut self, topic: &[u8], subscribe: bool) {
-        let mut body = Vec::with_capacity(topic.len() + 1);
-        body.push(u8::from(subscribe));
-        body.extend_from_slice(topic);
+        let body = ringmq_transports::subscription::encode(topic, subscribe);
         self.xpub_inbox.push_back(Message::single(body));
         self.recv_wakers.wake_all();
     }

@@ -359,9 +359,7 @@ async fn drive(
             // queued messages, while the channel has room.
             if attached {
                 while let Some((topic, subscribe)) = pipe.subscription_commands.front().cloned() {
-                    let mut body = Vec::with_capacity(topic.len() + 1);
-                    body.push(u8::from(subscribe));
-                    body.extend_from_slice(&topic);
+                    let body = ringmq_transports::subscription::encode(&topic, subscribe);
                     if end.tx.queue.push(Message::single(body)).is_err() {
                         break;
                     }
@@ -385,10 +383,9 @@ async fn drive(
             while room > 0 {
                 let Some(msg) = end.rx.queue.pop() else { break };
                 received = true;
-                if receives_subscriptions && msg.len() == 1 {
-                    let body = &msg.frames()[0];
-                    if let Some(&flag @ (0 | 1)) = body.first() {
-                        subscriptions.push((body.slice(1..), flag == 1));
+                if receives_subscriptions {
+                    if let Some(subscription) = ringmq_transports::subscription::decode(&msg) {
+                        subscriptions.push(subscription);
                         continue;
                     }
                 }

@@ -33,23 +33,33 @@ fn address(path: &str) -> std::io::Result<SockAddr> {
     }
 }
 
+/// The directory an ipc socket file at `path` goes in.
+pub(crate) fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether a directory of this mode lets another user replace our socket file: world-writable
+/// without the sticky bit (which /tmp has).
+pub(crate) fn is_insecure_mode(mode: u32) -> bool {
+    let world_writable = mode & 0o002 != 0;
+    let sticky = mode & 0o1000 != 0;
+    world_writable && !sticky
+}
+
 /// Refuse a directory anyone may write to unless it has the sticky bit (as /tmp does): there
 /// another user could replace our socket file.
 fn check_directory(path: &Path, allow_insecure: bool) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     let meta = std::fs::metadata(dir).map_err(|e| {
         Error::new(
             ErrorKind::BindFailed,
             format!("ipc directory {}: {e}", dir.display()),
         )
     })?;
-    let mode = meta.permissions().mode();
-    let world_writable = mode & 0o002 != 0;
-    let sticky = mode & 0o1000 != 0;
-    if world_writable && !sticky && !allow_insecure {
+    if is_insecure_mode(meta.permissions().mode()) && !allow_insecure {
         return Err(Error::new(
             ErrorKind::BindFailed,
             format!(

@@ -28,6 +28,7 @@ use crate::monitor::{Monitor, MonitorEvent};
 use crate::runtime::{self, spawn_local, ShardHandle, ShardId};
 use crate::security::SecurityPolicy;
 pub use options::Options;
+use ringmq_patterns::Pattern;
 
 /// A ZeroMQ socket on the current shard, used from tasks running there.
 ///
@@ -583,7 +584,7 @@ impl BlockingSocket {
     }
 
     fn send_until(&self, msg: Message, deadline: Option<Instant>) -> Result<(), SendError> {
-        if !can_send(self.socket_type) {
+        if !Pattern::can_send(self.socket_type) {
             return Err(SendError::Failed(
                 Error::new(
                     ErrorKind::NotSupported,
@@ -710,7 +711,7 @@ impl BlockingSocket {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Message, Error> {
-        if !can_recv(self.socket_type) {
+        if !Pattern::can_recv(self.socket_type) {
             return Err(Error::new(
                 ErrorKind::NotSupported,
                 format!("{} sockets cannot receive", self.socket_type),
@@ -794,18 +795,10 @@ impl Drop for BlockingSocket {
     }
 }
 
-fn can_send(t: SocketType) -> bool {
-    ringmq_patterns::Pattern::of(t).is_some_and(|p| p.send != ringmq_patterns::SendStrategy::None)
-}
-
-fn can_recv(t: SocketType) -> bool {
-    ringmq_patterns::Pattern::of(t).is_some_and(|p| p.recv != ringmq_patterns::RecvStrategy::None)
-}
-
 /// Moves messages between a blocking handle's queues and its socket, on the shard.
 async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
-    let sends = can_send(core.borrow().socket_type);
-    let recvs = can_recv(core.borrow().socket_type);
+    let sends = Pattern::can_send(core.borrow().socket_type);
+    let recvs = Pattern::can_recv(core.borrow().socket_type);
     let mut stash: Option<Message> = None;
     std::future::poll_fn(|cx| {
         for _ in 0..64 {
