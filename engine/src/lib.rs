@@ -33,6 +33,7 @@ pub mod cert;
 pub mod config;
 pub mod error;
 pub mod monitor;
+mod park;
 pub mod proxy;
 pub mod runtime;
 pub mod security;

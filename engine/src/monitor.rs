@@ -6,7 +6,7 @@
 //! dropped and counted ([`Monitor::dropped`]) rather than growing memory.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -184,8 +184,8 @@ impl std::fmt::Display for MonitorEvent {
 pub(crate) struct MonitorShared {
     queue: ArrayQueue<MonitorEvent>,
     waker: AtomicWaker,
-    reader: Mutex<Option<std::thread::Thread>>,
-    reader_waiting: AtomicBool,
+    /// The thread blocked in `recv_timeout`, if any.
+    reader: crate::park::ThreadParker,
     dropped: AtomicU64,
     closed: AtomicBool,
 }
@@ -205,13 +205,7 @@ impl MonitorShared {
 
     fn wake(&self) {
         self.waker.wake();
-        if self.reader_waiting.swap(false, Ordering::SeqCst) {
-            if let Ok(t) = self.reader.lock() {
-                if let Some(t) = t.as_ref() {
-                    t.unpark();
-                }
-            }
-        }
+        self.reader.unpark();
     }
 }
 
@@ -233,8 +227,7 @@ impl Monitor {
         let shared = Arc::new(MonitorShared {
             queue: ArrayQueue::new(MONITOR_QUEUE_LEN),
             waker: AtomicWaker::new(),
-            reader: Mutex::new(None),
-            reader_waiting: AtomicBool::new(false),
+            reader: crate::park::ThreadParker::new(),
             dropped: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
@@ -275,25 +268,14 @@ impl Monitor {
     /// Block the calling thread up to `timeout` for the next event.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<MonitorEvent> {
         let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self.shared.queue.pop() {
-                return Some(e);
-            }
-            if let Ok(mut t) = self.shared.reader.lock() {
-                *t = Some(std::thread::current());
-            }
-            self.shared.reader_waiting.store(true, Ordering::SeqCst);
-            if let Some(e) = self.shared.queue.pop() {
-                self.shared.reader_waiting.store(false, Ordering::SeqCst);
-                return Some(e);
-            }
-            let now = Instant::now();
-            if now >= deadline || self.shared.closed.load(Ordering::SeqCst) {
-                self.shared.reader_waiting.store(false, Ordering::SeqCst);
-                return self.shared.queue.pop();
-            }
-            std::thread::park_timeout(deadline - now);
-        }
+        let shared = &self.shared;
+        shared.reader.wait_until(
+            Some(deadline),
+            timeout,
+            || !shared.queue.is_empty(),
+            || shared.closed.load(Ordering::SeqCst),
+        );
+        shared.queue.pop()
     }
 
     /// Block up to `timeout` for the first event named `name` (see [`MonitorEvent::name`]),

@@ -14,7 +14,7 @@ pub mod router;
 pub mod subscriptions;
 
 pub use queue::{FairQueue, LoadBalance};
-pub use reqrep::{Rep, Req, StateError};
+pub use reqrep::{Rep, Req, StateError, Turn};
 pub use router::{Identified, RoutingTable};
 pub use subscriptions::Subscriptions;
 

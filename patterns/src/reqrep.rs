@@ -17,6 +17,8 @@ pub enum StateError {
     AwaitingReply,
     /// REQ: recv without a request outstanding. REP: send without a request received.
     NothingToAnswer,
+    /// REP: recv while the last request is not answered yet.
+    ReplyPending,
 }
 
 impl std::fmt::Display for StateError {
@@ -28,7 +30,81 @@ impl std::fmt::Display for StateError {
             StateError::NothingToAnswer => {
                 "nothing to answer: REQ must send first, REP must receive first"
             }
+            StateError::ReplyPending => {
+                "the last request is not answered yet: send the reply first"
+            }
         })
+    }
+}
+
+/// The application's turn on a REQ or REP socket, for a handle that reports a misuse to its
+/// caller before the message reaches the socket (whose [`Req`] and [`Rep`] enforce the same
+/// order): REQ sends, then receives; REP receives, then sends. Other types are never refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    role: Role,
+    relaxed: bool,
+    /// REQ: a request is outstanding. REP: a request awaits its reply.
+    outstanding: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Req,
+    Rep,
+    Free,
+}
+
+impl Turn {
+    /// The turn of a fresh `socket_type` socket (`req_relaxed` lets a REQ send again).
+    pub fn new(socket_type: ringmq_transports::SocketType, req_relaxed: bool) -> Turn {
+        use ringmq_transports::SocketType;
+        let role = match socket_type {
+            SocketType::Req => Role::Req,
+            SocketType::Rep => Role::Rep,
+            _ => Role::Free,
+        };
+        Turn {
+            role,
+            relaxed: req_relaxed,
+            outstanding: false,
+        }
+    }
+
+    /// Whether the application may send now.
+    pub fn check_send(&self) -> Result<(), StateError> {
+        match self.role {
+            Role::Req if self.outstanding && !self.relaxed => Err(StateError::AwaitingReply),
+            Role::Rep if !self.outstanding => Err(StateError::NothingToAnswer),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the application may receive now.
+    pub fn check_recv(&self) -> Result<(), StateError> {
+        match self.role {
+            Role::Req if !self.outstanding => Err(StateError::NothingToAnswer),
+            Role::Rep if self.outstanding => Err(StateError::ReplyPending),
+            _ => Ok(()),
+        }
+    }
+
+    /// A message was sent (after [`Turn::check_send`]).
+    pub fn sent(&mut self) {
+        match self.role {
+            Role::Req => self.outstanding = true,
+            Role::Rep => self.outstanding = false,
+            Role::Free => {}
+        }
+    }
+
+    /// A message was received (after [`Turn::check_recv`]).
+    pub fn received(&mut self) {
+        match self.role {
+            Role::Req => self.outstanding = false,
+            Role::Rep => self.outstanding = true,
+            Role::Free => {}
+        }
     }
 }
 
@@ -164,6 +240,32 @@ impl Rep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turn_alternates_like_the_sockets() {
+        use ringmq_transports::SocketType;
+        let mut req = Turn::new(SocketType::Req, false);
+        assert_eq!(req.check_recv(), Err(StateError::NothingToAnswer));
+        assert_eq!(req.check_send(), Ok(()));
+        req.sent();
+        assert_eq!(req.check_send(), Err(StateError::AwaitingReply));
+        assert_eq!(req.check_recv(), Ok(()));
+        req.received();
+        assert_eq!(req.check_send(), Ok(()));
+        let mut relaxed = Turn::new(SocketType::Req, true);
+        relaxed.sent();
+        assert_eq!(relaxed.check_send(), Ok(()));
+        let mut rep = Turn::new(SocketType::Rep, false);
+        assert_eq!(rep.check_send(), Err(StateError::NothingToAnswer));
+        rep.received();
+        assert_eq!(rep.check_recv(), Err(StateError::ReplyPending));
+        rep.sent();
+        assert_eq!(rep.check_recv(), Ok(()));
+        let mut push = Turn::new(SocketType::Push, false);
+        push.sent();
+        push.sent();
+        assert_eq!(push.check_send(), Ok(()));
+    }
 
     #[test]
     fn req_strict_alternation_and_envelope() {

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -325,20 +325,14 @@ struct Bridge {
     pump_holding: AtomicBool,
     /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full.
     dropped: AtomicU64,
-    app: Mutex<Option<std::thread::Thread>>,
-    app_waiting: AtomicBool,
+    /// The application thread blocked on this socket, if any.
+    pub(crate) app: crate::park::ThreadParker,
     closed: AtomicBool,
 }
 
 impl Bridge {
     fn notify_app(&self) {
-        if self.app_waiting.swap(false, Ordering::SeqCst) {
-            if let Ok(t) = self.app.lock() {
-                if let Some(t) = t.as_ref() {
-                    t.unpark();
-                }
-            }
-        }
+        self.app.unpark();
     }
 
     /// Wait until `ready` holds, the bridge closes, or `deadline` passes.
@@ -350,32 +344,11 @@ impl Bridge {
             }
             std::hint::spin_loop();
         }
-        loop {
-            if let Ok(mut t) = self.app.lock() {
-                *t = Some(std::thread::current());
-            }
-            self.app_waiting.store(true, Ordering::SeqCst);
-            if ready() {
-                self.app_waiting.store(false, Ordering::SeqCst);
-                return true;
-            }
-            if self.closed.load(Ordering::SeqCst) {
-                self.app_waiting.store(false, Ordering::SeqCst);
-                return ready();
-            }
-            let now = Instant::now();
-            let slice = Duration::from_millis(100);
-            let park_for = match deadline {
-                Some(d) if d <= now => {
-                    self.app_waiting.store(false, Ordering::SeqCst);
-                    return ready();
-                }
-                Some(d) => (d - now).min(slice),
-                None => slice,
-            };
-            std::thread::park_timeout(park_for);
-            self.app_waiting.store(false, Ordering::SeqCst);
-        }
+        // Park in slices, so a wake-up lost to a bug costs latency, never a hang.
+        self.app
+            .wait_until(deadline, Duration::from_millis(100), ready, || {
+                self.closed.load(Ordering::SeqCst)
+            })
     }
 }
 
@@ -405,9 +378,8 @@ pub struct BlockingSocket {
     bridge: Arc<Bridge>,
     socket_type: SocketType,
     /// REQ/REP alternation, checked here so a misuse is reported to the caller at once (the shard
-    /// enforces it too). REQ: a request is outstanding. REP: a request awaits its reply.
-    turn: std::cell::Cell<bool>,
-    req_relaxed: bool,
+    /// enforces it too).
+    turn: std::cell::Cell<ringmq_patterns::Turn>,
     /// ROUTER with `router_mandatory`: each send asks the shard directly, so an unroutable or
     /// full peer is reported to the caller (slower than the queued hand-off).
     synchronous_send: bool,
@@ -443,8 +415,7 @@ impl BlockingSocket {
             pump_wants_room: AtomicBool::new(false),
             pump_holding: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
-            app: Mutex::new(None),
-            app_waiting: AtomicBool::new(false),
+            app: crate::park::ThreadParker::new(),
             closed: AtomicBool::new(false),
         });
         let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
@@ -469,8 +440,7 @@ impl BlockingSocket {
             id,
             bridge,
             socket_type,
-            turn: std::cell::Cell::new(false),
-            req_relaxed,
+            turn: std::cell::Cell::new(ringmq_patterns::Turn::new(socket_type, req_relaxed)),
             synchronous_send,
             blocks_at_hwm: ringmq_patterns::Pattern::of(socket_type)
                 .is_some_and(|p| p.blocks_at_hwm())
@@ -602,26 +572,11 @@ impl BlockingSocket {
                 msg,
             ));
         }
-        match self.socket_type {
-            SocketType::Req if self.turn.get() && !self.req_relaxed => {
-                return Err(SendError::Failed(
-                    Error::new(
-                        ErrorKind::InvalidState,
-                        "a request is outstanding: receive its reply first (or set req_relaxed)",
-                    ),
-                    msg,
-                ))
-            }
-            SocketType::Rep if !self.turn.get() => {
-                return Err(SendError::Failed(
-                    Error::new(
-                        ErrorKind::InvalidState,
-                        "nothing to answer: REP must receive first",
-                    ),
-                    msg,
-                ))
-            }
-            _ => {}
+        if let Err(e) = self.turn.get().check_send() {
+            return Err(SendError::Failed(
+                Error::new(ErrorKind::InvalidState, e.to_string()),
+                msg,
+            ));
         }
         if self.synchronous_send {
             return self.send_synchronously(msg, deadline);
@@ -641,11 +596,9 @@ impl BlockingSocket {
             {
                 Ok(()) => {
                     self.bridge.pump.wake();
-                    match self.socket_type {
-                        SocketType::Req => self.turn.set(true),
-                        SocketType::Rep => self.turn.set(false),
-                        _ => {}
-                    }
+                    let mut turn = self.turn.get();
+                    turn.sent();
+                    self.turn.set(turn);
                     return Ok(());
                 }
                 Err(m) => msg = Some(m),
@@ -717,31 +670,17 @@ impl BlockingSocket {
                 format!("{} sockets cannot receive", self.socket_type),
             ));
         }
-        match self.socket_type {
-            SocketType::Req if !self.turn.get() => {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    "nothing to answer: REQ must send first",
-                ))
-            }
-            SocketType::Rep if self.turn.get() => {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    "the last request is not answered yet: send the reply first",
-                ))
-            }
-            _ => {}
+        if let Err(e) = self.turn.get().check_recv() {
+            return Err(Error::new(ErrorKind::InvalidState, e.to_string()));
         }
         loop {
             if let Some(m) = self.bridge.from_shard.pop() {
                 if self.bridge.pump_wants_room.swap(false, Ordering::SeqCst) {
                     self.bridge.pump.wake();
                 }
-                match self.socket_type {
-                    SocketType::Req => self.turn.set(false),
-                    SocketType::Rep => self.turn.set(true),
-                    _ => {}
-                }
+                let mut turn = self.turn.get();
+                turn.received();
+                self.turn.set(turn);
                 return Ok(m);
             }
             if self.bridge.closed.load(Ordering::SeqCst) {

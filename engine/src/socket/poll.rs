@@ -130,10 +130,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
         }
         // Ask every socket's shard to unpark this thread, then look once more before parking.
         for item in items.iter() {
-            if let Ok(mut t) = item.socket.bridge.app.lock() {
-                *t = Some(std::thread::current());
-            }
-            item.socket.bridge.app_waiting.store(true, Ordering::SeqCst);
+            item.socket.bridge.app.prepare();
         }
         let ready = check(items);
         let now = Instant::now();
@@ -143,10 +140,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
             std::thread::park_timeout(park_for);
         }
         for item in items.iter() {
-            item.socket
-                .bridge
-                .app_waiting
-                .store(false, Ordering::SeqCst);
+            item.socket.bridge.app.finish();
         }
         if ready > 0 {
             return Ok(ready);
