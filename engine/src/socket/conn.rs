@@ -110,6 +110,11 @@ pub(crate) async fn run(
         })
         .await;
     }
+    if let ConnEnd::Closed = &end {
+        let deadline = state.core.borrow().close_deadline;
+        let in_flight = state.recv_op.take();
+        polite_close(&state.fd, in_flight, deadline).await;
+    }
     // Ops still in flight are cancelled by their drop, and each holds its own handle to the
     // descriptor, so it closes only once the last of them is gone.
     let handshaken = state.handshaken;
@@ -373,6 +378,54 @@ impl ConnDriver {
         }
         None
     }
+}
+
+/// The longest a closing connection waits for its peer's end of stream after linger wrote
+/// everything, whatever `linger` says: the peer only has to read what is already in the kernel.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Close the way TCP closes politely, once linger has written everything: shut down our writing
+/// side, so the peer reads all we sent and then our end of stream; keep reading (and discarding)
+/// until the peer's own end of stream, an error, or the deadline (the linger deadline, at most
+/// [`DRAIN_LIMIT`] from now); then the caller closes. Closing at once instead would reset a tcp
+/// connection that still has unread input, and over ipc makes a libzmq peer whose input is
+/// stopped at its RCVHWM see a hang-up and drop what it has not read yet.
+async fn polite_close(fd: &IoFd, in_flight: Option<RecvOp>, linger_deadline: Option<Instant>) {
+    if socket2::SockRef::from(fd)
+        .shutdown(std::net::Shutdown::Write)
+        .is_err()
+    {
+        return;
+    }
+    let drain = async {
+        let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+        if let Some(op) = in_flight {
+            let (result, _) = op.await;
+            if !matches!(result, Ok(n) if n > 0) {
+                return;
+            }
+        }
+        loop {
+            buf.clear();
+            let (result, returned) = driver::recv(fd, buf).await;
+            buf = returned;
+            if !matches!(result, Ok(n) if n > 0) {
+                return;
+            }
+        }
+    };
+    let limit = Instant::now() + DRAIN_LIMIT;
+    let deadline = linger_deadline.map_or(limit, |d| d.min(limit));
+    let mut drain = std::pin::pin!(drain);
+    let mut timeout = std::pin::pin!(sleep_until(deadline));
+    std::future::poll_fn(|cx| {
+        if drain.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Remove the first `n` bytes from a list of chunks.

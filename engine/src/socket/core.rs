@@ -180,6 +180,8 @@ pub(crate) struct Core {
     recv_wakers: Wakers,
     pub(crate) kill: Rc<KillSwitch>,
     pub(crate) closing: bool,
+    /// When linger ends (set by close; `None`: linger without end).
+    pub(crate) close_deadline: Option<std::time::Instant>,
     /// Live connections (accepted and connected), for the connection limit and linger.
     pub(crate) connections: usize,
     /// Messages PUB dropped because a subscriber was at its HWM.
@@ -224,6 +226,7 @@ impl Core {
             recv_wakers: Wakers::default(),
             kill: Rc::new(KillSwitch::default()),
             closing: false,
+            close_deadline: None,
             connections: 0,
             dropped: 0,
             endpoints: Vec::new(),

@@ -272,14 +272,15 @@ impl Drop for Socket {
 }
 
 async fn close_core(core: Rc<RefCell<Core>>) {
-    let linger = {
+    let deadline = {
         let mut c = core.borrow_mut();
         inproc::unbind_all(&c);
         c.closing = true;
+        let deadline = c.options.linger.map(|l| Instant::now() + l);
+        c.close_deadline = deadline;
         c.wake_everyone();
-        c.options.linger
+        deadline
     };
-    let deadline = linger.map(|l| Instant::now() + l);
     let mut sleep = deadline.map(|d| Box::pin(runtime::sleep_until(d)));
     std::future::poll_fn(|cx| {
         let mut c = core.borrow_mut();
