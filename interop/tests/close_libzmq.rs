@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::ipc_endpoint;
@@ -81,4 +83,79 @@ fn close_over_tcp_delivers_every_message_to_libzmq() {
             "run {run}: {got} of {MESSAGES} delivered over tcp"
         );
     }
+}
+
+/// Dropping a receiving socket and its runtime is prompt while a peer keeps sending at full speed:
+/// linger covers what we still have to send, never what peers keep sending us. Returns once the
+/// drop finished, panicking if it takes longer than a bound far below the default linger (30 s).
+fn close_while_flooded(
+    endpoint: &str,
+    sender: impl FnOnce(String, Arc<AtomicBool>) + Send + 'static,
+) {
+    let rt = Runtime::new(Config::default()).expect("runtime");
+    let pull =
+        BlockingSocket::new(rt.next_shard(), SocketType::Pull, Options::default()).expect("pull");
+    let endpoint = pull.bind(endpoint).expect("bind");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || sender(endpoint, stop))
+    };
+    for _ in 0..1000 {
+        pull.recv_timeout(Duration::from_secs(10))
+            .expect("the flood arrives");
+    }
+    // Stop reading (the peer keeps sending into a full queue), then close everything.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(pull);
+        drop(rt);
+        let _ = done_tx.send(());
+    });
+    let finished = done_rx.recv_timeout(Duration::from_secs(20)).is_ok();
+    stop.store(true, Ordering::SeqCst);
+    flood.join().expect("sender");
+    assert!(
+        finished,
+        "closing the socket and the runtime did not finish while flooded"
+    );
+}
+
+fn libzmq_flood(endpoint: String, stop: Arc<AtomicBool>) {
+    let ctx = zmq::Context::new().expect("libzmq context");
+    let push = ctx.socket(zmq::PUSH).expect("push");
+    push.set_int(zmq::ZMQ_LINGER, 0).expect("linger");
+    push.set_sndtimeo(Duration::from_millis(50))
+        .expect("sndtimeo");
+    push.connect(&endpoint).expect("connect");
+    while !stop.load(Ordering::SeqCst) {
+        let _ = push.send(b"flood", 0);
+    }
+}
+
+fn ringmq_flood(endpoint: String, stop: Arc<AtomicBool>) {
+    let rt = Runtime::new(Config::default()).expect("runtime");
+    let options = Options {
+        linger: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let push = BlockingSocket::new(rt.next_shard(), SocketType::Push, options).expect("push");
+    push.connect(&endpoint).expect("connect");
+    while !stop.load(Ordering::SeqCst) {
+        if push.try_send(Message::single("flood")).is_err() {
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[test]
+fn close_is_prompt_while_a_libzmq_peer_keeps_sending() {
+    close_while_flooded(&ipc_endpoint(), libzmq_flood);
+    close_while_flooded("tcp://127.0.0.1:0", libzmq_flood);
+}
+
+#[test]
+fn close_is_prompt_while_a_ringmq_peer_keeps_sending() {
+    close_while_flooded(&ipc_endpoint(), ringmq_flood);
+    close_while_flooded("tcp://127.0.0.1:0", ringmq_flood);
 }
