@@ -149,6 +149,10 @@ pub struct ConnectionConfig {
     pub max_msg_size: Option<u64>,
     /// Time allowed from connection to the end of the handshake (`None`: unlimited).
     pub handshake_timeout: Option<Duration>,
+    /// Time allowed from connection to the end of the peer's 64-byte greeting, shorter than the
+    /// whole handshake's, so a peer that connects and sends nothing goes first (`None`: only
+    /// `handshake_timeout` applies).
+    pub greeting_timeout: Option<Duration>,
     /// Send a PING this often once the handshake is done (`None`: no heartbeats).
     pub heartbeat_ivl: Option<Duration>,
     /// Close when nothing arrives this long after a PING (defaults to `heartbeat_ivl`).
@@ -178,6 +182,7 @@ impl ConnectionConfig {
             routing_id: None,
             max_msg_size: Some(16 * 1024 * 1024),
             handshake_timeout: Some(Duration::from_secs(30)),
+            greeting_timeout: Some(Duration::from_secs(10)),
             heartbeat_ivl: None,
             heartbeat_timeout: None,
             random: None,
@@ -317,6 +322,8 @@ pub struct Connection {
     partial: Message,
     partial_size: u64,
     handshake_deadline: Option<Instant>,
+    /// Until the peer's greeting is complete.
+    greeting_deadline: Option<Instant>,
     last_recv: Instant,
     next_ping: Option<Instant>,
     ping_deadline: Option<Instant>,
@@ -343,6 +350,7 @@ impl Connection {
             matches!(config.socket_type, SocketType::Pub | SocketType::XPub);
         Connection {
             handshake_deadline: config.handshake_timeout.map(|t| now + t),
+            greeting_deadline: config.greeting_timeout.map(|t| now + t),
             decoder: FrameDecoder::new(frame_size_max),
             config,
             state: State::ExpectGreeting,
@@ -954,6 +962,8 @@ impl Connection {
     /// The earliest instant at which [`Connection::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
+            self.greeting_deadline
+                .filter(|_| self.state == State::ExpectGreeting),
             self.handshake_deadline,
             self.next_ping,
             self.ping_deadline,
@@ -977,7 +987,10 @@ impl Connection {
         if self.state == State::Closed {
             return Ok(());
         }
-        if self.handshake_deadline.is_some_and(|d| now >= d) {
+        if self.handshake_deadline.is_some_and(|d| now >= d)
+            || (self.state == State::ExpectGreeting
+                && self.greeting_deadline.is_some_and(|d| now >= d))
+        {
             return Err(ProtocolError::HandshakeTimeout);
         }
         if self.ping_deadline.is_some_and(|d| now >= d)
@@ -1189,6 +1202,28 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn greeting_timeout_comes_before_the_handshake_timeout() {
+        let now = Instant::now();
+        let mut cfg = ConnectionConfig::new(SocketType::Pull);
+        cfg.greeting_timeout = Some(Duration::from_secs(2));
+        cfg.handshake_timeout = Some(Duration::from_secs(30));
+        let mut silent = Connection::new(cfg.clone(), now);
+        assert_eq!(silent.poll_timeout(), Some(now + Duration::from_secs(2)));
+        assert_eq!(
+            silent.handle_timeout(now + Duration::from_secs(2)),
+            Err(ProtocolError::HandshakeTimeout)
+        );
+        // A peer whose greeting arrived is held to the whole handshake's deadline only.
+        let mut greeted = Connection::new(cfg, now);
+        // The peer's whole greeting (signature, version, NULL, as-server 0) arrives at once.
+        let greeting = crate::greeting::Greeting::new("NULL", false).encode();
+        let mut bytes = BytesMut::from(&greeting[..]);
+        greeted.handle_input(now, &mut bytes).unwrap();
+        assert!(greeted.handle_timeout(now + Duration::from_secs(5)).is_ok());
+        assert_eq!(greeted.poll_timeout(), Some(now + Duration::from_secs(30)));
     }
 
     #[test]

@@ -324,6 +324,7 @@ impl Runtime {
     /// backend asked for cannot run here (io_uring asked for explicitly where it is forbidden).
     pub fn new(config: Config) -> Result<Runtime, Error> {
         config.validate()?;
+        raise_fd_limit();
         let backend = resolve_backend(config.backend)?;
         let mut shards = Vec::with_capacity(config.shards);
         let mut threads = Vec::with_capacity(config.shards);
@@ -437,6 +438,35 @@ impl Drop for Runtime {
             let _ = t.join();
         }
     }
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit, once per process (logged): every
+/// connection is a descriptor, and the usual soft limit of 1024 would let a flood of idle
+/// connections exhaust them long before the socket's own limits apply.
+fn raise_fd_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit into the live struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return;
+        }
+        if limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let old = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit reads one rlimit from the live struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+            tracing::info!(
+                "raised the soft RLIMIT_NOFILE from {old} to the hard limit {}",
+                limit.rlim_max
+            );
+        }
+    });
 }
 
 /// How the seccomp allowance for io_uring is spelt, for the fallback log line and errors.

@@ -39,8 +39,12 @@ pub(crate) enum ConnEnd {
     Protocol(ProtocolError),
     /// The socket closed and everything queued was written.
     Closed,
-    /// An exclusive socket (PAIR) already has a peer.
+    /// An exclusive socket (PAIR) already has a peer, its routing id is taken, or the socket
+    /// serves `max_connections` peers already.
     Refused,
+    /// Closed while still in the handshake, to make room for a newer connection
+    /// (`max_handshakes`).
+    Evicted,
 }
 
 type RecvOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, BytesMut)>>>;
@@ -152,6 +156,16 @@ struct ConnDriver {
 impl ConnDriver {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnEnd> {
         loop {
+            if !self.handshaken
+                && self
+                    .core
+                    .borrow()
+                    .pipes
+                    .get(&self.peer)
+                    .is_some_and(|p| p.evicted)
+            {
+                return Poll::Ready(ConnEnd::Evicted);
+            }
             let mut progress = false;
             // Inbound.
             if self.recv_op.is_none() && !self.core.borrow().inq_full(self.peer) {
@@ -336,6 +350,13 @@ impl ConnDriver {
                 } => {
                     if core.exclusive_taken(self.peer) {
                         tracing::debug!(%peer_socket_type, "refusing a second peer on an exclusive socket");
+                        return Some(ConnEnd::Refused);
+                    }
+                    if !core.establish(self.peer) {
+                        tracing::info!(
+                            limit = core.options.max_connections,
+                            "refusing a peer: max_connections established peers already"
+                        );
                         return Some(ConnEnd::Refused);
                     }
                     let identity = peer_metadata.get("Identity").cloned().unwrap_or_default();

@@ -139,6 +139,10 @@ pub(crate) struct Pipe {
     /// ROUTER: the peer's routing id, kept with the pipe so messages that arrived before a
     /// disconnect are still delivered with it.
     pub(crate) routing_id: Option<Bytes>,
+    /// Closed to make room for newer connections in the handshake (`max_handshakes`).
+    pub(crate) evicted: bool,
+    /// Counted in `Core::established` (an accepted peer whose handshake completed).
+    pub(crate) established: bool,
 }
 
 impl Pipe {
@@ -155,6 +159,8 @@ impl Pipe {
             received: 0,
             properties: None,
             routing_id: None,
+            evicted: false,
+            established: false,
         }
     }
 
@@ -182,8 +188,12 @@ pub(crate) struct Core {
     pub(crate) closing: bool,
     /// When linger ends (set by close; `None`: linger without end).
     pub(crate) close_deadline: Option<std::time::Instant>,
-    /// Live connections (accepted and connected), for the connection limit and linger.
+    /// Live connections (accepted and connected), for linger.
     pub(crate) connections: usize,
+    /// Accepted peers whose handshake completed, against `max_connections`.
+    pub(crate) established: usize,
+    /// Accepted connections still in the handshake, oldest first; at most `max_handshakes`.
+    pub(crate) handshaking: VecDeque<PeerId>,
     /// Messages PUB dropped because a subscriber was at its HWM.
     pub(crate) dropped: u64,
     pub(crate) endpoints: Vec<String>,
@@ -227,6 +237,8 @@ impl Core {
             kill: Rc::new(KillSwitch::default()),
             closing: false,
             close_deadline: None,
+            established: 0,
+            handshaking: VecDeque::new(),
             connections: 0,
             dropped: 0,
             endpoints: Vec::new(),
@@ -254,6 +266,52 @@ impl Core {
             self.attach(id);
         }
         id
+    }
+
+    /// A connection was accepted: give it a pipe and a place in the handshake budget, closing
+    /// the oldest connection still in its handshake when the budget is full.
+    pub(crate) fn accept_pipe(&mut self) -> PeerId {
+        if self.handshaking.len() >= self.options.max_handshakes.max(1) {
+            if let Some(oldest) = self.handshaking.pop_front() {
+                if let Some(pipe) = self.pipes.get_mut(&oldest) {
+                    pipe.evicted = true;
+                    pipe.wake_driver();
+                }
+            }
+        }
+        let id = self.add_pipe(false);
+        self.handshaking.push_back(id);
+        id
+    }
+
+    /// `id`'s handshake completed: it leaves the handshake budget; an accepted peer takes a place
+    /// among the established ones, or is refused (false) when `max_connections` are taken.
+    pub(crate) fn establish(&mut self, id: PeerId) -> bool {
+        let Some(position) = self.handshaking.iter().position(|&p| p == id) else {
+            return true; // a connecting pipe: not subject to the listener's limits
+        };
+        self.handshaking.remove(position);
+        if self.established >= self.options.max_connections {
+            return false;
+        }
+        self.established += 1;
+        if let Some(pipe) = self.pipes.get_mut(&id) {
+            pipe.established = true;
+        }
+        true
+    }
+
+    /// `id`'s connection ended: release what it held in the handshake and connection budgets.
+    pub(crate) fn release_budgets(&mut self, id: PeerId) {
+        if let Some(position) = self.handshaking.iter().position(|&p| p == id) {
+            self.handshaking.remove(position);
+        }
+        if let Some(pipe) = self.pipes.get_mut(&id) {
+            if std::mem::take(&mut pipe.established) {
+                self.established -= 1;
+            }
+            pipe.evicted = false;
+        }
     }
 
     fn attach(&mut self, id: PeerId) {

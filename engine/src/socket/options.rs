@@ -25,6 +25,10 @@ pub struct Options {
     pub max_msg_size: Option<u64>,
     /// Time a peer has to finish the ZMTP handshake (`ZMQ_HANDSHAKE_IVL`). Default 30 s.
     pub handshake_timeout: Option<Duration>,
+    /// Time a peer has to send its 64-byte greeting, shorter than the whole handshake's, so a
+    /// peer that connects and says nothing is closed first. `None`: only `handshake_timeout`.
+    /// Default 10 s.
+    pub greeting_timeout: Option<Duration>,
     /// First reconnect interval (`ZMQ_RECONNECT_IVL`, default 100 ms).
     pub reconnect_ivl: Duration,
     /// Upper bound of the exponential reconnect back-off (`ZMQ_RECONNECT_IVL_MAX`). Zero: no
@@ -36,9 +40,15 @@ pub struct Options {
     pub heartbeat_timeout: Option<Duration>,
     /// Our routing id, sent in the handshake (`ZMQ_ROUTING_ID`).
     pub routing_id: Option<Bytes>,
-    /// Most simultaneous connections accepted by this socket's listeners; further peers are
-    /// closed at once. Default 1024.
+    /// Most established peers (handshake done) this socket's listeners serve at once; a peer that
+    /// completes its handshake beyond it is refused. Peers still in the handshake count against
+    /// `max_handshakes` instead, so unauthenticated connections cannot lock real peers out.
+    /// Default 1024.
     pub max_connections: usize,
+    /// Most accepted connections still in the handshake (not yet authenticated) at once; when one
+    /// more arrives at the limit, the oldest of them is closed to make room. Bounds what a flood
+    /// of idle or stalled connections holds, and lets a real peer in during one. Default 256.
+    pub max_handshakes: usize,
     /// Listen backlog (`ZMQ_BACKLOG`, default 100).
     pub backlog: i32,
     /// REQ: allow a new request before the reply to the last one (`ZMQ_REQ_RELAXED`).
@@ -93,12 +103,14 @@ impl Default for Options {
             linger: Some(Duration::from_secs(30)),
             max_msg_size: Some(16 * 1024 * 1024),
             handshake_timeout: Some(Duration::from_secs(30)),
+            greeting_timeout: Some(Duration::from_secs(10)),
             reconnect_ivl: Duration::from_millis(100),
             reconnect_ivl_max: Duration::ZERO,
             heartbeat_ivl: None,
             heartbeat_timeout: None,
             routing_id: None,
             max_connections: 1024,
+            max_handshakes: 256,
             backlog: 100,
             req_relaxed: false,
             req_correlate: false,

@@ -39,18 +39,10 @@ pub(crate) async fn accept_loop(
     loop {
         match driver::accept(&listener).await {
             Ok(fd) => {
-                let (limit, count) = {
-                    let c = core.borrow();
-                    (c.options.max_connections, c.connections)
-                };
-                if count >= limit {
-                    tracing::warn!(%endpoint, limit, "connection limit reached; closing new peer");
-                    continue;
-                }
                 if nodelay {
                     let _ = SockRef::from(&fd).set_nodelay(true);
                 }
-                let peer = core.borrow_mut().add_pipe(false);
+                let peer = core.borrow_mut().accept_pipe();
                 let config = connection_config(&core.borrow());
                 let kill = core.borrow().kill.clone();
                 let core2 = core.clone();
@@ -93,6 +85,7 @@ pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
     config.routing_id = core.options.routing_id.clone();
     config.max_msg_size = core.options.max_msg_size;
     config.handshake_timeout = core.options.handshake_timeout;
+    config.greeting_timeout = core.options.greeting_timeout;
     config.heartbeat_ivl = core.options.heartbeat_ivl;
     config.heartbeat_timeout = core.options.heartbeat_timeout;
     config.mechanism = core.options.security.clone();
@@ -139,6 +132,15 @@ async fn run_connection(
                 }
             }
         }
+        ConnEnd::Evicted => {
+            tracing::debug!(%endpoint, "closed a connection still in its handshake to make room");
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                reason: HandshakeFailure::Protocol(
+                    "closed to make room: too many connections in the handshake".into(),
+                ),
+            }
+        }
         ConnEnd::Refused => {
             tracing::info!(%endpoint, "connection refused: the socket cannot take this peer");
             MonitorEvent::HandshakeFailed {
@@ -166,6 +168,7 @@ async fn run_connection(
     };
     let mut c = core.borrow_mut();
     c.emit(event);
+    c.release_budgets(peer);
     c.connections -= 1;
     c.pipe_disconnected(peer);
     c.idle_wakers.wake_all();

@@ -463,24 +463,9 @@ impl Future for AcceptOp {
             if !self.waiting.ready(cx) {
                 return Poll::Pending;
             }
-            // SAFETY: accept4 on a listening descriptor we own, asking for no peer address.
-            let fd = unsafe {
-                libc::accept4(
-                    self.waiting.fd.raw(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
-            };
-            if fd >= 0 {
-                // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                let accepted = unsafe { OwnedFd::from_raw_fd(fd) };
-                return Poll::Ready(IoFd::new(accepted));
-            }
-            match last_errno() {
-                libc::EAGAIN => self.waiting.clear(),
-                libc::EINTR => {}
-                errno => return Poll::Ready(Err(io::Error::from_raw_os_error(errno))),
+            match super::accept_now(&self.waiting.fd) {
+                Some(result) => return Poll::Ready(result),
+                None => self.waiting.clear(),
             }
         }
     }

@@ -264,6 +264,32 @@ pub(crate) fn accept(fd: &IoFd) -> impl Future<Output = io::Result<IoFd>> + 'sta
     })
 }
 
+/// Take a waiting connection off `listener` without blocking (epoll): `None` when none is
+/// waiting.
+fn accept_now(listener: &IoFd) -> Option<io::Result<IoFd>> {
+    loop {
+        // SAFETY: accept4 on a listening descriptor we own, asking for no peer address.
+        let fd = unsafe {
+            libc::accept4(
+                listener.raw(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: accept4 returned a new descriptor that nothing else owns.
+            return Some(IoFd::new(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => return None,
+            Some(libc::EINTR) => {}
+            _ => return Some(Err(e)),
+        }
+    }
+}
+
 /// Connect the unconnected socket `socket` to `addr`; resolves to it, registered, once the
 /// connection is established.
 pub(crate) fn connect(
