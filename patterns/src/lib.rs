@@ -11,11 +11,13 @@
 pub mod queue;
 pub mod reqrep;
 pub mod router;
+pub mod routing;
 pub mod subscriptions;
 
 pub use queue::{FairQueue, LoadBalance};
 pub use reqrep::{Rep, Req, StateError, Turn};
 pub use router::{Identified, RoutingTable};
+pub use routing::{PeerView, Routing, SendPlan, SendRefusal};
 pub use subscriptions::Subscriptions;
 
 use ringmq_transports::SocketType;

@@ -8,7 +8,7 @@ use std::task::{Context, Waker};
 
 use bytes::Bytes;
 use ringmq_patterns::{
-    FairQueue, Identified, LoadBalance, Pattern, PeerId, RecvStrategy, Rep, Req, RoutingTable,
+    FairQueue, Identified, Pattern, PeerId, PeerView, RecvStrategy, Routing, SendPlan, SendRefusal,
     SendStrategy, Subscriptions,
 };
 use ringmq_transports::{Message, SocketType};
@@ -171,6 +171,23 @@ impl Pipe {
     }
 }
 
+/// The pipes as the routing rules see them.
+struct Peers<'a> {
+    pipes: &'a PipeMap,
+    sndhwm: usize,
+}
+
+impl PeerView for Peers<'_> {
+    fn is_connected(&self, peer: PeerId) -> bool {
+        self.pipes.get(&peer).is_some_and(|p| p.connected)
+    }
+    fn has_room(&self, peer: PeerId) -> bool {
+        self.pipes
+            .get(&peer)
+            .is_some_and(|p| !p.dead && !Options::at_hwm(self.sndhwm, p.outq.len()))
+    }
+}
+
 /// The state of one socket on its shard.
 pub(crate) struct Core {
     pub(crate) socket_type: SocketType,
@@ -178,7 +195,8 @@ pub(crate) struct Core {
     pub(crate) options: Options,
     pub(crate) pipes: PipeMap,
     next_peer: u32,
-    lb: LoadBalance,
+    /// The socket type's routing rules (load-balance, REQ/REP envelopes, ROUTER ids).
+    routing: Routing,
     fq: FairQueue,
     /// Our own subscriptions (SUB).
     pub(crate) subscriptions: Subscriptions,
@@ -199,12 +217,6 @@ pub(crate) struct Core {
     pub(crate) endpoints: Vec<String>,
     /// Wakes whoever waits for connections to finish (close with linger).
     pub(crate) idle_wakers: Wakers,
-    /// REQ envelope and alternation.
-    req: Option<Req>,
-    /// REP envelope of the request being answered.
-    rep: Option<Rep>,
-    /// ROUTER routing ids.
-    routing: Option<RoutingTable>,
     /// XPUB: subscription messages for the application, and every peer's subscriptions counted.
     xpub_inbox: VecDeque<Message>,
     xpub_all: Subscriptions,
@@ -218,18 +230,27 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(socket_type: SocketType, options: Options) -> Result<Core, Error> {
-        let pattern = Pattern::of(socket_type).ok_or_else(|| {
+        let unsupported = || {
             Error::new(
                 ErrorKind::NotSupported,
                 format!("{socket_type} sockets are not supported yet"),
             )
-        })?;
+        };
+        let pattern = Pattern::of(socket_type).ok_or_else(unsupported)?;
+        let routing = Routing::new(
+            socket_type,
+            options.req_relaxed,
+            options.req_correlate,
+            options.router_mandatory,
+            random_u32(),
+        )
+        .ok_or_else(unsupported)?;
         Ok(Core {
             socket_type,
             pattern,
             pipes: PipeMap::default(),
             next_peer: 0,
-            lb: LoadBalance::new(),
+            routing,
             fq: FairQueue::new(),
             subscriptions: Subscriptions::new(),
             send_wakers: Wakers::default(),
@@ -243,10 +264,6 @@ impl Core {
             dropped: 0,
             endpoints: Vec::new(),
             idle_wakers: Wakers::default(),
-            req: (socket_type == SocketType::Req)
-                .then(|| Req::new(options.req_relaxed, options.req_correlate, random_u32())),
-            rep: (socket_type == SocketType::Rep).then(Rep::new),
-            routing: (socket_type == SocketType::Router).then(|| RoutingTable::new(random_u32())),
             xpub_inbox: VecDeque::new(),
             xpub_all: Subscriptions::new(),
             monitors: Vec::new(),
@@ -315,9 +332,7 @@ impl Core {
     }
 
     fn attach(&mut self, id: PeerId) {
-        if self.pattern.send != SendStrategy::None {
-            self.lb.attach(id);
-        }
+        self.routing.attach(id);
         if self.pattern.recv != RecvStrategy::None {
             self.fq.attach(id);
         }
@@ -336,8 +351,11 @@ impl Core {
     /// The handshake on `id`'s connection completed; `identity` is the peer's `Identity`
     /// property. Returns false when the peer must be refused (a ROUTER id already taken).
     pub(crate) fn pipe_connected(&mut self, id: PeerId, identity: &[u8]) -> bool {
-        if let Some(routing) = self.routing.as_mut() {
-            let routing_id = match routing.identify(id, identity, self.options.router_handover) {
+        if let Some(identified) = self
+            .routing
+            .identify(id, identity, self.options.router_handover)
+        {
+            let routing_id = match identified {
                 Identified::Assigned(routing_id) => routing_id,
                 Identified::HandedOver {
                     previous,
@@ -379,12 +397,7 @@ impl Core {
     /// The connection of `id` ended. A persistent pipe waits for the next one; others leave once
     /// their received messages are delivered.
     pub(crate) fn pipe_disconnected(&mut self, id: PeerId) {
-        if let Some(routing) = self.routing.as_mut() {
-            routing.remove(id);
-        }
-        if let Some(req) = self.req.as_mut() {
-            req.peer_gone(id);
-        }
+        self.routing.disconnected(id);
         if self.socket_type == SocketType::XPub {
             // The peer's subscriptions go with it; tell the application about the ones that end.
             // `xpub_all` counts each prefix once per peer, so one cancel per distinct prefix.
@@ -407,7 +420,7 @@ impl Core {
             return;
         }
         pipe.dead = true;
-        self.lb.detach(id);
+        self.routing.detach(id);
         if pipe.inq.is_empty() {
             self.fq.detach(id);
             self.pipes.remove(&id);
@@ -432,31 +445,53 @@ impl Core {
                 msg,
             ));
         }
-        match self.socket_type {
-            SocketType::Req => return self.send_request(msg),
-            SocketType::Rep => return self.send_reply(msg),
-            SocketType::Router => return self.send_routed(msg),
-            SocketType::XSub => return self.send_upstream(msg),
-            _ => {}
-        }
+        let plan = self.routing.plan_send(
+            msg,
+            &Peers {
+                pipes: &self.pipes,
+                sndhwm: self.options.sndhwm,
+            },
+        );
+        self.execute(plan)
+    }
+
+    /// Carry out what the routing rules decided.
+    fn execute(&mut self, plan: SendPlan) -> Result<(), SendError> {
         let hwm = self.options.sndhwm;
-        match self.pattern.send {
-            SendStrategy::None => Err(SendError::Failed(
-                Error::new(
-                    ErrorKind::NotSupported,
-                    format!("{} sockets cannot send", self.socket_type),
-                ),
+        match plan {
+            SendPlan::Queue(id, msg) => {
+                let pipe = self.pipes.get_mut(&id).expect("planned pipes exist");
+                pipe.outq.push_back(msg);
+                pipe.wake_driver();
+                Ok(())
+            }
+            SendPlan::Route {
+                peer,
                 msg,
-            )),
-            SendStrategy::LoadBalance | SendStrategy::Exclusive => match self.pick_with_room(false)
-            {
-                Some(id) => {
-                    self.push_to(id, msg);
+                mandatory,
+                prefix,
+            } => match self.pipes.get_mut(&peer) {
+                Some(pipe) if pipe.connected && !pipe.dead => {
+                    if Options::at_hwm(hwm, pipe.outq.len()) {
+                        if mandatory {
+                            // Hand back the message as the caller gave it.
+                            let mut msg = msg;
+                            if let Some(prefix) = prefix {
+                                msg.push_front(prefix);
+                            }
+                            return Err(SendError::Full(msg));
+                        }
+                        self.dropped += 1;
+                        return Ok(());
+                    }
+                    pipe.outq.push_back(msg);
+                    pipe.wake_driver();
                     Ok(())
                 }
-                None => Err(SendError::Full(msg)),
+                // The peer left: the message has nowhere to go.
+                _ => Ok(()),
             },
-            SendStrategy::FanOut => {
+            SendPlan::FanOut(msg) => {
                 let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
                 let mut dropped = 0;
                 for pipe in self.pipes.values_mut() {
@@ -473,143 +508,45 @@ impl Core {
                 self.dropped += dropped;
                 Ok(())
             }
-            SendStrategy::Route | SendStrategy::Broadcast => {
-                unreachable!("routed and broadcasting types are handled above")
-            }
-        }
-    }
-
-    /// The next peer with room below the send HWM, round-robin. With `connected_first`, peers
-    /// whose connection is up are preferred (REQ fails over to live peers).
-    fn pick_with_room(&mut self, connected_first: bool) -> Option<PeerId> {
-        let hwm = self.options.sndhwm;
-        let pipes = &self.pipes;
-        let has_room = |p: &Pipe| !p.dead && !Options::at_hwm(hwm, p.outq.len());
-        if connected_first {
-            if let Some(id) = self
-                .lb
-                .pick(|id| pipes.get(&id).is_some_and(|p| p.connected && has_room(p)))
-            {
-                return Some(id);
-            }
-        }
-        self.lb.pick(|id| pipes.get(&id).is_some_and(has_room))
-    }
-
-    fn push_to(&mut self, id: PeerId, msg: Message) {
-        let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
-        pipe.outq.push_back(msg);
-        pipe.wake_driver();
-    }
-
-    fn state_error(e: ringmq_patterns::StateError, msg: Message) -> SendError {
-        SendError::Failed(Error::new(ErrorKind::InvalidState, e.to_string()), msg)
-    }
-
-    fn send_request(&mut self, msg: Message) -> Result<(), SendError> {
-        let req = self.req.as_mut().expect("REQ sockets have REQ state");
-        if let Err(e) = req.can_send() {
-            return Err(Self::state_error(e, msg));
-        }
-        let Some(id) = self.pick_with_room(true) else {
-            return Err(SendError::Full(msg));
-        };
-        let req = self.req.as_mut().expect("REQ sockets have REQ state");
-        let wire = req.wrap(msg);
-        req.sent_to(id);
-        // Replies to an abandoned (relaxed) request may still be queued: they are dropped on recv.
-        self.push_to(id, wire);
-        Ok(())
-    }
-
-    fn send_reply(&mut self, msg: Message) -> Result<(), SendError> {
-        let rep = self.rep.as_mut().expect("REP sockets have REP state");
-        let (id, wire) = match rep.reply(msg.clone()) {
-            Ok(r) => r,
-            Err(e) => return Err(Self::state_error(e, msg)),
-        };
-        self.route_to(id, wire, false)
-    }
-
-    fn send_routed(&mut self, mut msg: Message) -> Result<(), SendError> {
-        let mandatory = self.options.router_mandatory;
-        let routing_id = msg.pop_front().expect("checked non-empty above");
-        let target = self
-            .routing
-            .as_ref()
-            .expect("ROUTER sockets have a routing table")
-            .lookup(&routing_id);
-        match target {
-            Some(id) if !msg.is_empty() => self.route_to(id, msg, mandatory).map_err(|e| {
-                // Hand back the message as the caller gave it.
-                match e {
-                    SendError::Full(mut m) => {
-                        m.push_front(routing_id);
-                        SendError::Full(m)
+            SendPlan::Broadcast(msg) => {
+                for pipe in self.pipes.values_mut().filter(|p| p.connected) {
+                    if Options::at_hwm(hwm, pipe.outq.len()) {
+                        self.dropped += 1;
+                        continue;
                     }
-                    other => other,
+                    pipe.outq.push_back(msg.clone());
+                    pipe.wake_driver();
                 }
-            }),
-            Some(_) => Ok(()),
-            None if mandatory => {
-                msg.push_front(routing_id);
-                Err(SendError::Failed(
-                    Error::new(ErrorKind::HostUnreachable, "no peer with that routing id"),
-                    msg,
-                ))
-            }
-            // Unroutable: dropped silently, as libzmq does without router_mandatory.
-            None => Ok(()),
-        }
-    }
-
-    /// Send to one peer; at its HWM drop (or hand back with `Full` when `mandatory`).
-    fn route_to(&mut self, id: PeerId, msg: Message, mandatory: bool) -> Result<(), SendError> {
-        let hwm = self.options.sndhwm;
-        match self.pipes.get_mut(&id) {
-            Some(pipe) if pipe.connected && !pipe.dead => {
-                if Options::at_hwm(hwm, pipe.outq.len()) {
-                    if mandatory {
-                        return Err(SendError::Full(msg));
-                    }
-                    self.dropped += 1;
-                    return Ok(());
-                }
-                pipe.outq.push_back(msg);
-                pipe.wake_driver();
                 Ok(())
             }
-            // The peer left: the reply has nowhere to go.
-            _ => Ok(()),
-        }
-    }
-
-    /// XSUB: `\x01topic` / `\x00topic` change subscriptions; anything else goes to every peer.
-    fn send_upstream(&mut self, msg: Message) -> Result<(), SendError> {
-        match ringmq_transports::subscription::decode(&msg) {
-            Some((topic, true)) => {
-                self.subscriptions.subscribe(&topic);
-                self.queue_subscription(topic, true);
-                return Ok(());
-            }
-            Some((topic, false)) => {
-                if self.subscriptions.unsubscribe(&topic) {
-                    self.queue_subscription(topic, false);
+            SendPlan::Subscription { topic, subscribe } => {
+                let changed = if subscribe {
+                    self.subscriptions.subscribe(&topic);
+                    true
+                } else {
+                    self.subscriptions.unsubscribe(&topic)
+                };
+                if changed {
+                    self.queue_subscription(topic, subscribe);
                 }
-                return Ok(());
+                Ok(())
             }
-            None => {}
-        }
-        let hwm = self.options.sndhwm;
-        for pipe in self.pipes.values_mut().filter(|p| p.connected) {
-            if Options::at_hwm(hwm, pipe.outq.len()) {
-                self.dropped += 1;
-                continue;
+            SendPlan::Full(msg) => Err(SendError::Full(msg)),
+            SendPlan::Dropped => Ok(()),
+            SendPlan::Refused(refusal, msg) => {
+                let error = match refusal {
+                    SendRefusal::CannotSend => Error::new(
+                        ErrorKind::NotSupported,
+                        format!("{} sockets cannot send", self.socket_type),
+                    ),
+                    SendRefusal::State(e) => Error::new(ErrorKind::InvalidState, e.to_string()),
+                    SendRefusal::HostUnreachable => {
+                        Error::new(ErrorKind::HostUnreachable, "no peer with that routing id")
+                    }
+                };
+                Err(SendError::Failed(error, msg))
             }
-            pipe.outq.push_back(msg.clone());
-            pipe.wake_driver();
         }
-        Ok(())
     }
 
     fn queue_subscription(&mut self, topic: Bytes, subscribe: bool) {
@@ -632,46 +569,17 @@ impl Core {
             RecvStrategy::Subscriptions => return Ok(self.xpub_inbox.pop_front()),
             RecvStrategy::FairQueue => {}
         }
-        if let Some(req) = self.req.as_ref() {
-            req.can_recv()
-                .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
-        }
-        if self.rep.as_ref().is_some_and(Rep::is_answering) {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "the last request is not answered yet: send the reply first",
-            ));
-        }
+        self.routing
+            .check_recv()
+            .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
         loop {
             let Some((id, msg, routing_id)) = self.pop_fair() else {
                 return Ok(None);
             };
-            match self.socket_type {
-                SocketType::Req => {
-                    let req = self.req.as_mut().expect("REQ sockets have REQ state");
-                    if let Some(reply) = req.accept_reply(id, msg) {
-                        return Ok(Some(reply));
-                    }
-                    // A reply from another peer or to an abandoned request: dropped.
-                }
-                SocketType::Rep => {
-                    let rep = self.rep.as_mut().expect("REP sockets have REP state");
-                    if let Some(request) = rep.take_request(id, msg) {
-                        return Ok(Some(request));
-                    }
-                    tracing::debug!("dropping a request without an envelope delimiter");
-                }
-                SocketType::Router => {
-                    // The routing id travels with the pipe: a peer that has already left still
-                    // gets its last messages delivered under its id.
-                    if let Some(routing_id) = routing_id {
-                        let mut msg = msg;
-                        msg.push_front(routing_id);
-                        return Ok(Some(msg));
-                    }
-                }
-
-                _ => return Ok(Some(msg)),
+            // What the rules drop (a reply from another peer or to an abandoned request, a
+            // request without an envelope delimiter) is skipped.
+            if let Some(msg) = self.routing.incoming(id, msg, routing_id) {
+                return Ok(Some(msg));
             }
         }
     }
