@@ -6,14 +6,15 @@
 //! `max_connections` counts established peers only. Each test prints how long the real peer
 //! waited (a figure for the report, not an assertion: the assertion is that it is served).
 
+mod support;
+
+use support::WAIT;
+
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use ringmq::{generate_keypair, BlockingSocket, Config, Message, Options, Runtime, SocketType};
 
-/// Longest a real peer may wait before the test fails: far beyond the handshake budget's effect,
-/// far below the 30 s handshake timeout that used to free the slots.
-const WAIT: Duration = Duration::from_secs(10);
 const IDLE: usize = 1500;
 
 fn idle_connections(addr: &str, count: usize) -> Vec<TcpStream> {

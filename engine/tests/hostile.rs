@@ -1,14 +1,16 @@
 //! Hostile and broken peers: each gets a clear error and a closed connection, and the socket keeps
 //! serving its other peers. The peer here is a raw TCP client speaking (or not) ZMTP by hand.
 
+mod support;
+
+use support::WAIT;
+
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ringmq::{BlockingSocket, Config, Message, Options, Runtime, SocketType};
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// Every log line of this test binary, so tests can check the error each case reports.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -164,6 +166,19 @@ fn reserved_flag_bit_is_closed_and_earlier_messages_kept() {
     wait_for_log("reserved frame flag bits set: 0x40");
     // The message accepted before the bad frame is not lost.
     assert_eq!(pull.recv().unwrap(), Message::single("hello"));
+    still_serves(&rt, &pull, &addr);
+}
+
+#[test]
+fn bad_frame_in_the_same_read_keeps_the_messages_before_it() {
+    let rt = Runtime::new(Config::default()).unwrap();
+    let (pull, addr) = pull_server(&rt, Options::default());
+    let mut s = handshaken_push(&addr);
+    // One write, so one read holds both: the good message must still be delivered.
+    s.write_all(b"\x00\x05hello\x00\x05world\x40\x01x").unwrap();
+    expect_closed(&mut s);
+    assert_eq!(pull.recv().unwrap(), Message::single("hello"));
+    assert_eq!(pull.recv().unwrap(), Message::single("world"));
     still_serves(&rt, &pull, &addr);
 }
 

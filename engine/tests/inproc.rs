@@ -1,30 +1,13 @@
 //! inproc: sockets of one runtime, on one shard or across shards, bind before or after connect;
 //! messages move without a copy.
 
+mod support;
+
+use support::{runtime, socket_on, WAIT};
+
 use std::time::Duration;
 
-use ringmq::{
-    BlockingSocket, Bytes, Config, ErrorKind, Message, Options, Runtime, ShardId, Socket,
-    SocketType,
-};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn runtime(shards: usize) -> Runtime {
-    Runtime::new(Config {
-        shards,
-        ..Config::default()
-    })
-    .unwrap()
-}
-
-fn socket_on(rt: &Runtime, shard: u16, t: SocketType) -> BlockingSocket {
-    let mut s =
-        BlockingSocket::new(rt.shard(ShardId(shard)).unwrap(), t, Options::default()).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s
-}
+use ringmq::{BlockingSocket, Bytes, ErrorKind, Message, Options, ShardId, Socket, SocketType};
 
 #[test]
 fn push_pull_same_and_cross_shard_both_orders() {

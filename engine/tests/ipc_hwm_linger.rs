@@ -2,6 +2,10 @@
 //! per socket type as zmq_socket(3) describes them, LINGER flushing everything at close, and
 //! REQ/REP over ipc. Blocking and async APIs.
 
+mod support;
+
+use support::{runtime, socket, socket_with, wait_until, WAIT};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,34 +14,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringmq::{
-    BlockingSocket, Bytes, Config, ErrorKind, Message, Options, Runtime, SendError, ShardId,
-    Socket, SocketType,
+    BlockingSocket, Bytes, ErrorKind, Message, Options, Runtime, SendError, ShardId, Socket,
+    SocketType,
 };
 
 /// Upper bound of every wait in this file; reached only when something is broken.
-const WAIT: Duration = Duration::from_secs(10);
-
 /// Large enough that a few of them fill a socket buffer in the kernel.
 const LARGE: usize = 64 * 1024;
-
-fn runtime(shards: usize) -> Runtime {
-    Runtime::new(Config {
-        shards,
-        ..Config::default()
-    })
-    .expect("io_uring runtime")
-}
-
-fn socket_with(rt: &Runtime, socket_type: SocketType, options: Options) -> BlockingSocket {
-    let mut s = BlockingSocket::new(rt.next_shard(), socket_type, options).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s
-}
-
-fn socket(rt: &Runtime, socket_type: SocketType) -> BlockingSocket {
-    socket_with(rt, socket_type, Options::default())
-}
 
 /// Options for a socket whose queued messages will never be taken: do not linger at shutdown.
 fn no_linger() -> Options {
@@ -89,15 +72,6 @@ impl Drop for TempDir {
 /// Permission bits (with setuid, setgid and sticky) of `path`.
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-/// Poll `condition` until it holds; panics after `WAIT`.
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Message `i` of a numbered stream: `size` bytes (at least 4), the index big-endian first, the

@@ -1,19 +1,15 @@
 //! Monitor events, as libzmq's zmq_socket_monitor reports them.
 
+mod support;
+
+use support::{socket, WAIT};
+
 use std::io::Write;
 use std::time::Duration;
 
 use ringmq::{
     BlockingSocket, Config, HandshakeFailure, Message, MonitorEvent, Options, Runtime, SocketType,
 };
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn socket(rt: &Runtime, t: SocketType) -> BlockingSocket {
-    let mut s = BlockingSocket::new(rt.next_shard(), t, Options::default()).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s
-}
 
 #[test]
 fn lifecycle_events_on_both_sides() {

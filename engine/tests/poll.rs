@@ -1,13 +1,15 @@
 //! Waiting on several sockets: blocking `poll` and async `select_recv`.
 
+mod support;
+
+use support::WAIT;
+
 use std::time::Duration;
 
 use ringmq::{
     poll, BlockingSocket, Config, Message, Options, PollEvents, PollItem, Runtime, ShardId, Socket,
     SocketType,
 };
-
-const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn poll_reports_readable_and_writable() {

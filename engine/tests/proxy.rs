@@ -1,34 +1,22 @@
 //! The built-in proxy (zmq_proxy / zmq_proxy_steerable) over tcp: a proxy task on shard 0 between
 //! blocking peers elsewhere.
 
+mod support;
+
+use support::{runtime, socket, WAIT};
+
 use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ringmq::{
-    BlockingSocket, Config, ErrorKind, Message, Options, ProxyControl, ProxyStatistics, Runtime,
-    ShardId, Socket, SocketType,
+    BlockingSocket, ErrorKind, Message, ProxyControl, ProxyStatistics, Runtime, ShardId, Socket,
+    SocketType,
 };
 
-const WAIT: Duration = Duration::from_secs(10);
 /// How long a negative check ("nothing arrives") waits.
 const QUIET: Duration = Duration::from_millis(200);
 const ANY: &str = "tcp://127.0.0.1:0";
-
-fn runtime(shards: usize) -> Runtime {
-    Runtime::new(Config {
-        shards,
-        ..Config::default()
-    })
-    .expect("io_uring runtime")
-}
-
-fn socket(rt: &Runtime, t: SocketType) -> BlockingSocket {
-    let mut s = BlockingSocket::new(rt.next_shard(), t, Options::default()).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s
-}
 
 /// The result of `task`, waiting at most `WAIT` (a helper thread blocks on it).
 fn finish<T: Future<Output: Send> + Send + 'static>(task: T) -> T::Output {

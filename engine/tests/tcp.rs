@@ -1,25 +1,12 @@
 //! ringmq ↔ ringmq over tcp: every socket type of this version, blocking and async APIs.
 
+mod support;
+
+use support::{runtime, socket, WAIT};
+
 use std::time::Duration;
 
-use ringmq::{BlockingSocket, Config, ErrorKind, Message, Options, Runtime, Socket, SocketType};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn runtime(shards: usize) -> Runtime {
-    Runtime::new(Config {
-        shards,
-        ..Config::default()
-    })
-    .expect("io_uring runtime")
-}
-
-fn socket(rt: &Runtime, t: SocketType) -> BlockingSocket {
-    let mut s = BlockingSocket::new(rt.next_shard(), t, Options::default()).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s
-}
+use ringmq::{BlockingSocket, ErrorKind, Message, Options, Socket, SocketType};
 
 #[test]
 fn push_pull_blocking_in_order() {

@@ -1,13 +1,15 @@
 //! ZAP (RFC 27): PLAIN and CURVE servers ask the handler bound at inproc://zeromq.zap.01.
 
+mod support;
+
+use support::WAIT;
+
 use std::time::Duration;
 
 use ringmq::{
     generate_keypair, Authorizer, BlockingSocket, Config, HandshakeFailure, Message, MonitorEvent,
     Options, Runtime, ShardId, SocketType,
 };
-
-const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn curve_server_asks_the_zap_handler_and_tags_messages_with_user_id() {

@@ -181,6 +181,9 @@ impl ConnDriver {
                         Ok(0) => return Poll::Ready(ConnEnd::Eof),
                         Ok(_) => {
                             if let Err(e) = self.conn.handle_input(Instant::now(), &mut buf) {
+                                // What the peer sent before the bad bytes, in the same read,
+                                // was accepted: deliver it before closing.
+                                let _ = self.dispatch_events();
                                 return Poll::Ready(ConnEnd::Protocol(e));
                             }
                             if let Some(end) = self.dispatch_events() {
