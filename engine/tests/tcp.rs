@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{runtime, socket, WAIT};
+use support::{runtime, socket, wait_until, WAIT};
 
 use std::time::Duration;
 
@@ -203,4 +203,57 @@ fn close_hands_over_every_accepted_message_to_a_late_peer() {
         );
     }
     closer.join().unwrap();
+}
+
+#[test]
+fn a_cancelled_close_still_closes_the_socket() {
+    use std::future::Future;
+    let rt = runtime(1);
+    let task = rt
+        .spawn_on(ringmq::ShardId(0), || async {
+            let options = Options {
+                linger: Some(Duration::from_millis(200)),
+                ..Options::default()
+            };
+            let push = Socket::with_options(SocketType::Push, options).unwrap();
+            let endpoint = push.bind("tcp://127.0.0.1:0").unwrap();
+            // A peer that never comes keeps a message queued, so the close lingers.
+            push.connect("tcp://127.0.0.1:1").unwrap();
+            push.send(Message::single("stuck")).await.unwrap();
+            let mut close = std::pin::pin!(push.close());
+            // Poll the close once, then drop it, as a timeout around it would.
+            std::future::poll_fn(|cx| {
+                let _ = close.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+            endpoint
+        })
+        .unwrap();
+    let endpoint = ringmq::block_on(task);
+    let addr = endpoint.trim_start_matches("tcp://").to_owned();
+    // Once linger has run out the socket's tasks stop, its listener with them.
+    wait_until("the listener of the closed socket to go", || {
+        std::net::TcpStream::connect(&addr).is_err()
+    });
+}
+
+#[test]
+fn a_refused_synchronous_send_hands_the_message_back() {
+    let rt = runtime(1);
+    let options = Options {
+        router_mandatory: true,
+        ..Options::default()
+    };
+    let router = BlockingSocket::new(rt.next_shard(), SocketType::Router, options).unwrap();
+    // The shard stops under the socket: the send cannot reach it.
+    drop(rt);
+    let sent = Message::from_frames(["peer", "body"]);
+    match router.send(sent.clone()) {
+        Err(ringmq::SendError::Failed(e, back)) => {
+            assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
+            assert_eq!(back, sent, "the caller's message comes back");
+        }
+        other => panic!("expected a failure handing the message back, got {other:?}"),
+    }
 }

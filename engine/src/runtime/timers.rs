@@ -81,10 +81,15 @@ impl Timers {
 }
 
 /// A future that completes at `deadline`. It registers with the timers of the shard it is first
-/// polled on, so it must be polled on one shard only.
+/// polled on, so it is not `Send`: it cannot move to another shard's thread.
+///
+/// # Panics
+/// Polled off a ringmq shard.
 pub struct Sleep {
     deadline: Instant,
     key: Option<usize>,
+    /// The key is into one shard's timer table.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Sleep {
@@ -94,15 +99,16 @@ impl Sleep {
     }
 }
 
-/// Sleep until `deadline` (on the current shard).
+/// Sleep until `deadline` (on the current shard; the returned future panics if polled off one).
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         key: None,
+        _not_send: std::marker::PhantomData,
     }
 }
 
-/// Sleep for `duration` (on the current shard).
+/// Sleep for `duration` (on the current shard; the returned future panics if polled off one).
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(Instant::now() + duration)
 }

@@ -246,9 +246,15 @@ impl Socket {
 
     /// Close the socket: stop accepting, write what is queued (for up to `linger`), then drop
     /// every connection.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future before it completes leaves the close to the socket's
+    /// drop, which finishes it in the background (linger, then every task of the socket stops),
+    /// as dropping a socket without `close` does.
     pub async fn close(mut self) {
-        self.closed = true;
         close_core(self.core.clone()).await;
+        // Only now: a close cut short leaves `Drop` to finish the job.
+        self.closed = true;
     }
 }
 
@@ -623,7 +629,16 @@ impl BlockingSocket {
         let mut pause = Duration::from_micros(50);
         loop {
             let id = self.id;
+            // The message travels in a slot, so that a shard that stopped before running the
+            // call hands it back to the caller.
+            let slot = Arc::new(std::sync::Mutex::new(Some(msg)));
+            let in_call = slot.clone();
             let attempt = self.shard.call(move || {
+                let msg = in_call
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .expect("the message is in the slot until the call takes it");
                 HOSTED.with(|h| match h.borrow().get(&id) {
                     Some(s) => s.try_send(msg),
                     None => Err(SendError::Failed(
@@ -635,7 +650,15 @@ impl BlockingSocket {
             match attempt {
                 Ok(Err(SendError::Full(m))) => msg = m,
                 Ok(result) => return result,
-                Err(e) => return Err(SendError::Failed(e, Message::new())),
+                Err(e) => {
+                    // The call never ran (a call that ran always answers): the slot holds it.
+                    let msg = slot
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                        .unwrap_or_default();
+                    return Err(SendError::Failed(e, msg));
+                }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(SendError::Full(msg));
