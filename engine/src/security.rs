@@ -215,12 +215,15 @@ pub(crate) fn authenticate(
     credentials: Credentials,
     address: Option<IpAddr>,
 ) -> AuthDecision {
-    let zap_endpoint = match &options.zap_endpoint {
-        Some(endpoint) => Some(endpoint.clone()),
-        None => crate::zap::handler_bound().then(|| crate::zap::ZAP_ENDPOINT.to_owned()),
-    };
-    if let Some(endpoint) = zap_endpoint {
-        return match crate::zap::ask(&endpoint, &options.zap_domain, address, &credentials) {
+    if let Some(endpoint) = zap_handler(options) {
+        let identity = options.routing_id.clone().unwrap_or_default();
+        return match crate::zap::ask(
+            &endpoint,
+            &options.zap_domain,
+            address,
+            identity,
+            &credentials,
+        ) {
             Ok(reply) => AuthDecision::Pending(Box::pin(async move {
                 let reply = reply.await;
                 if reply.is_success() {
@@ -254,6 +257,15 @@ pub(crate) fn authenticate(
         None => AuthDecision::Accept {
             user_id: String::new(),
         },
+    }
+}
+
+/// The ZAP handler a socket with `options` asks: `zap_endpoint` when set, else the one bound in
+/// this runtime at `inproc://zeromq.zap.01`, if any.
+pub(crate) fn zap_handler(options: &crate::socket::Options) -> Option<String> {
+    match &options.zap_endpoint {
+        Some(endpoint) => Some(endpoint.clone()),
+        None => crate::zap::handler_bound().then(|| crate::zap::ZAP_ENDPOINT.to_owned()),
     }
 }
 
@@ -387,6 +399,8 @@ impl Authorizer {
             return Err("address unknown".into());
         }
         match credentials {
+            // A NULL peer has only its address, checked above.
+            Credentials::Null => Ok(String::new()),
             Credentials::Curve { client_key } => {
                 if self.curve_deny.contains(client_key) {
                     return Err("client key denied".into());

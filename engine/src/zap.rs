@@ -100,10 +100,12 @@ pub(crate) fn ask(
     endpoint: &str,
     domain: &str,
     address: Option<std::net::IpAddr>,
+    identity: Bytes,
     credentials: &Credentials,
 ) -> Result<impl std::future::Future<Output = ZapReply>, Error> {
     let client = client(endpoint)?;
     let (mechanism, creds) = match credentials {
+        Credentials::Null => ("NULL", Vec::new()),
         Credentials::Plain { username, password } => (
             "PLAIN",
             vec![
@@ -126,7 +128,8 @@ pub(crate) fn ask(
         request_id: request_id.clone(),
         domain: domain.to_owned(),
         address: address.map(|a| a.to_string()).unwrap_or_default(),
-        identity: Bytes::new(),
+        // RFC 27: the identity of the socket asking (its ZMQ_ROUTING_ID), as libzmq sends it.
+        identity,
         mechanism: mechanism.to_owned(),
         credentials: creds,
     };
@@ -170,6 +173,7 @@ pub(crate) fn ask(
 pub async fn serve_authorizer(authorizer: Authorizer) -> Result<(), Error> {
     serve(move |request| {
         let credentials = match request.mechanism.as_str() {
+            "NULL" if request.credentials.is_empty() => Credentials::Null,
             "PLAIN" if request.credentials.len() == 2 => Credentials::Plain {
                 username: String::from_utf8_lossy(&request.credentials[0]).into_owned(),
                 password: zeroize::Zeroizing::new(

@@ -146,3 +146,87 @@ fn plain_with_a_custom_handler_and_a_silent_one() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn null_peers_are_put_to_the_zap_handler_when_a_domain_is_set() {
+    let rt = Runtime::new(Config::default()).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handler = rt
+        .spawn_on(ShardId(0), {
+            let seen = seen.clone();
+            move || {
+                ringmq::zap::serve(move |req| {
+                    seen.lock().unwrap().push((
+                        req.mechanism.clone(),
+                        req.domain.clone(),
+                        req.identity.clone(),
+                    ));
+                    if req.domain == "trusted" {
+                        req.reply(200, "OK", "null-user")
+                    } else {
+                        req.reply(400, "not this domain", "")
+                    }
+                })
+            }
+        })
+        .unwrap();
+    let server = |domain: &str| {
+        let options = Options {
+            zap_domain: domain.into(),
+            routing_id: Some(ringmq::Bytes::from_static(b"the-server")),
+            ..Options::default()
+        };
+        let mut pull = BlockingSocket::new(rt.next_shard(), SocketType::Pull, options).unwrap();
+        pull.set_rcvtimeo(Some(WAIT));
+        let monitor = pull.monitor().unwrap();
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        (pull, monitor, ep)
+    };
+    let client = |ep: &str| {
+        // A refused client keeps its message queued: do not linger on it at the end.
+        let options = Options {
+            linger: Some(Duration::ZERO),
+            ..Options::default()
+        };
+        let push = BlockingSocket::new(rt.next_shard(), SocketType::Push, options).unwrap();
+        push.connect(ep).unwrap();
+        push.send(Message::single("hello")).unwrap();
+        push
+    };
+
+    let (pull, _monitor, ep) = server("trusted");
+    let _push = client(&ep);
+    let m = pull.recv().unwrap();
+    assert_eq!(m, Message::single("hello"));
+    assert_eq!(m.property("User-Id"), Some("null-user"));
+
+    let (refused, monitor, ep) = server("other");
+    let _push = client(&ep);
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Auth(r),
+            ..
+        } => assert!(r.contains("ZAP 400"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(refused.recv_timeout(Duration::from_millis(200)).is_err());
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    for (mechanism, _, identity) in &seen {
+        assert_eq!(mechanism, "NULL");
+        assert_eq!(
+            &identity[..],
+            b"the-server",
+            "the asking socket's routing id"
+        );
+    }
+    // A socket without a domain never asks.
+    let (plain, _m, ep) = server("");
+    let _push = client(&ep);
+    assert_eq!(plain.recv().unwrap(), Message::single("hello"));
+    drop(handler);
+}

@@ -466,3 +466,76 @@ fn libzmq_zap_handler_decides_for_a_ringmq_server() {
     assert_eq!(m.property("User-Id"), Some("libzmq-said-yes"));
     handler.join().unwrap();
 }
+
+#[test]
+fn libzmq_zap_handler_decides_about_null_peers_when_a_domain_is_set() {
+    // As libzmq does for its own NULL servers: with a ZAP domain set, a NULL peer is put to the
+    // handler (mechanism "NULL", no credentials, the asking socket's routing id as identity)
+    // before the server sends READY.
+    let (rt, ctx) = setup();
+    let handler_ep = ipc_endpoint();
+    let zap = zsock(&ctx, zmq::REP);
+    zap.bind(&handler_ep).unwrap();
+    let handler = std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        // The first NULL peer is refused, the second accepted.
+        while requests.len() < 2 {
+            let Ok(request) = zap.recv_multipart() else {
+                continue;
+            };
+            let ok = !requests.is_empty();
+            let reply: [&[u8]; 6] = [
+                b"1.0",
+                &request[1],
+                if ok { b"200" } else { b"400" },
+                b"",
+                if ok { b"null-ok" } else { b"" },
+                b"",
+            ];
+            zap.send_multipart(reply).unwrap();
+            requests.push(request);
+        }
+        requests
+    });
+    let options = Options {
+        zap_endpoint: Some(handler_ep),
+        zap_domain: "global".into(),
+        routing_id: Some(ringmq::Bytes::from_static(b"ringmq-server")),
+        ..Options::default()
+    };
+    let pull = rsock(&rt, SocketType::Pull, options);
+    let monitor = pull.monitor().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+
+    let refused = zsock(&ctx, zmq::PUSH);
+    refused.connect(&ep).unwrap();
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Auth(r),
+            ..
+        } => assert!(r.contains("ZAP 400"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    drop(refused);
+    let accepted = zsock(&ctx, zmq::PUSH);
+    accepted.connect(&ep).unwrap();
+    accepted.send(b"from libzmq", 0).unwrap();
+    let m = pull.recv().unwrap();
+    assert_eq!(m.frames()[0], "from libzmq");
+    assert_eq!(m.property("User-Id"), Some("null-ok"));
+    let requests = handler.join().unwrap();
+    for request in &requests {
+        assert_eq!(request[0], b"1.0");
+        assert_eq!(request[2], b"global", "domain");
+        assert_eq!(request[3], b"127.0.0.1", "address");
+        assert_eq!(
+            request[4], b"ringmq-server",
+            "identity: the asking socket's routing id"
+        );
+        assert_eq!(request[5], b"NULL");
+        assert_eq!(request.len(), 6, "NULL carries no credentials");
+    }
+}

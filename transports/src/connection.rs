@@ -109,6 +109,9 @@ impl Mechanism {
 /// What a server must decide about a peer before the handshake can finish (ZAP, RFC 27).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
+    /// NULL: no credentials; asked about when the owner wants NULL peers authenticated
+    /// ([`ConnectionConfig::authenticate_null`]), as libzmq does when `ZMQ_ZAP_DOMAIN` is set.
+    Null,
     /// PLAIN: the user name and password the client sent.
     Plain {
         /// User name.
@@ -126,6 +129,7 @@ pub enum Credentials {
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Credentials::Null => write!(f, "Null"),
             Credentials::Plain { username, .. } => {
                 write!(f, "Plain {{ username: {username:?}, password: .. }}")
             }
@@ -159,6 +163,10 @@ pub struct ConnectionConfig {
     pub heartbeat_timeout: Option<Duration>,
     /// Secure randomness for CURVE (transient keys, nonces, cookie keys). Required by CURVE.
     pub random: Option<crate::curve::Random>,
+    /// NULL: ask the owner about the peer ([`Event::Authenticate`] with [`Credentials::Null`])
+    /// before sending READY, and go on only once it accepts, as libzmq does for NULL peers when
+    /// a ZAP domain is set. Ignored by PLAIN and CURVE, which always ask.
+    pub authenticate_null: bool,
 }
 
 impl std::fmt::Debug for ConnectionConfig {
@@ -186,6 +194,7 @@ impl ConnectionConfig {
             heartbeat_ivl: None,
             heartbeat_timeout: None,
             random: None,
+            authenticate_null: false,
         }
     }
 }
@@ -334,7 +343,14 @@ pub struct Connection {
     codec: Option<crate::curve::CurveCodec>,
     /// Metadata of a peer awaiting authentication.
     pending_peer_metadata: Option<Metadata>,
+    /// Input that arrived while the authentication decision was pending, processed once the
+    /// peer is accepted; at most `DEFERRED_INPUT_MAX` bytes.
+    deferred: BytesMut,
 }
+
+/// Most input a peer may send before it is authenticated (a NULL peer's READY and first
+/// messages); past it the connection fails instead of buffering without bound.
+const DEFERRED_INPUT_MAX: usize = 256 * 1024;
 
 impl Connection {
     /// A new connection, created at `now`; our signature is queued for transmission.
@@ -371,6 +387,7 @@ impl Connection {
             curve_server: None,
             codec: None,
             pending_peer_metadata: None,
+            deferred: BytesMut::new(),
         }
     }
 
@@ -411,9 +428,22 @@ impl Connection {
                 return Ok(());
             }
         }
+        if !self.deferred.is_empty() && self.state != State::AwaitAuth {
+            // Input kept while the decision was pending comes first.
+            let mut joined = std::mem::take(&mut self.deferred);
+            joined.extend_from_slice(buf);
+            *buf = joined;
+        }
         while self.state != State::Closed {
             if self.state == State::AwaitAuth {
                 // The rest waits for the authentication decision.
+                if self.deferred.len() + buf.len() > DEFERRED_INPUT_MAX {
+                    return Err(ProtocolError::InvalidMetadata(
+                        "too much input before authentication",
+                    ));
+                }
+                self.deferred.extend_from_slice(buf);
+                buf.clear();
                 break;
             }
             let Some(frame) = self.decoder.decode(buf)? else {
@@ -464,13 +494,13 @@ impl Connection {
         // The peer's as-server byte is not checked: libzmq 4.3 sends 0 whatever its role
         // (checked against it); a role mismatch fails in the handshake commands instead.
         match &self.config.mechanism {
-            Mechanism::Null => {
-                let meta = self.our_metadata();
-                let mut out = Vec::new();
-                Command::Ready(meta).encode(&mut out);
-                self.pending.put_slice(&out);
-                self.state = State::ExpectReady;
+            Mechanism::Null if self.config.authenticate_null => {
+                // READY waits for the decision; the peer's READY may arrive meanwhile.
+                self.state = State::AwaitAuth;
+                self.events
+                    .push_back(Event::Authenticate(Credentials::Null));
             }
+            Mechanism::Null => self.send_null_ready(),
             Mechanism::PlainClient { username, password } => {
                 if username.len() > 255 || password.len() > 255 {
                     return Err(ProtocolError::InvalidMetadata(
@@ -508,6 +538,14 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    fn send_null_ready(&mut self) {
+        let meta = self.our_metadata();
+        let mut out = Vec::new();
+        Command::Ready(meta).encode(&mut out);
+        self.pending.put_slice(&out);
+        self.state = State::ExpectReady;
     }
 
     fn our_metadata(&self) -> Metadata {
@@ -588,7 +626,26 @@ impl Connection {
         if self.state != State::AwaitAuth {
             return Ok(());
         }
+        self.resume_after_auth(now)?;
+        // What the peer sent while the decision was pending (a NULL peer's READY, say).
+        if !self.deferred.is_empty() {
+            let mut input = BytesMut::new();
+            self.handle_input_inner(now, &mut input)?;
+            // A partial frame left over goes in front of the next input.
+            if !input.is_empty() {
+                input.extend_from_slice(&self.deferred);
+                self.deferred = input;
+            }
+        }
+        Ok(())
+    }
+
+    fn resume_after_auth(&mut self, now: Instant) -> Result<(), ProtocolError> {
         match self.config.mechanism {
+            Mechanism::Null => {
+                self.send_null_ready();
+                Ok(())
+            }
             Mechanism::PlainServer => {
                 let mut out = Vec::new();
                 crate::frame::encode_command_frame(&mut out, "WELCOME", &[]);
@@ -1201,6 +1258,60 @@ mod tests {
                 c.handle_input(Instant::now(), &mut input).is_err(),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn null_peers_wait_for_authentication_when_asked_to() {
+        let now = Instant::now();
+        let mut cfg = ConnectionConfig::new(SocketType::Pull);
+        cfg.authenticate_null = true;
+        for accept in [true, false] {
+            let mut server = Connection::new(cfg.clone(), now);
+            // The client's greeting, READY and a first message, all in one read.
+            let mut input =
+                BytesMut::from(&crate::greeting::Greeting::new("NULL", false).encode()[..]);
+            let mut ready = Vec::new();
+            let mut meta = Metadata::new();
+            meta.insert("Socket-Type", &b"PUSH"[..]);
+            Command::Ready(meta).encode(&mut ready);
+            input.extend_from_slice(&ready);
+            input.extend_from_slice(b"\x00\x02hi");
+            server.handle_input(now, &mut input).unwrap();
+            assert_eq!(
+                server.poll_event(),
+                Some(Event::Authenticate(Credentials::Null))
+            );
+            assert_eq!(server.poll_event(), None, "nothing before the decision");
+            let mut out = TransmitBuf::new();
+            server.poll_transmit(&mut out);
+            let sent: Vec<u8> = out.take().concat();
+            assert!(
+                !sent.windows(5).any(|w| w == b"READY"),
+                "READY waits for the decision"
+            );
+            if accept {
+                server.accept_peer(now).unwrap();
+                assert!(matches!(
+                    server.poll_event(),
+                    Some(Event::HandshakeSucceeded { .. })
+                ));
+                assert_eq!(
+                    server.poll_event(),
+                    Some(Event::Message(Message::single("hi")))
+                );
+                server.poll_transmit(&mut out);
+                let sent: Vec<u8> = out.take().concat();
+                assert!(sent.windows(5).any(|w| w == b"READY"));
+            } else {
+                let e = server.reject_peer("ZAP 400: no");
+                assert_eq!(e, ProtocolError::AuthFailed("ZAP 400: no".into()));
+                assert_eq!(
+                    server.poll_event(),
+                    None,
+                    "a refused peer's input is not delivered"
+                );
+            }
         }
     }
 

@@ -40,7 +40,8 @@ pub struct ZapRequest {
     pub domain: String,
     /// The peer's address (IP for tcp, empty otherwise).
     pub address: String,
-    /// The peer's routing id, if it sent one.
+    /// The routing id (`ZMQ_ROUTING_ID`) of the socket that asks, as libzmq 4.3 fills this
+    /// frame; empty when it has none.
     pub identity: Bytes,
     /// "NULL", "PLAIN" or "CURVE".
     pub mechanism: String,

@@ -89,6 +89,11 @@ pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
     config.heartbeat_ivl = core.options.heartbeat_ivl;
     config.heartbeat_timeout = core.options.heartbeat_timeout;
     config.mechanism = core.options.security.clone();
+    // As libzmq: a NULL peer is put to the ZAP handler when a ZAP domain is set and a handler
+    // is there to ask.
+    config.authenticate_null = matches!(config.mechanism, ringmq_transports::Mechanism::Null)
+        && !core.options.zap_domain.is_empty()
+        && crate::security::zap_handler(&core.options).is_some();
     if matches!(
         config.mechanism,
         ringmq_transports::Mechanism::CurveClient { .. }
