@@ -170,15 +170,20 @@ type DecisionSlot = (
 
 type AuthJob = Box<dyn FnOnce() + Send>;
 
+/// Password checks waiting for the authentication thread, at most. One Argon2 verification takes
+/// tens of milliseconds, so a full queue is a few seconds of work, under the default
+/// `zap_timeout` (5 s); a handshake that finds it full is refused at once.
+pub(crate) const AUTH_QUEUE_MAX: usize = 64;
+
 /// The one thread that checks passwords for every shard of the process. One, not one per
-/// attempt: a flood of PLAIN handshakes queues here (each still bounded by `zap_timeout`) instead
-/// of starting a thread each.
-fn auth_worker() -> Option<&'static std::sync::mpsc::Sender<AuthJob>> {
-    static WORKER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<AuthJob>>> =
+/// attempt: a flood of PLAIN handshakes queues here, up to [`AUTH_QUEUE_MAX`], instead of
+/// starting a thread each.
+fn auth_worker() -> Option<&'static std::sync::mpsc::SyncSender<AuthJob>> {
+    static WORKER: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<AuthJob>>> =
         std::sync::OnceLock::new();
     WORKER
         .get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel::<AuthJob>();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<AuthJob>(AUTH_QUEUE_MAX);
             std::thread::Builder::new()
                 .name("ringmq-auth".into())
                 .spawn(move || {
@@ -242,7 +247,8 @@ pub(crate) fn authenticate(
     }
     match options.authorizer.clone() {
         Some(authorizer) if authorizer.is_slow_for(&credentials) => {
-            let decision = decide_off_shard(authorizer, credentials, address);
+            let deadline = std::time::Instant::now() + options.zap_timeout;
+            let decision = decide_off_shard(authorizer, credentials, address, deadline);
             AuthDecision::Pending(Box::pin(async move {
                 match decision.await {
                     Ok(user_id) => AuthDecision::Accept { user_id },
@@ -270,25 +276,46 @@ pub(crate) fn zap_handler(options: &crate::socket::Options) -> Option<String> {
 }
 
 /// Run `authorizer.decide` on the authentication thread (Argon2 takes tens of milliseconds; a shard must
-/// not stall its other sockets meanwhile); resolves to its decision.
+/// not stall its other sockets meanwhile); resolves to its decision. Refused at once when the
+/// thread's queue is full; skipped by the thread (no hashing) once `deadline` has passed or
+/// nobody waits for the answer any more, so a flood queues no work that outlives its handshakes.
 fn decide_off_shard(
     authorizer: std::sync::Arc<Authorizer>,
     credentials: Credentials,
     address: Option<IpAddr>,
+    deadline: std::time::Instant,
 ) -> impl std::future::Future<Output = Result<String, String>> {
+    use std::sync::mpsc::TrySendError;
     use std::sync::{Arc, Mutex};
     let slot: Arc<DecisionSlot> = Arc::new((Mutex::new(None), atomic_waker::AtomicWaker::new()));
     let worker = slot.clone();
     let job: AuthJob = Box::new(move || {
+        // The waiting handshake holds the other reference; gone means it ended.
+        if Arc::strong_count(&worker) == 1 || std::time::Instant::now() >= deadline {
+            return;
+        }
         let decision = authorizer.decide(&credentials, address);
         if let Ok(mut s) = worker.0.lock() {
             *s = Some(decision);
         }
         worker.1.wake();
     });
-    if auth_worker().is_none_or(|w| w.send(job).is_err()) {
+    let refused = match auth_worker().map(|w| w.try_send(job)) {
+        Some(Ok(())) => None,
+        Some(Err(TrySendError::Full(_))) => {
+            tracing::warn!(
+                limit = AUTH_QUEUE_MAX,
+                "password checks queue full; refusing a PLAIN peer"
+            );
+            Some("authentication queue full")
+        }
+        Some(Err(TrySendError::Disconnected(_))) | None => {
+            Some("cannot start the authentication thread")
+        }
+    };
+    if let Some(reason) = refused {
         if let Ok(mut s) = slot.0.lock() {
-            *s = Some(Err("cannot start the authentication thread".into()));
+            *s = Some(Err(reason.into()));
         }
     }
     std::future::poll_fn(move |cx| {
@@ -432,6 +459,82 @@ impl Authorizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_password_queue_refuses_at_once_and_expired_checks_cost_nothing() {
+        use std::future::Future;
+        let authorizer = std::sync::Arc::new(
+            Authorizer::new()
+                .allow_plain_user("admin", "secret")
+                .unwrap(),
+        );
+        let credentials = Credentials::Plain {
+            username: "admin".into(),
+            password: zeroize::Zeroizing::new("secret".into()),
+        };
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        // Far more checks than the queue holds, all at once: the surplus is refused without
+        // waiting; what was queued is skipped by the thread once its waiter is gone.
+        let pending: Vec<_> = (0..AUTH_QUEUE_MAX * 2)
+            .map(|_| {
+                Box::pin(decide_off_shard(
+                    authorizer.clone(),
+                    credentials.clone(),
+                    None,
+                    far,
+                ))
+            })
+            .collect();
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let refused = pending
+            .into_iter()
+            .filter_map(|mut f| match f.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(Err(reason)) => Some(reason),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert!(
+            refused
+                .iter()
+                .filter(|r| *r == "authentication queue full")
+                .count()
+                >= AUTH_QUEUE_MAX - 1,
+            "{} refused: {refused:?}",
+            refused.len()
+        );
+        // A check whose deadline has passed is dropped by the thread: the answer never comes,
+        // and the handshake's own zap_timeout refuses the peer.
+        // Once the thread has skipped the abandoned ones (bounded wait), a live check succeeds.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let past = std::time::Instant::now();
+        let mut expired = Box::pin(decide_off_shard(
+            authorizer.clone(),
+            credentials.clone(),
+            None,
+            past,
+        ));
+        loop {
+            let live = decide_off_shard(authorizer.clone(), credentials.clone(), None, far);
+            match crate::block_on(live) {
+                Ok(user) => {
+                    assert_eq!(user, "admin");
+                    break;
+                }
+                Err(reason) if reason == "authentication queue full" => {
+                    assert!(std::time::Instant::now() < until, "the queue never drained");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }
+        // The expired check was queued before the live one (or refused as full): either way it
+        // never got an answer from the thread.
+        match expired.as_mut().poll(&mut cx) {
+            std::task::Poll::Pending => {}
+            std::task::Poll::Ready(r) => assert_eq!(r, Err("authentication queue full".into())),
+        }
+    }
 
     #[test]
     fn networks() {
