@@ -3,9 +3,9 @@
 
 mod support;
 
-use support::WAIT;
+use support::{expect_closed, ready, GREETING_NULL, WAIT};
 
-use std::io::{ErrorKind as IoKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -59,51 +59,6 @@ fn pull_server(rt: &Runtime, options: Options) -> (BlockingSocket, String) {
     let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
     let addr = ep.trim_start_matches("tcp://").to_owned();
     (pull, addr)
-}
-
-/// Read until the peer closes; panics if it stays open past the wait. Returns what was read.
-fn expect_closed(stream: &mut TcpStream) -> Vec<u8> {
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return seen,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == IoKind::ConnectionReset => return seen,
-            Err(e) if e.kind() == IoKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
-                panic!("ringmq kept a bad connection open")
-            }
-            Err(e) => panic!("unexpected read error {e}"),
-        }
-    }
-}
-
-const GREETING_NULL: [u8; 64] = {
-    let mut g = [0u8; 64];
-    g[0] = 0xff;
-    g[8] = 1;
-    g[9] = 0x7f;
-    g[10] = 3;
-    g[11] = 1;
-    g[12] = b'N';
-    g[13] = b'U';
-    g[14] = b'L';
-    g[15] = b'L';
-    g
-};
-
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = vec![5u8];
-    body.extend_from_slice(b"READY");
-    body.push(11);
-    body.extend_from_slice(b"Socket-Type");
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
 }
 
 /// A raw peer that completed a NULL handshake as PUSH.

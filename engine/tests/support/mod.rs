@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{ErrorKind as IoKind, Read};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use ringmq::{BlockingSocket, Config, Options, Runtime, ShardId, SocketType};
@@ -62,4 +64,51 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Read until the peer closes; panics if it stays open past the wait. Returns what was read.
+pub fn expect_closed(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return seen,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == IoKind::ConnectionReset => return seen,
+            Err(e) if e.kind() == IoKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
+                panic!("ringmq kept a bad connection open")
+            }
+            Err(e) => panic!("unexpected read error {e}"),
+        }
+    }
+}
+
+/// A ZMTP 3.1 greeting for NULL, as-server 0, as libzmq sends it.
+pub const GREETING_NULL: [u8; 64] = {
+    let mut g = [0u8; 64];
+    g[0] = 0xff;
+    g[8] = 1;
+    g[9] = 0x7f;
+    g[10] = 3;
+    g[11] = 1;
+    g[12] = b'N';
+    g[13] = b'U';
+    g[14] = b'L';
+    g[15] = b'L';
+    g
+};
+
+/// A READY command frame naming `socket_type`.
+pub fn ready(socket_type: &str) -> Vec<u8> {
+    let mut body = vec![5u8];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type.as_bytes());
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
 }
