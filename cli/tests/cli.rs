@@ -5,10 +5,12 @@
 //! assertion leaves no process behind.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use ringmq_test_support::process::Running;
 
 /// Longest a test waits for any one process; far above what a run on a loaded machine needs.
 const PROCESS_LIMIT: Duration = Duration::from_secs(30);
@@ -17,43 +19,6 @@ fn ringmq(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ringmq"));
     command.args(args);
     command
-}
-
-/// A child process that is killed (and reaped) when the guard drops.
-struct Running {
-    child: Child,
-    what: String,
-}
-
-impl Running {
-    /// Wait for the process to exit, at most `limit`; kills it and panics past that.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("`{}` still running after {limit:?}", self.what);
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn has_exited(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_some()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// What a finished process said.

@@ -60,6 +60,26 @@ fn confined_receiver(
     (running, endpoint, stdout, seen)
 }
 
+/// Start a confined `ringmq send` to `endpoint` (with `extra` flags first) and feed it the
+/// numbered lines; returns it and its stderr reader.
+fn confined_sender(extra: &[&str], endpoint: &str) -> (Running, std::thread::JoinHandle<Vec<u8>>) {
+    let mut args = extra.to_vec();
+    args.extend(["send", "--type", "push", "--connect", endpoint]);
+    let mut send = confined(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringmq send");
+    let stderr = read_all(send.stderr.take().expect("stderr"));
+    send.stdin
+        .take()
+        .expect("stdin")
+        .write_all(numbered_lines().as_bytes())
+        .expect("write lines");
+    (Running::new(send, "ringmq send (confined)"), stderr)
+}
+
 fn numbered_lines() -> String {
     (0..MESSAGES).map(|i| format!("message {i}\n")).collect()
 }
@@ -78,19 +98,7 @@ fn auto_falls_back_to_epoll_and_ringmq_to_ringmq_flows() {
     );
     assert!(said.contains("backend epoll"), "{said}");
 
-    let mut send = confined(&["send", "--type", "push", "--connect", &endpoint])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringmq send");
-    let send_err = read_all(send.stderr.take().expect("stderr"));
-    send.stdin
-        .take()
-        .expect("stdin")
-        .write_all(numbered_lines().as_bytes())
-        .expect("write lines");
-    let mut send = Running::new(send, "ringmq send (confined)");
+    let (mut send, send_err) = confined_sender(&[], &endpoint);
     let sent = send.wait(LIMIT);
     let send_err = String::from_utf8_lossy(&send_err.join().expect("stderr")).into_owned();
     assert!(sent.success(), "send failed: {send_err}");
@@ -122,19 +130,7 @@ fn auto_falls_back_to_epoll_and_talks_to_libzmq_both_ways() {
         .expect("rcvtimeo");
     pull.bind("tcp://127.0.0.1:0").expect("bind");
     let endpoint = pull.last_endpoint().expect("endpoint");
-    let mut send = confined(&["-v", "send", "--type", "push", "--connect", &endpoint])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringmq send");
-    let send_err = read_all(send.stderr.take().expect("stderr"));
-    send.stdin
-        .take()
-        .expect("stdin")
-        .write_all(numbered_lines().as_bytes())
-        .expect("write lines");
-    let mut send = Running::new(send, "ringmq send (confined)");
+    let (mut send, send_err) = confined_sender(&["-v"], &endpoint);
     for i in 0..MESSAGES {
         let msg = pull.recv(0).expect("a message within the timeout");
         assert_eq!(msg, format!("message {i}").as_bytes());

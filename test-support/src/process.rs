@@ -36,6 +36,11 @@ impl Running {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+
+    /// Whether the process has exited (without waiting).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
 }
 
 impl Drop for Running {

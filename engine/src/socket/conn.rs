@@ -20,7 +20,7 @@ use ringmq_transports::{Connection, ConnectionConfig, Event, ProtocolError};
 
 use super::core::Core;
 use crate::runtime::driver::{self, IoFd};
-use crate::runtime::{sleep, sleep_until, Sleep};
+use crate::runtime::{sleep_until, Sleep};
 use crate::security::{authenticate, AuthDecision, PendingDecision};
 
 /// Stop filling a write once this much is queued; the rest goes in the next one.
@@ -102,16 +102,10 @@ pub(crate) async fn run(
                 let _ = driver::send(&fd, chunks).await;
             }
         };
-        let timeout = sleep(std::time::Duration::from_millis(200));
-        let mut flush = std::pin::pin!(flush);
-        let mut timeout = std::pin::pin!(timeout);
-        std::future::poll_fn(|cx| {
-            if flush.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
+        until_deadline(
+            flush,
+            Instant::now() + std::time::Duration::from_millis(200),
+        )
         .await;
     }
     if let ConnEnd::Closed = &end {
@@ -439,11 +433,15 @@ async fn polite_close(fd: &IoFd, in_flight: Option<RecvOp>, linger_deadline: Opt
         }
     };
     let limit = Instant::now() + DRAIN_LIMIT;
-    let deadline = linger_deadline.map_or(limit, |d| d.min(limit));
-    let mut drain = std::pin::pin!(drain);
+    until_deadline(drain, linger_deadline.map_or(limit, |d| d.min(limit))).await;
+}
+
+/// Run `work` until it finishes or `deadline` passes, whichever comes first.
+async fn until_deadline(work: impl Future<Output = ()>, deadline: Instant) {
+    let mut work = std::pin::pin!(work);
     let mut timeout = std::pin::pin!(sleep_until(deadline));
     std::future::poll_fn(|cx| {
-        if drain.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
+        if work.as_mut().poll(cx).is_ready() || timeout.as_mut().poll(cx).is_ready() {
             Poll::Ready(())
         } else {
             Poll::Pending
