@@ -35,6 +35,8 @@ cargo nextest run --workspace --no-fail-fast
 # RINGMQ_BACKEND, so the same tests run on the other driver.
 step "engine, interop and CLI tests again on the epoll backend"
 RINGMQ_BACKEND=epoll cargo nextest run -p ringmq -p ringmq-interop -p ringmq-cli -p loadgen --no-fail-fast
+step "stress tests, short bounds (figures printed; full scale: scripts/stress.sh)"
+STRESS_SCALE=small bash scripts/stress.sh
 step "doc tests"
 cargo test --workspace --doc
 step "benchmarks in test mode"
