@@ -12,6 +12,8 @@ The null_handshake socket type byte indexes [PULL, PUSH, PUB, SUB, PAIR, ROUTER]
 bits of `choices` index [ROUTER, DEALER, REP, REQ, PUB, SUB, XPUB, XSUB, PUSH, PULL, PAIR] modulo 11;
 bit 7 (REJECT) rejects the peer at Event::Authenticate, bit 6 (LATE_TIMEOUT) fires the last timeout
 past the handshake timeout. A split of 0 counts as 1.
+  z85, endpoint, zap, metadata, subscriptions: seeds written by hand under fuzz/corpus/ (text, ZAP
+  frames separated by 0xff, a READY body's metadata, operation pairs); this script leaves them be.
 Byte layouts follow RFC 37 (ZMTP 3.1), RFC 15 (ZMTP 2.0), RFC 24 (PLAIN) and RFC 26 (CurveZMQ).
 
 The CURVE seeds are valid under the fuzzing crypto provider that `--cfg fuzzing` builds compile

@@ -229,6 +229,67 @@ fn feed(
     }
 }
 
+/// Z85 (RFC 32): arbitrary text decodes or is refused; what decodes encodes back to the same
+/// text; and arbitrary bytes of a multiple-of-4 length round-trip.
+pub fn z85(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(bytes) = crate::z85::decode(text) {
+            assert_eq!(
+                crate::z85::encode(&bytes).as_deref(),
+                Some(text),
+                "decode then encode changed the text"
+            );
+        }
+    }
+    let whole = &data[..data.len() / 4 * 4];
+    let text = crate::z85::encode(whole).expect("a multiple of 4 bytes encodes");
+    assert_eq!(crate::z85::decode(&text).as_deref(), Some(whole));
+}
+
+/// Endpoint strings: any text parses or is refused, never panics.
+pub fn endpoint(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::endpoint::Endpoint::parse(text);
+    }
+}
+
+/// Frames of a message, split at each 0xff byte of `data`.
+fn frames_of(data: &[u8]) -> crate::Message {
+    crate::Message::from_frames(
+        data.split(|&b| b == 0xff)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// ZAP (RFC 27): arbitrary multipart messages parse as a request or a reply, or are refused;
+/// what parses re-encodes to a message that parses to the same value.
+pub fn zap(data: &[u8]) {
+    let msg = frames_of(data);
+    if let Ok(request) = crate::zap::ZapRequest::parse(&msg) {
+        let again = crate::zap::ZapRequest::parse(&request.to_message()).expect("re-parses");
+        assert!(again == request, "a ZAP request changed in a round trip");
+    }
+    if let Ok(reply) = crate::zap::ZapReply::parse(&msg) {
+        let again = crate::zap::ZapReply::parse(&reply.to_message()).expect("re-parses");
+        assert_eq!(again, reply);
+    }
+}
+
+/// ZMTP metadata: arbitrary bytes decode or are refused; what decodes re-encodes to bytes that
+/// decode to the same properties.
+pub fn metadata(data: &[u8]) {
+    let bytes = bytes::Bytes::copy_from_slice(data);
+    if let Ok(meta) = crate::metadata::Metadata::decode(&bytes) {
+        let mut out = Vec::new();
+        meta.encode(&mut out);
+        assert_eq!(out.len(), meta.encoded_len());
+        let again =
+            crate::metadata::Metadata::decode(&bytes::Bytes::from(out)).expect("re-decodes");
+        assert!(again == meta, "metadata changed in a round trip");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,12 +334,16 @@ mod tests {
     }
 
     /// The corpus directories under fuzz/corpus/, one per target.
-    const CORPORA: [&str; 5] = [
+    const CORPORA: [&str; 9] = [
         "frame_decoder",
         "null_handshake",
         "curve_server",
         "curve_client",
         "plain_server",
+        "z85",
+        "endpoint",
+        "zap",
+        "metadata",
     ];
 
     fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -311,6 +376,10 @@ mod tests {
             curve_server_handshake(input);
             curve_client_handshake(input);
             plain_server_handshake(input);
+            z85(input);
+            endpoint(input);
+            zap(input);
+            metadata(input);
         }
     }
 

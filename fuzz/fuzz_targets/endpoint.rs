@@ -1,0 +1,4 @@
+//! Arbitrary bytes into `ringmq_transports::fuzzing::endpoint` (see its doc for the invariants).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ringmq_transports::fuzzing::endpoint(data));
