@@ -42,6 +42,27 @@ fn handshaken_push(endpoint: &str) -> TcpStream {
     s
 }
 
+/// A CURVE server PULL bound on tcp: its keys, the socket and its endpoint.
+fn curve_pull(rt: &ringmq::Runtime) -> (ringmq::KeyPair, ringmq::BlockingSocket, String) {
+    let server = generate_keypair().unwrap();
+    let pull = socket_with(
+        rt,
+        SocketType::Pull,
+        Options::default().curve_server(server.clone()),
+    );
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    (server, pull, ep)
+}
+
+/// A CURVE client PUSH (fresh keys) of the server whose public key is `server_key`.
+fn curve_push(rt: &ringmq::Runtime, server_key: ringmq::PublicKey) -> ringmq::BlockingSocket {
+    socket_with(
+        rt,
+        SocketType::Push,
+        Options::default().curve_client(generate_keypair().unwrap(), server_key),
+    )
+}
+
 /// The socket still serves a well-behaved ringmq peer.
 fn still_serves(rt: &ringmq::Runtime, pull: &ringmq::BlockingSocket, endpoint: &str) {
     let push = socket(rt, SocketType::Push);
@@ -69,13 +90,7 @@ fn cve_2014_7202_and_9721_zmtp_downgrade_refused() {
 #[test]
 fn cve_2014_9721_mechanism_downgrade_refused() {
     let rt = runtime(1);
-    let server = generate_keypair().unwrap();
-    let pull = socket_with(
-        &rt,
-        SocketType::Pull,
-        Options::default().curve_server(server.clone()),
-    );
-    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let (server, pull, ep) = curve_pull(&rt);
     // A NULL peer against a CURVE server: refused in the greeting, nothing delivered.
     let mut s = raw(&ep);
     // The server may hang up as soon as it has read the greeting.
@@ -98,11 +113,7 @@ fn cve_2014_9721_mechanism_downgrade_refused() {
     null.send(Message::single("downgraded")).unwrap();
     assert!(pull.recv_timeout(Duration::from_millis(300)).is_err());
     // A CURVE client is served.
-    let client = socket_with(
-        &rt,
-        SocketType::Push,
-        Options::default().curve_client(generate_keypair().unwrap(), server.public),
-    );
+    let client = curve_push(&rt, server.public);
     client.connect(&ep).unwrap();
     client.send(Message::single("secure")).unwrap();
     assert_eq!(pull.recv().unwrap(), Message::single("secure"));
@@ -199,13 +210,7 @@ fn cve_2019_6250_frame_size_overflow_refused() {
 #[test]
 fn cve_2019_13132_oversized_curve_commands_from_unauthenticated_peers() {
     let rt = runtime(1);
-    let server = generate_keypair().unwrap();
-    let pull = socket_with(
-        &rt,
-        SocketType::Pull,
-        Options::default().curve_server(server.clone()),
-    );
-    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let (server, pull, ep) = curve_pull(&rt);
     let mut curve_greeting = GREETING_NULL;
     curve_greeting[12..32].fill(0);
     curve_greeting[12..17].copy_from_slice(b"CURVE");
@@ -224,11 +229,7 @@ fn cve_2019_13132_oversized_curve_commands_from_unauthenticated_peers() {
         let _ = s.write_all(&frame);
         expect_closed(&mut s);
     }
-    let client = socket_with(
-        &rt,
-        SocketType::Push,
-        Options::default().curve_client(generate_keypair().unwrap(), server.public),
-    );
+    let client = curve_push(&rt, server.public);
     client.connect(&ep).unwrap();
     client.send(Message::single("after the attack")).unwrap();
     assert_eq!(pull.recv().unwrap(), Message::single("after the attack"));

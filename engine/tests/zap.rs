@@ -2,13 +2,13 @@
 
 mod support;
 
-use support::WAIT;
+use support::{expect_auth_refusal, WAIT};
 
 use std::time::Duration;
 
 use ringmq::{
-    generate_keypair, Authorizer, BlockingSocket, Config, HandshakeFailure, Message, MonitorEvent,
-    Options, Runtime, ShardId, SocketType,
+    generate_keypair, Authorizer, BlockingSocket, Config, Message, Options, Runtime, ShardId,
+    SocketType,
 };
 
 #[test]
@@ -44,16 +44,7 @@ fn curve_server_asks_the_zap_handler_and_tags_messages_with_user_id() {
     )
     .unwrap();
     bad.connect(&ep).unwrap();
-    match monitor
-        .wait_for("handshake-failed", WAIT)
-        .expect("a handshake-failed event")
-    {
-        MonitorEvent::HandshakeFailed {
-            reason: HandshakeFailure::Auth(r),
-            ..
-        } => assert!(r.contains("ZAP 400"), "{r}"),
-        other => panic!("{other:?}"),
-    }
+    expect_auth_refusal(&monitor, "ZAP 400");
 
     let good = BlockingSocket::new(
         rt.next_shard(),
@@ -133,18 +124,7 @@ fn plain_with_a_custom_handler_and_a_silent_one() {
     )
     .unwrap();
     push.connect(&ep).unwrap();
-    match monitor
-        .wait_for("handshake-failed", WAIT)
-        .expect("a handshake-failed event")
-    {
-        MonitorEvent::HandshakeFailed {
-            reason: HandshakeFailure::Auth(r),
-            ..
-        } => {
-            assert!(r.contains("did not answer"), "{r}")
-        }
-        other => panic!("{other:?}"),
-    }
+    expect_auth_refusal(&monitor, "did not answer");
 }
 
 #[test]
@@ -202,16 +182,7 @@ fn null_peers_are_put_to_the_zap_handler_when_a_domain_is_set() {
 
     let (refused, monitor, ep) = server("other");
     let _push = client(&ep);
-    match monitor
-        .wait_for("handshake-failed", WAIT)
-        .expect("a handshake-failed event")
-    {
-        MonitorEvent::HandshakeFailed {
-            reason: HandshakeFailure::Auth(r),
-            ..
-        } => assert!(r.contains("ZAP 400"), "{r}"),
-        other => panic!("{other:?}"),
-    }
+    expect_auth_refusal(&monitor, "ZAP 400");
     assert!(refused.recv_timeout(Duration::from_millis(200)).is_err());
 
     let seen = seen.lock().unwrap().clone();

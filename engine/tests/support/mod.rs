@@ -112,3 +112,18 @@ pub fn ready(socket_type: &str) -> Vec<u8> {
     frame.extend_from_slice(&body);
     frame
 }
+
+/// Wait (at most [`WAIT`]) for the monitor's next `handshake-failed` event and check it is an
+/// authentication refusal whose reason contains `needle`.
+pub fn expect_auth_refusal(monitor: &ringmq::Monitor, needle: &str) {
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
+        ringmq::MonitorEvent::HandshakeFailed {
+            reason: ringmq::HandshakeFailure::Auth(r),
+            ..
+        } => assert!(r.contains(needle), "{r}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -189,3 +189,18 @@ pub fn publish_until_received(publ: &End, sub: &End, frames: &[Vec<u8>]) -> Vec<
 pub fn frames(parts: &[&[u8]]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.to_vec()).collect()
 }
+
+/// Wait (at most [`WAIT`]) for the monitor's next `handshake-failed` event and check it is an
+/// authentication refusal whose reason contains `needle`.
+pub fn expect_auth_refusal(monitor: &ringmq::Monitor, needle: &str) {
+    match monitor
+        .wait_for("handshake-failed", WAIT)
+        .expect("a handshake-failed event")
+    {
+        ringmq::MonitorEvent::HandshakeFailed {
+            reason: ringmq::HandshakeFailure::Auth(r),
+            ..
+        } => assert!(r.contains(needle), "{r}"),
+        other => panic!("{other:?}"),
+    }
+}
