@@ -35,6 +35,9 @@ pub enum ErrorKind {
     HostUnreachable,
     /// The security policy forbids this (e.g. NULL over tcp under `RequireCurve`).
     PolicyViolation,
+    /// `unbind` or `disconnect` of an endpoint the socket is not bound or connected to
+    /// (libzmq's `ENOENT`).
+    NotFound,
     /// An operating-system I/O error.
     Io,
 }

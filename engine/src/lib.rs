@@ -38,6 +38,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod security;
 pub mod socket;
+pub mod stats;
 pub mod zap;
 
 pub use bytes::Bytes;
@@ -53,4 +54,6 @@ pub use security::{
     SecurityPolicy,
 };
 pub use socket::poll::{poll, select_recv, PollEvents, PollItem};
-pub use socket::{BlockingSocket, Options, Socket};
+pub use socket::shutdown::{ShutdownReport, SocketReport};
+pub use socket::{AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, Options, Socket};
+pub use stats::{DropCounts, HandshakeFailures, SocketStats};

@@ -67,6 +67,11 @@ pub(crate) struct ShardShared {
 }
 
 impl ShardShared {
+    /// This shard's id.
+    pub(crate) fn id(&self) -> ShardId {
+        self.id
+    }
+
     /// The runtime-wide value of type `T`, created on first use.
     pub(crate) fn runtime_state<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
         let mut values = self
@@ -224,6 +229,11 @@ impl ShardHandle {
     /// This shard's id.
     pub fn id(&self) -> ShardId {
         self.shared.id
+    }
+
+    /// Whether the calling thread is this shard's.
+    pub(crate) fn is_current(&self) -> bool {
+        current().is_some_and(|s| Arc::ptr_eq(&s.shared, &self.shared))
     }
 
     /// The I/O backend this shard runs ([`Backend::IoUring`] or [`Backend::Epoll`]).

@@ -109,7 +109,13 @@ pub(crate) async fn run(
         .await;
     }
     if let ConnEnd::Closed = &end {
-        let deadline = state.core.borrow().close_deadline;
+        let deadline = {
+            let core = state.core.borrow();
+            core.pipes
+                .get(&state.peer)
+                .filter(|p| p.leaving)
+                .map_or(core.close_deadline, |p| p.leave_deadline)
+        };
         let in_flight = state.recv_op.take();
         polite_close(&state.fd, in_flight, deadline).await;
     }
@@ -238,8 +244,19 @@ impl ConnDriver {
                     }
                 }
             }
-            // Time.
-            if let Some(deadline) = self.conn.poll_timeout() {
+            // Time: the protocol's timers, and the end of a leaving pipe's linger.
+            let leave_deadline = self
+                .core
+                .borrow()
+                .pipes
+                .get(&self.peer)
+                .filter(|p| p.leaving)
+                .and_then(|p| p.leave_deadline);
+            let deadline = match (self.conn.poll_timeout(), leave_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(deadline) = deadline {
                 if self.timer.as_ref().is_none_or(|(d, _)| *d != deadline) {
                     self.timer = Some((deadline, Box::pin(sleep_until(deadline))));
                 }
@@ -258,13 +275,13 @@ impl ConnDriver {
             if let Some(end) = self.end.take() {
                 return Poll::Ready(end);
             }
-            // Linger done: everything queued is written.
+            // Linger done: everything queued is written (or a leaving pipe's linger ran out).
             {
                 let core = self.core.borrow();
-                if core.closing
-                    && self.send_op.is_none()
-                    && self.unsent.is_empty()
-                    && core.pipes.get(&self.peer).is_none_or(|p| p.outq.is_empty())
+                let written = self.send_op.is_none() && self.unsent.is_empty();
+                let pipe = core.pipes.get(&self.peer);
+                if (core.closing && written && pipe.is_none_or(|p| p.outq.is_empty()))
+                    || pipe.is_some_and(|p| p.leave_now(written, Instant::now()))
                 {
                     return Poll::Ready(ConnEnd::Closed);
                 }

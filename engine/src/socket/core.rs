@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::task::{Context, Waker};
 
+use crate::stats::Counters;
 use bytes::Bytes;
 use ringmq_patterns::{
     FairQueue, Identified, Pattern, PeerId, PeerView, RecvStrategy, Routing, SendPlan, SendRefusal,
@@ -81,8 +82,11 @@ impl crate::runtime::ShutdownHook for KillSwitch {
     }
 }
 
-/// Run `fut` until it finishes or `switch` is killed.
-pub(crate) async fn killable<F: std::future::Future<Output = ()>>(switch: Rc<KillSwitch>, fut: F) {
+/// Run `fut` until it finishes (`Some` of its output) or `switch` is killed (`None`).
+pub(crate) async fn killable<T, F: std::future::Future<Output = T>>(
+    switch: Rc<KillSwitch>,
+    fut: F,
+) -> Option<T> {
     struct Registration {
         switch: Rc<KillSwitch>,
         key: Cell<Option<usize>>,
@@ -100,8 +104,11 @@ pub(crate) async fn killable<F: std::future::Future<Output = ()>>(switch: Rc<Kil
     };
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx: &mut Context<'_>| {
-        if registration.switch.is_killed() || fut.as_mut().poll(cx).is_ready() {
-            return std::task::Poll::Ready(());
+        if registration.switch.is_killed() {
+            return std::task::Poll::Ready(None);
+        }
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
         }
         let mut wakers = registration.switch.wakers.borrow_mut();
         match registration.key.get().and_then(|k| wakers.get_mut(k)) {
@@ -113,7 +120,34 @@ pub(crate) async fn killable<F: std::future::Future<Output = ()>>(switch: Rc<Kil
         }
         std::task::Poll::Pending
     })
-    .await;
+    .await
+}
+
+/// One of a socket's binds or connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EndpointId(u32);
+
+/// Whether an endpoint was bound or connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointRole {
+    Bound,
+    Connected,
+}
+
+/// A bind or a connect the application made, until it unbinds or disconnects it.
+pub(crate) struct EndpointEntry {
+    pub(crate) id: EndpointId,
+    pub(crate) role: EndpointRole,
+    /// As the application wrote it (`tcp://*:0`).
+    pub(crate) requested: String,
+    /// As bound (`tcp://0.0.0.0:41234`); the same as `requested` for a connect.
+    pub(crate) resolved: String,
+    /// Stops the endpoint's accept loop, or its connection attempts.
+    pub(crate) stop: Rc<KillSwitch>,
+    /// A listener: closed once the accept loop has let it go (the port or file is free then).
+    pub(crate) listener: Option<crate::runtime::driver::WeakIoFd>,
+    /// An inproc bind: the name to forget.
+    pub(crate) inproc_name: Option<String>,
 }
 
 /// One peer of a socket: its queues and what we know about it.
@@ -143,6 +177,14 @@ pub(crate) struct Pipe {
     pub(crate) evicted: bool,
     /// Counted in `Core::established` (an accepted peer whose handshake completed).
     pub(crate) established: bool,
+    /// The bind or connect this pipe came from (`unbind` / `disconnect` close it).
+    pub(crate) endpoint: Option<EndpointId>,
+    /// A connection task drives this pipe now.
+    pub(crate) live: bool,
+    /// `unbind` / `disconnect` asked this pipe to go: its connection writes what is queued and
+    /// closes, at the latest at `leave_deadline` (the socket's linger; `None`: no limit).
+    pub(crate) leaving: bool,
+    pub(crate) leave_deadline: Option<std::time::Instant>,
 }
 
 impl Pipe {
@@ -161,7 +203,18 @@ impl Pipe {
             routing_id: None,
             evicted: false,
             established: false,
+            endpoint: None,
+            live: false,
+            leaving: false,
+            leave_deadline: None,
         }
+    }
+
+    /// Whether the pipe's connection should close now: it is leaving and its queue is written,
+    /// or its linger ran out.
+    pub(crate) fn leave_now(&self, written: bool, now: std::time::Instant) -> bool {
+        self.leaving
+            && ((written && self.outq.is_empty()) || self.leave_deadline.is_some_and(|d| now >= d))
     }
 
     pub(crate) fn wake_driver(&mut self) {
@@ -190,6 +243,9 @@ impl PeerView for Peers<'_> {
 
 /// The state of one socket on its shard.
 pub(crate) struct Core {
+    /// Process-unique, for the metrics' `socket` label.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) id: u64,
     pub(crate) socket_type: SocketType,
     pub(crate) pattern: Pattern,
     pub(crate) options: Options,
@@ -212,9 +268,13 @@ pub(crate) struct Core {
     pub(crate) established: usize,
     /// Accepted connections still in the handshake, oldest first; at most `max_handshakes`.
     pub(crate) handshaking: VecDeque<PeerId>,
-    /// Messages PUB dropped because a subscriber was at its HWM.
-    pub(crate) dropped: u64,
+    /// What the socket counted (messages, bytes, drops, connection events).
+    pub(crate) counters: Counters,
     pub(crate) endpoints: Vec<String>,
+    /// Each bind and connect, for `unbind` / `disconnect`; grows only with the application's
+    /// own calls and shrinks with them.
+    pub(crate) endpoint_entries: Vec<EndpointEntry>,
+    next_endpoint: u32,
     /// Wakes whoever waits for connections to finish (close with linger).
     pub(crate) idle_wakers: Wakers,
     /// XPUB: subscription messages for the application, and every peer's subscriptions counted.
@@ -245,7 +305,9 @@ impl Core {
             random_u32(),
         )
         .ok_or_else(unsupported)?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Core {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             socket_type,
             pattern,
             pipes: PipeMap::default(),
@@ -261,8 +323,10 @@ impl Core {
             established: 0,
             handshaking: VecDeque::new(),
             connections: 0,
-            dropped: 0,
+            counters: Counters::default(),
             endpoints: Vec::new(),
+            endpoint_entries: Vec::new(),
+            next_endpoint: 0,
             idle_wakers: Wakers::default(),
             xpub_inbox: VecDeque::new(),
             xpub_all: Subscriptions::new(),
@@ -331,6 +395,120 @@ impl Core {
         }
     }
 
+    /// Record a bind or connect; returns its id and the switch that stops its tasks.
+    pub(crate) fn add_endpoint(
+        &mut self,
+        role: EndpointRole,
+        requested: &str,
+        resolved: &str,
+    ) -> (EndpointId, Rc<KillSwitch>) {
+        let id = EndpointId(self.next_endpoint);
+        self.next_endpoint = self.next_endpoint.wrapping_add(1);
+        let stop = Rc::new(KillSwitch::default());
+        self.endpoint_entries.push(EndpointEntry {
+            id,
+            role,
+            requested: requested.to_owned(),
+            resolved: resolved.to_owned(),
+            stop: stop.clone(),
+            listener: None,
+            inproc_name: None,
+        });
+        (id, stop)
+    }
+
+    /// The entry of endpoint `id`, to complete it.
+    pub(crate) fn endpoint_entry(&mut self, id: EndpointId) -> Option<&mut EndpointEntry> {
+        self.endpoint_entries.iter_mut().find(|e| e.id == id)
+    }
+
+    /// Forget the bind or connect named `endpoint` (as written or as bound) and close its
+    /// connections: each writes what is queued for it within linger, then closes. Returns the
+    /// entry, or `None` when the socket has no such endpoint.
+    pub(crate) fn remove_endpoint(
+        &mut self,
+        role: EndpointRole,
+        endpoint: &str,
+    ) -> Option<EndpointEntry> {
+        let position = self
+            .endpoint_entries
+            .iter()
+            .position(|e| e.role == role && (e.resolved == endpoint || e.requested == endpoint))?;
+        let entry = self.endpoint_entries.remove(position);
+        entry.stop.kill();
+        if let Some(i) = self.endpoints.iter().position(|e| *e == entry.resolved) {
+            self.endpoints.remove(i);
+        }
+        let deadline = self.options.linger.map(|l| std::time::Instant::now() + l);
+        let pipes: Vec<PeerId> = self
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.endpoint == Some(entry.id))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in pipes {
+            self.leave(id, deadline);
+        }
+        Some(entry)
+    }
+
+    /// Pipe `id` goes: nothing more is routed to it; a live connection writes what is queued
+    /// and closes by `deadline`; a pipe without a connection goes at once with its queue.
+    fn leave(&mut self, id: PeerId, deadline: Option<std::time::Instant>) {
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        pipe.persistent = false;
+        pipe.leaving = true;
+        pipe.leave_deadline = deadline;
+        pipe.connected = false;
+        let live = pipe.live;
+        pipe.wake_driver();
+        if live {
+            self.routing.disconnected(id);
+            self.routing.detach(id);
+            self.send_wakers.wake_all();
+        } else {
+            pipe.outq.clear();
+            self.pipe_disconnected(id);
+        }
+    }
+
+    /// Publish the counters to the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        crate::stats::publish(
+            self.id,
+            &self.socket_type.to_string(),
+            &self.endpoints.join(" "),
+            &self.stats(),
+        );
+    }
+
+    /// A snapshot of the counters and queue depths.
+    pub(crate) fn stats(&self) -> crate::stats::SocketStats {
+        let c = &self.counters;
+        crate::stats::SocketStats {
+            messages_sent: c.messages_sent,
+            bytes_sent: c.bytes_sent,
+            messages_received: c.messages_received,
+            bytes_received: c.bytes_received,
+            dropped: c.dropped,
+            queued_out: self.pipes.values().map(|p| p.outq.len()).sum(),
+            queued_in: self.pipes.values().map(|p| p.inq.len()).sum::<usize>()
+                + self.xpub_inbox.len(),
+            sndhwm: self.options.sndhwm,
+            rcvhwm: self.options.rcvhwm,
+            connects: c.connects,
+            accepts: c.accepts,
+            disconnects: c.disconnects,
+            reconnect_attempts: c.reconnect_attempts,
+            handshake_failures: c.handshake_failures,
+            auth_refusals: c.auth_refusals,
+            connected_peers: self.pipes.values().filter(|p| p.connected).count(),
+        }
+    }
+
     fn attach(&mut self, id: PeerId) {
         self.routing.attach(id);
         if self.pattern.recv != RecvStrategy::None {
@@ -351,6 +529,9 @@ impl Core {
     /// The handshake on `id`'s connection completed; `identity` is the peer's `Identity`
     /// property. Returns false when the peer must be refused (a ROUTER id already taken).
     pub(crate) fn pipe_connected(&mut self, id: PeerId, identity: &[u8]) -> bool {
+        if self.pipes.get(&id).is_some_and(|p| p.leaving) {
+            return false; // disconnected or unbound meanwhile
+        }
         if let Some(identified) = self
             .routing
             .identify(id, identity, self.options.router_handover)
@@ -445,6 +626,7 @@ impl Core {
                 msg,
             ));
         }
+        let bytes = msg.size();
         let plan = self.routing.plan_send(
             msg,
             &Peers {
@@ -452,7 +634,11 @@ impl Core {
                 sndhwm: self.options.sndhwm,
             },
         );
-        self.execute(plan)
+        let result = self.execute(plan);
+        if result.is_ok() {
+            self.counters.sent(bytes);
+        }
+        result
     }
 
     /// Carry out what the routing rules decided.
@@ -481,15 +667,18 @@ impl Core {
                             }
                             return Err(SendError::Full(msg));
                         }
-                        self.dropped += 1;
+                        self.counters.dropped.peer_at_hwm += 1;
                         return Ok(());
                     }
                     pipe.outq.push_back(msg);
                     pipe.wake_driver();
                     Ok(())
                 }
-                // The peer left: the message has nowhere to go.
-                _ => Ok(()),
+                // The peer left (or never was): the message has nowhere to go.
+                _ => {
+                    self.counters.dropped.unroutable += 1;
+                    Ok(())
+                }
             },
             SendPlan::FanOut(msg) => {
                 let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
@@ -505,13 +694,13 @@ impl Core {
                     pipe.outq.push_back(msg.clone());
                     pipe.wake_driver();
                 }
-                self.dropped += dropped;
+                self.counters.dropped.peer_at_hwm += dropped;
                 Ok(())
             }
             SendPlan::Broadcast(msg) => {
                 for pipe in self.pipes.values_mut().filter(|p| p.connected) {
                     if Options::at_hwm(hwm, pipe.outq.len()) {
-                        self.dropped += 1;
+                        self.counters.dropped.peer_at_hwm += 1;
                         continue;
                     }
                     pipe.outq.push_back(msg.clone());
@@ -566,7 +755,13 @@ impl Core {
                     format!("{} sockets cannot receive", self.socket_type),
                 ))
             }
-            RecvStrategy::Subscriptions => return Ok(self.xpub_inbox.pop_front()),
+            RecvStrategy::Subscriptions => {
+                let msg = self.xpub_inbox.pop_front();
+                if let Some(m) = &msg {
+                    self.counters.received(m.size());
+                }
+                return Ok(msg);
+            }
             RecvStrategy::FairQueue => {}
         }
         self.routing
@@ -579,6 +774,7 @@ impl Core {
             // What the rules drop (a reply from another peer or to an abandoned request, a
             // request without an envelope delimiter) is skipped.
             if let Some(msg) = self.routing.incoming(id, msg, routing_id) {
+                self.counters.received(msg.size());
                 return Ok(Some(msg));
             }
         }
@@ -729,7 +925,8 @@ impl Core {
     }
 
     /// Report an event to every monitor whose reader is still there.
-    pub(crate) fn emit(&self, event: crate::monitor::MonitorEvent) {
+    pub(crate) fn emit(&mut self, event: crate::monitor::MonitorEvent) {
+        self.counters.count(&event);
         if self.monitors.is_empty() {
             return;
         }
@@ -826,7 +1023,7 @@ mod tests {
         core.try_send(Message::single("t1")).unwrap();
         core.try_send(Message::single("t2")).unwrap();
         assert_eq!(core.pipes[&a].outq.len(), 1);
-        assert_eq!(core.dropped, 1);
+        assert_eq!(core.counters.dropped.peer_at_hwm, 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crossbeam_queue::ArrayQueue;
 use ringmq_patterns::PeerId;
 use ringmq_transports::{Message, SocketType};
 
-use super::core::{killable, Core};
+use super::core::{killable, Core, EndpointId, EndpointRole};
 use crate::error::{Error, ErrorKind};
 use crate::monitor::MonitorEvent;
 use crate::runtime::{self, spawn_local, ShardHandle};
@@ -99,6 +99,8 @@ impl Registry {
 thread_local! {
     /// Listening sockets on this shard, by listener id.
     static LISTENERS: RefCell<HashMap<u64, Weak<RefCell<Core>>>> = RefCell::new(HashMap::new());
+    /// Which of its socket's endpoints each listener is (connections it accepts belong to it).
+    static BOUND_AS: RefCell<HashMap<u64, EndpointId>> = RefCell::new(HashMap::new());
 }
 
 fn info_of(core: &Core) -> PeerInfo {
@@ -145,15 +147,49 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, name: &str) -> Result<String, Error
     };
     LISTENERS.with(|l| l.borrow_mut().insert(listener, Rc::downgrade(core)));
     let endpoint = format!("inproc://{name}");
-    {
+    let endpoint_id = {
         let mut c = core.borrow_mut();
         c.endpoints.push(endpoint.clone());
         c.inproc_names.push(name.to_owned());
-    }
+        let (id, _) = c.add_endpoint(EndpointRole::Bound, &endpoint, &endpoint);
+        if let Some(entry) = c.endpoint_entry(id) {
+            entry.inproc_name = Some(name.to_owned());
+        }
+        id
+    };
+    BOUND_AS.with(|b| b.borrow_mut().insert(listener, endpoint_id));
     for p in pending {
-        attach(core, p.info, p.end, &endpoint);
+        attach(core, p.info, p.end, &endpoint, Some(endpoint_id));
     }
     Ok(endpoint)
+}
+
+/// Forget the name `name` that `core` bound (`unbind`): new connects queue for the next bind;
+/// connections already made are closed by the caller.
+pub(crate) fn unbind(core: &Rc<RefCell<Core>>, name: &str) {
+    let Some(shard) = runtime::current() else {
+        return;
+    };
+    let registry = shard.shared.runtime_state::<Registry>();
+    let listener = registry.inner.lock().ok().and_then(|mut inner| {
+        let is_ours = inner.bound.get(name).is_some_and(|b| {
+            LISTENERS.with(|l| {
+                l.borrow()
+                    .get(&b.listener)
+                    .and_then(Weak::upgrade)
+                    .is_some_and(|c| Rc::ptr_eq(&c, core))
+            })
+        });
+        is_ours
+            .then(|| inner.bound.remove(name))
+            .flatten()
+            .map(|b| b.listener)
+    });
+    if let Some(listener) = listener {
+        LISTENERS.with(|l| l.borrow_mut().remove(&listener));
+        BOUND_AS.with(|b| b.borrow_mut().remove(&listener));
+    }
+    core.borrow_mut().inproc_names.retain(|n| n != name);
 }
 
 /// Forget the names `core` bound (on close).
@@ -214,8 +250,9 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, name: &str) -> Result<(), Error>
                 binding.shard.call_async(move || {
                     let core =
                         LISTENERS.with(|l| l.borrow().get(&listener).and_then(Weak::upgrade));
+                    let endpoint_id = BOUND_AS.with(|b| b.borrow().get(&listener).copied());
                     match core {
-                        Some(core) => attach(&core, info, theirs, &endpoint),
+                        Some(core) => attach(&core, info, theirs, &endpoint, endpoint_id),
                         None => {
                             let _ = theirs.peer.set(Err("the bound socket closed".into()));
                             theirs.tx.producer_gone.store(true, Ordering::SeqCst);
@@ -232,13 +269,27 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, name: &str) -> Result<(), Error>
         }
     }
     // The connecting side queues at once, as a tcp connect does before its peer is there.
-    let id = core.borrow_mut().add_pipe(true);
+    let id = {
+        let mut c = core.borrow_mut();
+        let id = c.add_pipe(true);
+        let (endpoint_id, _) = c.add_endpoint(EndpointRole::Connected, &endpoint, &endpoint);
+        if let Some(pipe) = c.pipes.get_mut(&id) {
+            pipe.endpoint = Some(endpoint_id);
+        }
+        id
+    };
     spawn_driver(core, id, mine, endpoint, true);
     Ok(())
 }
 
 /// On the binding shard: accept a connection from a socket described by `info`.
-fn attach(core: &Rc<RefCell<Core>>, info: PeerInfo, end: End, endpoint: &str) {
+fn attach(
+    core: &Rc<RefCell<Core>>,
+    info: PeerInfo,
+    end: End,
+    endpoint: &str,
+    endpoint_id: Option<EndpointId>,
+) {
     let (ours, compatible) = {
         let c = core.borrow();
         (info_of(&c), c.socket_type.is_compatible(info.socket_type))
@@ -255,8 +306,11 @@ fn attach(core: &Rc<RefCell<Core>>, info: PeerInfo, end: End, endpoint: &str) {
         return;
     }
     let id = core.borrow_mut().add_pipe(false);
+    if let Some(pipe) = core.borrow_mut().pipes.get_mut(&id) {
+        pipe.endpoint = endpoint_id;
+    }
     let accepted = core.borrow_mut().pipe_connected(id, &info.routing_id);
-    core.borrow().emit(MonitorEvent::Accepted {
+    core.borrow_mut().emit(MonitorEvent::Accepted {
         endpoint: endpoint.to_owned(),
     });
     if !accepted {
@@ -271,7 +325,7 @@ fn attach(core: &Rc<RefCell<Core>>, info: PeerInfo, end: End, endpoint: &str) {
     let _ = end.peer.set(Ok(ours));
     // The connecting side waits on its receive channel for this answer.
     end.tx.consumer.wake();
-    core.borrow().emit(MonitorEvent::HandshakeSucceeded {
+    core.borrow_mut().emit(MonitorEvent::HandshakeSucceeded {
         endpoint: endpoint.to_owned(),
         peer_socket_type: info.socket_type,
     });
@@ -289,6 +343,9 @@ fn spawn_driver(
     let core = core.clone();
     spawn_local(killable(kill, async move {
         core.borrow_mut().connections += 1;
+        if let Some(pipe) = core.borrow_mut().pipes.get_mut(&id) {
+            pipe.live = true;
+        }
         let reason = drive(&core, id, &end, connecting, &endpoint).await;
         // Whatever happens, the other side learns this one is gone.
         end.tx.producer_gone.store(true, Ordering::SeqCst);
@@ -296,6 +353,9 @@ fn spawn_driver(
         end.rx.producer.wake();
         let mut c = core.borrow_mut();
         c.emit(MonitorEvent::Disconnected { endpoint, reason });
+        if let Some(pipe) = c.pipes.get_mut(&id) {
+            pipe.live = false;
+        }
         c.connections -= 1;
         if connecting {
             // An inproc connection is not re-established: the pipe goes once drained.
@@ -413,6 +473,12 @@ async fn drive(
         let outq_empty = c.pipes.get(&id).is_none_or(|p| p.outq.is_empty());
         if c.closing && outq_empty {
             return Poll::Ready("socket closed".to_owned());
+        }
+        if c.pipes
+            .get(&id)
+            .is_some_and(|p| p.leave_now(true, std::time::Instant::now()))
+        {
+            return Poll::Ready("disconnected by the application".to_owned());
         }
         if end.rx.producer_gone.load(Ordering::SeqCst) && end.rx.queue.is_empty() {
             return Poll::Ready("peer closed".to_owned());

@@ -13,11 +13,10 @@ use std::rc::Rc;
 
 use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 
-use super::core::{killable, Core};
-use super::stream::{accept_loop, RemoveOnDrop};
+use super::core::Core;
+use super::stream::RemoveOnDrop;
 use crate::error::{Error, ErrorKind};
 use crate::runtime::driver::{self, IoFd};
-use crate::runtime::spawn_local;
 
 /// The socket address of an ipc endpoint path (`@name`: abstract namespace).
 fn address(path: &str) -> std::io::Result<SockAddr> {
@@ -99,7 +98,7 @@ fn clear_stale(path: &Path) -> Result<(), Error> {
 }
 
 /// Bind and listen on `ipc://path`; returns the endpoint.
-pub(crate) fn bind(core: &Rc<RefCell<Core>>, path: &str) -> Result<String, Error> {
+pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Result<String, Error> {
     let (mode, allow_insecure, backlog) = {
         let c = core.borrow();
         (
@@ -131,13 +130,7 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, path: &str) -> Result<String, Error
     socket.listen(backlog).map_err(bind_err)?;
     let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
     let endpoint = format!("ipc://{path}");
-    let kill = core.borrow().kill.clone();
-    spawn_local(killable(
-        kill,
-        accept_loop(core.clone(), listener, endpoint.clone(), false, cleanup),
-    ))
-    .detach();
-    core.borrow_mut().endpoints.push(endpoint.clone());
+    super::stream::listen(core, listener, requested, &endpoint, false, cleanup);
     Ok(endpoint)
 }
 

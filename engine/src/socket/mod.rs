@@ -1,34 +1,35 @@
-//! Sockets: the async [`Socket`] that lives on a shard, and the [`BlockingSocket`] handle usable
-//! from any thread.
+//! Sockets: the async [`Socket`] that lives on a shard, the [`AsyncSocket`] handle for any async
+//! runtime, and the [`BlockingSocket`] handle usable from any thread.
 
+mod async_socket;
+mod blocking;
 pub(crate) mod conn;
 pub(crate) mod core;
+pub(crate) mod hosted;
 pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub mod options;
 pub mod poll;
+pub mod shutdown;
 pub(crate) mod stream;
 pub(crate) mod tcp;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use atomic_waker::AtomicWaker;
-use crossbeam_queue::ArrayQueue;
 use ringmq_transports::{Endpoint, Message, SocketType};
 
-use self::core::{killable, Core};
+use self::core::Core;
 use crate::error::{Error, ErrorKind, SendError};
 use crate::monitor::{Monitor, MonitorEvent};
-use crate::runtime::{self, spawn_local, ShardHandle, ShardId};
+use crate::runtime::{self, spawn_local};
 use crate::security::SecurityPolicy;
+use crate::stats::SocketStats;
+pub use async_socket::{AsyncReceiver, AsyncSender, AsyncSocket};
+pub use blocking::BlockingSocket;
 pub use options::Options;
-use ringmq_patterns::Pattern;
 
 /// A ZeroMQ socket on the current shard, used from tasks running there.
 ///
@@ -67,8 +68,24 @@ impl Socket {
         })?;
         let core = Core::new(socket_type, options)?;
         shard.on_shutdown(core.kill.clone());
+        let core = Rc::new(RefCell::new(core));
+        shutdown::register(&core);
+        #[cfg(feature = "metrics")]
+        {
+            // Publish once a second while the socket lives (and once more at close).
+            let weak = Rc::downgrade(&core);
+            let kill = core.borrow().kill.clone();
+            spawn_local(core::killable(kill, async move {
+                loop {
+                    runtime::sleep(Duration::from_secs(1)).await;
+                    let Some(core) = weak.upgrade() else { break };
+                    core.borrow().publish_metrics();
+                }
+            }))
+            .detach();
+        }
         Ok(Socket {
-            core: Rc::new(RefCell::new(core)),
+            core,
             closed: false,
         })
     }
@@ -94,8 +111,8 @@ impl Socket {
         let parsed = parse(endpoint)?;
         self.check_policy(&parsed)?;
         let result = match parsed {
-            Endpoint::Tcp { host, port } => tcp::bind(&self.core, &host, port),
-            Endpoint::Ipc(path) => ipc::bind(&self.core, &path),
+            Endpoint::Tcp { host, port } => tcp::bind(&self.core, endpoint, &host, port),
+            Endpoint::Ipc(path) => ipc::bind(&self.core, endpoint, &path),
             Endpoint::Inproc(name) => inproc::bind(&self.core, &name),
         };
         let event = match &result {
@@ -107,7 +124,7 @@ impl Socket {
                 error: e.to_string(),
             },
         };
-        self.core.borrow().emit(event);
+        self.core.borrow_mut().emit(event);
         result
     }
 
@@ -128,6 +145,33 @@ impl Socket {
             }
             Endpoint::Inproc(name) => inproc::connect(&self.core, &name),
         }
+    }
+
+    /// Stop listening on `endpoint` (as given to [`Socket::bind`] or as it returned, e.g. with the
+    /// real port), as libzmq's `zmq_unbind`: the port or ipc file is released, and the
+    /// connections accepted through it close, each after writing what was queued for it within
+    /// `linger`. Fails with [`ErrorKind::NotFound`] when the socket is not bound there.
+    ///
+    /// Returns once the listener is closed (the port can be bound again).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the unbind happens when the future is first polled; a cancelled future only
+    /// stops waiting for the listener to close.
+    pub async fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+        unbind_core(&self.core, endpoint).await
+    }
+
+    /// Stop connecting to `endpoint` (as given to [`Socket::connect`]), as libzmq's
+    /// `zmq_disconnect`: reconnection stops, and the connection writes what was queued for it
+    /// within `linger`, then closes; messages queued for a peer that never connected are
+    /// dropped. Fails with [`ErrorKind::NotFound`] when the socket has no such connect.
+    pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
+        remove_endpoint(&self.core, core::EndpointRole::Connected, endpoint).map(|_| ())
+    }
+
+    /// A snapshot of the socket's counters (see [`SocketStats`]).
+    pub fn stats(&self) -> SocketStats {
+        self.core.borrow().stats()
     }
 
     /// Refuse tcp without CURVE when the socket's or the runtime's policy requires CURVE.
@@ -231,7 +275,7 @@ impl Socket {
 
     /// Messages a PUB socket dropped because a subscriber was at its high-water mark.
     pub fn dropped_messages(&self) -> u64 {
-        self.core.borrow().dropped
+        self.core.borrow().counters.dropped.peer_at_hwm
     }
 
     /// Number of peers whose handshake completed.
@@ -277,7 +321,62 @@ impl Drop for Socket {
     }
 }
 
-async fn close_core(core: Rc<RefCell<Core>>) {
+/// See [`Socket::unbind`].
+pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Result<(), Error> {
+    let entry = remove_endpoint(core, core::EndpointRole::Bound, endpoint)?;
+    if let Some(name) = &entry.inproc_name {
+        inproc::unbind(core, name);
+    }
+    if let Some(listener) = entry.listener {
+        // An accept still in flight holds the descriptor until its cancellation completes
+        // (io_uring): wait for that, within reason.
+        let give_up = Instant::now() + Duration::from_secs(1);
+        while !listener.is_closed() && Instant::now() < give_up {
+            runtime::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Forget a bind or connect and start closing its connections (see [`Core::remove_endpoint`]).
+fn remove_endpoint(
+    core: &Rc<RefCell<Core>>,
+    role: core::EndpointRole,
+    endpoint: &str,
+) -> Result<core::EndpointEntry, Error> {
+    let (entry, deadline) = {
+        let mut c = core.borrow_mut();
+        let entry = c.remove_endpoint(role, endpoint).ok_or_else(|| {
+            let what = match role {
+                core::EndpointRole::Bound => "bound to",
+                core::EndpointRole::Connected => "connected to",
+            };
+            Error::new(
+                ErrorKind::NotFound,
+                format!("the socket is not {what} {endpoint}"),
+            )
+        })?;
+        (entry, c.options.linger.map(|l| Instant::now() + l))
+    };
+    // The connections that leave close by the linger deadline; make sure each looks then.
+    if let Some(deadline) = deadline {
+        let core = core.clone();
+        let id = entry.id;
+        spawn_local(async move {
+            runtime::sleep_until(deadline).await;
+            let mut c = core.borrow_mut();
+            for pipe in c.pipes.values_mut().filter(|p| p.endpoint == Some(id)) {
+                pipe.wake_driver();
+            }
+        })
+        .detach();
+    }
+    Ok(entry)
+}
+
+/// Close the socket: linger, then stop every task. Returns how many messages were still queued
+/// for peers when it ended (abandoned).
+async fn close_core(core: Rc<RefCell<Core>>) -> usize {
     let deadline = {
         let mut c = core.borrow_mut();
         inproc::unbind_all(&c);
@@ -304,6 +403,9 @@ async fn close_core(core: Rc<RefCell<Core>>) {
         Poll::Pending
     })
     .await;
+    let abandoned = core.borrow().pipes.values().map(|p| p.outq.len()).sum();
+    #[cfg(feature = "metrics")]
+    core.borrow().publish_metrics();
     let kill = core.borrow().kill.clone();
     kill.kill();
     let mut c = core.borrow_mut();
@@ -311,525 +413,11 @@ async fn close_core(core: Rc<RefCell<Core>>) {
         c.emit(MonitorEvent::Closed { endpoint });
     }
     c.close_monitors();
+    abandoned
 }
 
 use std::future::Future;
 
 fn parse(endpoint: &str) -> Result<Endpoint, Error> {
     Endpoint::parse(endpoint).map_err(|e| Error::new(ErrorKind::InvalidEndpoint, e.to_string()))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The blocking handle.
-
-/// Messages crossing between an application thread and the socket's shard.
-struct Bridge {
-    to_shard: ArrayQueue<Message>,
-    from_shard: ArrayQueue<Message>,
-    pump: AtomicWaker,
-    pump_wants_room: AtomicBool,
-    /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
-    pump_holding: AtomicBool,
-    /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full.
-    dropped: AtomicU64,
-    /// The application thread blocked on this socket, if any.
-    pub(crate) app: crate::park::ThreadParker,
-    closed: AtomicBool,
-}
-
-impl Bridge {
-    fn notify_app(&self) {
-        self.app.unpark();
-    }
-
-    /// Wait until `ready` holds, the bridge closes, or `deadline` passes.
-    fn wait(&self, deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -> bool {
-        // A short spin first: a reply often arrives within microseconds.
-        for _ in 0..200 {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        // Park in slices, so a wake-up lost to a bug costs latency, never a hang.
-        self.app
-            .wait_until(deadline, Duration::from_millis(100), ready, || {
-                self.closed.load(Ordering::SeqCst)
-            })
-    }
-}
-
-static NEXT_SOCKET_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    /// The sockets of blocking handles, on their shard.
-    static HOSTED: RefCell<HashMap<u64, Socket>> = RefCell::new(HashMap::new());
-}
-
-fn with_hosted<R>(id: u64, f: impl FnOnce(&Socket) -> Result<R, Error>) -> Result<R, Error> {
-    HOSTED.with(|h| match h.borrow().get(&id) {
-        Some(s) => f(s),
-        None => Err(Error::new(ErrorKind::Closed, "socket is closed")),
-    })
-}
-
-/// A socket usable from any thread, blocking like a libzmq socket. `Send`, not `Sync`: one thread
-/// at a time, as with libzmq.
-///
-/// Each message crosses one lock-free queue to or from the socket's shard. The queues hold up to
-/// `sndhwm` / `rcvhwm` messages (at most 4096) on top of the per-peer queues, so a blocking socket
-/// buffers up to twice its high-water marks.
-pub struct BlockingSocket {
-    shard: ShardHandle,
-    id: u64,
-    bridge: Arc<Bridge>,
-    socket_type: SocketType,
-    /// REQ/REP alternation, checked here so a misuse is reported to the caller at once (the shard
-    /// enforces it too).
-    turn: std::cell::Cell<ringmq_patterns::Turn>,
-    /// ROUTER with `router_mandatory`: each send asks the shard directly, so an unroutable or
-    /// full peer is reported to the caller (slower than the queued hand-off).
-    synchronous_send: bool,
-    /// Whether the socket type makes senders wait at the HWM (PUSH, DEALER, REQ, PAIR) or drops.
-    blocks_at_hwm: bool,
-    rcvtimeo: Option<Duration>,
-    sndtimeo: Option<Duration>,
-}
-
-impl std::fmt::Debug for BlockingSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockingSocket")
-            .field("type", &self.socket_type)
-            .field("shard", &self.shard.id())
-            .finish()
-    }
-}
-
-impl BlockingSocket {
-    /// Create a socket of `socket_type` on `shard`.
-    pub fn new(
-        shard: &ShardHandle,
-        socket_type: SocketType,
-        options: Options,
-    ) -> Result<BlockingSocket, Error> {
-        let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
-        // One message may wait in the pump while the socket is at its HWM: the queue holds one
-        // less, so a blocking sender buffers at most twice its sndhwm.
-        let bridge = Arc::new(Bridge {
-            to_shard: ArrayQueue::new(cap(options.sndhwm.saturating_sub(1).max(1))),
-            from_shard: ArrayQueue::new(cap(options.rcvhwm)),
-            pump: AtomicWaker::new(),
-            pump_wants_room: AtomicBool::new(false),
-            pump_holding: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
-            app: crate::park::ThreadParker::new(),
-            closed: AtomicBool::new(false),
-        });
-        let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
-        let req_relaxed = options.req_relaxed;
-        let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
-        let b = bridge.clone();
-        shard.call(move || -> Result<(), Error> {
-            let socket = Socket::with_options(socket_type, options)?;
-            let core = socket.core.clone();
-            let kill = core.borrow().kill.clone();
-            spawn_local(async move {
-                killable(kill, pump(core, b.clone())).await;
-                b.closed.store(true, Ordering::SeqCst);
-                b.notify_app();
-            })
-            .detach();
-            HOSTED.with(|h| h.borrow_mut().insert(id, socket));
-            Ok(())
-        })??;
-        Ok(BlockingSocket {
-            shard: shard.clone(),
-            id,
-            bridge,
-            socket_type,
-            turn: std::cell::Cell::new(ringmq_patterns::Turn::new(socket_type, req_relaxed)),
-            synchronous_send,
-            blocks_at_hwm: ringmq_patterns::Pattern::of(socket_type)
-                .is_some_and(|p| p.blocks_at_hwm())
-                || synchronous_send,
-            rcvtimeo: None,
-            sndtimeo: None,
-        })
-    }
-
-    /// The socket type.
-    pub fn socket_type(&self) -> SocketType {
-        self.socket_type
-    }
-
-    /// The shard the socket lives on.
-    pub fn shard(&self) -> ShardId {
-        self.shard.id()
-    }
-
-    /// Listen on `endpoint`; returns the bound endpoint (see [`Socket::bind`]).
-    pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
-        let id = self.id;
-        let endpoint = endpoint.to_owned();
-        self.shard
-            .call(move || with_hosted(id, |s| s.bind(&endpoint)))?
-    }
-
-    /// Connect to `endpoint` (see [`Socket::connect`]).
-    pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
-        let id = self.id;
-        let endpoint = endpoint.to_owned();
-        self.shard
-            .call(move || with_hosted(id, |s| s.connect(&endpoint)))?
-    }
-
-    /// Subscribe to `prefix` (SUB).
-    pub fn subscribe(&self, prefix: &[u8]) -> Result<(), Error> {
-        let id = self.id;
-        let prefix = prefix.to_vec();
-        self.shard
-            .call(move || with_hosted(id, |s| s.subscribe(&prefix)))?
-    }
-
-    /// Cancel a subscription to `prefix` (SUB).
-    pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), Error> {
-        let id = self.id;
-        let prefix = prefix.to_vec();
-        self.shard
-            .call(move || with_hosted(id, |s| s.unsubscribe(&prefix)))?
-    }
-
-    /// Replace the socket's options (see [`Socket::set_options`]).
-    pub fn set_options(&self, options: Options) -> Result<(), Error> {
-        let id = self.id;
-        self.shard.call(move || {
-            with_hosted(id, |s| {
-                s.set_options(options);
-                Ok(())
-            })
-        })?
-    }
-
-    /// The socket's options.
-    pub fn options(&self) -> Result<Options, Error> {
-        let id = self.id;
-        self.shard
-            .call(move || with_hosted(id, |s| Ok(s.options())))?
-    }
-
-    /// Start monitoring the socket (see [`Socket::monitor`]); read the events from any thread.
-    pub fn monitor(&self) -> Result<Monitor, Error> {
-        let id = self.id;
-        self.shard
-            .call(move || with_hosted(id, |s| Ok(s.monitor())))?
-    }
-
-    /// Number of peers whose handshake completed.
-    pub fn connected_peers(&self) -> Result<usize, Error> {
-        let id = self.id;
-        self.shard
-            .call(move || with_hosted(id, |s| Ok(s.connected_peers())))?
-    }
-
-    /// Messages a PUB socket dropped at a subscriber's high-water mark.
-    pub fn dropped_messages(&self) -> Result<u64, Error> {
-        let id = self.id;
-        let on_shard = self
-            .shard
-            .call(move || with_hosted(id, |s| Ok(s.dropped_messages())))??;
-        Ok(on_shard + self.bridge.dropped.load(Ordering::Relaxed))
-    }
-
-    /// How long `recv` waits (`ZMQ_RCVTIMEO`); `None`: forever.
-    pub fn set_rcvtimeo(&mut self, timeout: Option<Duration>) {
-        self.rcvtimeo = timeout;
-    }
-
-    /// How long `send` waits at the high-water mark (`ZMQ_SNDTIMEO`); `None`: forever.
-    pub fn set_sndtimeo(&mut self, timeout: Option<Duration>) {
-        self.sndtimeo = timeout;
-    }
-
-    /// Send a message, waiting up to `sndtimeo` while the socket is at its high-water mark.
-    pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.send_until(msg.into(), self.sndtimeo.map(|t| Instant::now() + t))
-    }
-
-    /// Send without waiting: [`SendError::Full`] at the high-water mark.
-    pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.send_until(msg.into(), Some(Instant::now()))
-    }
-
-    fn send_until(&self, msg: Message, deadline: Option<Instant>) -> Result<(), SendError> {
-        if !Pattern::can_send(self.socket_type) {
-            return Err(SendError::Failed(
-                Error::new(
-                    ErrorKind::NotSupported,
-                    format!("{} sockets cannot send", self.socket_type),
-                ),
-                msg,
-            ));
-        }
-        if msg.is_empty() {
-            return Err(SendError::Failed(
-                Error::new(
-                    ErrorKind::InvalidOption,
-                    "a message needs at least one frame",
-                ),
-                msg,
-            ));
-        }
-        if let Err(e) = self.turn.get().check_send() {
-            return Err(SendError::Failed(
-                Error::new(ErrorKind::InvalidState, e.to_string()),
-                msg,
-            ));
-        }
-        if self.synchronous_send {
-            return self.send_synchronously(msg, deadline);
-        }
-        let mut msg = Some(msg);
-        loop {
-            if self.bridge.closed.load(Ordering::SeqCst) {
-                return Err(SendError::Failed(
-                    Error::new(ErrorKind::Closed, "socket is closed"),
-                    msg.take().expect("message present until queued"),
-                ));
-            }
-            match self
-                .bridge
-                .to_shard
-                .push(msg.take().expect("message present until queued"))
-            {
-                Ok(()) => {
-                    self.bridge.pump.wake();
-                    let mut turn = self.turn.get();
-                    turn.sent();
-                    self.turn.set(turn);
-                    return Ok(());
-                }
-                Err(m) => msg = Some(m),
-            }
-            if !self.blocks_at_hwm {
-                // PUB-like types never block: a full hand-off queue is their HWM, so drop.
-                self.bridge.dropped.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            let bridge = &self.bridge;
-            if !bridge.wait(deadline, || !bridge.to_shard.is_full()) {
-                return Err(SendError::Full(
-                    msg.take().expect("message present until queued"),
-                ));
-            }
-        }
-    }
-
-    fn send_synchronously(&self, msg: Message, deadline: Option<Instant>) -> Result<(), SendError> {
-        let mut msg = msg;
-        let mut pause = Duration::from_micros(50);
-        loop {
-            let id = self.id;
-            // The message travels in a slot, so that a shard that stopped before running the
-            // call hands it back to the caller.
-            let slot = Arc::new(std::sync::Mutex::new(Some(msg)));
-            let in_call = slot.clone();
-            let attempt = self.shard.call(move || {
-                let msg = in_call
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                    .expect("the message is in the slot until the call takes it");
-                HOSTED.with(|h| match h.borrow().get(&id) {
-                    Some(s) => s.try_send(msg),
-                    None => Err(SendError::Failed(
-                        Error::new(ErrorKind::Closed, "socket is closed"),
-                        msg,
-                    )),
-                })
-            });
-            match attempt {
-                Ok(Err(SendError::Full(m))) => msg = m,
-                Ok(result) => return result,
-                Err(e) => {
-                    // The call never ran (a call that ran always answers): the slot holds it.
-                    let msg = slot
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take()
-                        .unwrap_or_default();
-                    return Err(SendError::Failed(e, msg));
-                }
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(SendError::Full(msg));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(10));
-        }
-    }
-
-    /// Receive a message, waiting up to `rcvtimeo`.
-    pub fn recv(&self) -> Result<Message, Error> {
-        self.recv_until(self.rcvtimeo.map(|t| Instant::now() + t))
-    }
-
-    /// Receive, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, Error> {
-        self.recv_until(Some(Instant::now() + timeout))
-    }
-
-    /// Take a message if one is waiting.
-    pub fn try_recv(&self) -> Result<Option<Message>, Error> {
-        match self.recv_until(Some(Instant::now())) {
-            Ok(m) => Ok(Some(m)),
-            Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message, Error> {
-        if !Pattern::can_recv(self.socket_type) {
-            return Err(Error::new(
-                ErrorKind::NotSupported,
-                format!("{} sockets cannot receive", self.socket_type),
-            ));
-        }
-        if let Err(e) = self.turn.get().check_recv() {
-            return Err(Error::new(ErrorKind::InvalidState, e.to_string()));
-        }
-        loop {
-            if let Some(m) = self.bridge.from_shard.pop() {
-                if self.bridge.pump_wants_room.swap(false, Ordering::SeqCst) {
-                    self.bridge.pump.wake();
-                }
-                let mut turn = self.turn.get();
-                turn.received();
-                self.turn.set(turn);
-                return Ok(m);
-            }
-            if self.bridge.closed.load(Ordering::SeqCst) {
-                return Err(Error::new(ErrorKind::Closed, "socket is closed"));
-            }
-            let bridge = &self.bridge;
-            if !bridge.wait(deadline, || !bridge.from_shard.is_empty()) {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no message within the receive timeout",
-                ));
-            }
-        }
-    }
-}
-
-impl Drop for BlockingSocket {
-    fn drop(&mut self) {
-        let id = self.id;
-        let bridge = self.bridge.clone();
-        // The hosted socket closes on its shard: first every message `send` accepted is handed to
-        // the socket (within `linger`), then the socket lingers on its queues as usual.
-        let _ = self.shard.call_async(move || {
-            let Some(mut socket) = HOSTED.with(|h| h.borrow_mut().remove(&id)) else {
-                return;
-            };
-            socket.closed = true;
-            let Some(shard) = runtime::current() else {
-                return;
-            };
-            shard.lingering.set(shard.lingering.get() + 1);
-            spawn_local(async move {
-                let linger = socket.core.borrow().options.linger;
-                let start = Instant::now();
-                let handed_over =
-                    || bridge.to_shard.is_empty() && !bridge.pump_holding.load(Ordering::SeqCst);
-                while !handed_over() && linger.is_none_or(|l| start.elapsed() < l) {
-                    runtime::sleep(Duration::from_millis(1)).await;
-                }
-                if let Some(l) = linger {
-                    socket.core.borrow_mut().options.linger =
-                        Some(l.saturating_sub(start.elapsed()));
-                }
-                close_core(socket.core.clone()).await;
-                if let Some(shard) = runtime::current() {
-                    shard.lingering.set(shard.lingering.get() - 1);
-                }
-            })
-            .detach();
-        });
-    }
-}
-
-/// Moves messages between a blocking handle's queues and its socket, on the shard.
-async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
-    let sends = Pattern::can_send(core.borrow().socket_type);
-    let recvs = Pattern::can_recv(core.borrow().socket_type);
-    let mut stash: Option<Message> = None;
-    std::future::poll_fn(|cx| {
-        for _ in 0..64 {
-            bridge.pump.register(cx.waker());
-            let mut progress = false;
-            let mut core = core.borrow_mut();
-            if sends {
-                bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
-                loop {
-                    let msg = match stash.take() {
-                        Some(m) => m,
-                        None => match bridge.to_shard.pop() {
-                            Some(m) => {
-                                progress = true;
-                                m
-                            }
-                            None => break,
-                        },
-                    };
-                    match core.try_send(msg) {
-                        Ok(()) => {}
-                        Err(SendError::Full(m)) => {
-                            stash = Some(m);
-                            core.register_send(cx);
-                            break;
-                        }
-                        Err(SendError::Failed(e, _)) => {
-                            tracing::debug!(error = %e, "blocking send failed on the shard");
-                        }
-                    }
-                }
-            }
-            if sends {
-                bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
-            }
-            if recvs {
-                let mut delivered = false;
-                loop {
-                    if bridge.from_shard.is_full() {
-                        bridge.pump_wants_room.store(true, Ordering::SeqCst);
-                        break;
-                    }
-                    match core.try_recv() {
-                        Ok(Some(m)) => {
-                            // Room was checked above and only this task pushes.
-                            let _ = bridge.from_shard.push(m);
-                            delivered = true;
-                        }
-                        _ => {
-                            core.register_recv(cx);
-                            break;
-                        }
-                    }
-                }
-                if delivered {
-                    progress = true;
-                }
-            }
-            drop(core);
-            if progress {
-                bridge.notify_app();
-                continue;
-            }
-            return Poll::<()>::Pending;
-        }
-        // Busy for a while: let the shard's other tasks run, then continue.
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }

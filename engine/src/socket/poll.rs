@@ -93,7 +93,7 @@ impl<'a> PollItem<'a> {
 }
 
 fn readiness(socket: &BlockingSocket, wanted: PollEvents) -> PollEvents {
-    let bridge = &socket.bridge;
+    let bridge = &socket.bridge();
     PollEvents {
         readable: wanted.readable && !bridge.from_shard.is_empty(),
         writable: wanted.writable && !bridge.to_shard.is_full(),
@@ -121,7 +121,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
         }
         if items
             .iter()
-            .all(|i| i.socket.bridge.closed.load(Ordering::SeqCst))
+            .all(|i| i.socket.bridge().closed.load(Ordering::SeqCst))
         {
             return Err(Error::new(
                 ErrorKind::Closed,
@@ -130,7 +130,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
         }
         // Ask every socket's shard to unpark this thread, then look once more before parking.
         for item in items.iter() {
-            item.socket.bridge.app.prepare();
+            item.socket.bridge().app.prepare();
         }
         let ready = check(items);
         let now = Instant::now();
@@ -140,7 +140,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
             std::thread::park_timeout(park_for);
         }
         for item in items.iter() {
-            item.socket.bridge.app.finish();
+            item.socket.bridge().app.finish();
         }
         if ready > 0 {
             return Ok(ready);

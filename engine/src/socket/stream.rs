@@ -11,7 +11,7 @@ use ringmq_transports::ConnectionConfig;
 use socket2::SockRef;
 
 use super::conn::{self, ConnEnd};
-use super::core::{killable, Core};
+use super::core::{killable, Core, EndpointId, EndpointRole};
 use crate::error::Error;
 use crate::monitor::{HandshakeFailure, MonitorEvent};
 use crate::runtime::driver::{self, IoFd};
@@ -26,12 +26,48 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Start accepting on `listener`, bound as `endpoint` (asked for as `requested`): the accept loop
+/// runs until the socket closes or `unbind` stops it.
+pub(crate) fn listen(
+    core: &Rc<RefCell<Core>>,
+    listener: IoFd,
+    requested: &str,
+    endpoint: &str,
+    nodelay: bool,
+    cleanup: Option<RemoveOnDrop>,
+) {
+    let (id, stop) = core
+        .borrow_mut()
+        .add_endpoint(EndpointRole::Bound, requested, endpoint);
+    if let Some(entry) = core.borrow_mut().endpoint_entry(id) {
+        entry.listener = Some(listener.downgrade());
+    }
+    let kill = core.borrow().kill.clone();
+    spawn_local(killable(
+        kill,
+        killable(
+            stop,
+            accept_loop(
+                core.clone(),
+                listener,
+                endpoint.to_owned(),
+                id,
+                nodelay,
+                cleanup,
+            ),
+        ),
+    ))
+    .detach();
+    core.borrow_mut().endpoints.push(endpoint.to_owned());
+}
+
 /// Accept on `listener` until the socket's tasks are stopped, running each connection as a task
 /// of its own.
-pub(crate) async fn accept_loop(
+async fn accept_loop(
     core: Rc<RefCell<Core>>,
     listener: IoFd,
     endpoint: String,
+    endpoint_id: EndpointId,
     nodelay: bool,
     cleanup: Option<RemoveOnDrop>,
 ) {
@@ -43,10 +79,13 @@ pub(crate) async fn accept_loop(
                     let _ = SockRef::from(&fd).set_nodelay(true);
                 }
                 let peer = core.borrow_mut().accept_pipe();
+                if let Some(pipe) = core.borrow_mut().pipes.get_mut(&peer) {
+                    pipe.endpoint = Some(endpoint_id);
+                }
                 let config = connection_config(&core.borrow());
                 let kill = core.borrow().kill.clone();
                 let core2 = core.clone();
-                core.borrow().emit(MonitorEvent::Accepted {
+                core.borrow_mut().emit(MonitorEvent::Accepted {
                     endpoint: endpoint.clone(),
                 });
                 let endpoint = endpoint.clone();
@@ -57,7 +96,7 @@ pub(crate) async fn accept_loop(
             }
             Err(e) => {
                 tracing::warn!(%endpoint, error = %e, "accept failed");
-                core.borrow().emit(MonitorEvent::AcceptFailed {
+                core.borrow_mut().emit(MonitorEvent::AcceptFailed {
                     endpoint: endpoint.clone(),
                     error: e.to_string(),
                 });
@@ -114,6 +153,9 @@ async fn run_connection(
     endpoint: String,
 ) {
     core.borrow_mut().connections += 1;
+    if let Some(pipe) = core.borrow_mut().pipes.get_mut(&peer) {
+        pipe.live = true;
+    }
     let (end, handshaken) = conn::run(core.clone(), peer, fd, config, endpoint.clone()).await;
     let event = match &end {
         ConnEnd::Protocol(ringmq_transports::ProtocolError::AuthFailed(reason)) => {
@@ -173,6 +215,9 @@ async fn run_connection(
     };
     let mut c = core.borrow_mut();
     c.emit(event);
+    if let Some(pipe) = c.pipes.get_mut(&peer) {
+        pipe.live = false;
+    }
     c.release_budgets(peer);
     c.connections -= 1;
     c.pipe_disconnected(peer);
@@ -199,13 +244,20 @@ impl Target {
     }
 }
 
-/// Start connecting (and reconnecting) to `target`, reporting as `endpoint`.
+/// Start connecting (and reconnecting) to `target`, reporting as `endpoint`, until the socket
+/// closes or `disconnect(endpoint)` stops it.
 pub(crate) fn connect_to(
     core: &Rc<RefCell<Core>>,
     target: Target,
     endpoint: String,
 ) -> Result<(), Error> {
     let peer = core.borrow_mut().add_pipe(true);
+    let (endpoint_id, stop) =
+        core.borrow_mut()
+            .add_endpoint(EndpointRole::Connected, &endpoint, &endpoint);
+    if let Some(pipe) = core.borrow_mut().pipes.get_mut(&peer) {
+        pipe.endpoint = Some(endpoint_id);
+    }
     let kill = core.borrow().kill.clone();
     let core2 = core.clone();
     spawn_local(killable(kill, async move {
@@ -218,32 +270,40 @@ pub(crate) fn connect_to(
             )
         };
         loop {
-            if core2.borrow().closing && !has_queued(&core2, peer) {
+            if stop.is_killed() || (core2.borrow().closing && !has_queued(&core2, peer)) {
                 break;
             }
-            core2.borrow().emit(MonitorEvent::ConnectDelayed {
+            core2.borrow_mut().emit(MonitorEvent::ConnectDelayed {
                 endpoint: endpoint.clone(),
             });
-            match try_connect(&target).await {
-                Ok(fd) => {
+            match killable(stop.clone(), try_connect(&target)).await {
+                None => break,
+                Some(Ok(fd)) => {
                     ivl = ivl_first;
-                    core2.borrow().emit(MonitorEvent::Connected {
+                    core2.borrow_mut().emit(MonitorEvent::Connected {
                         endpoint: endpoint.clone(),
                     });
                     let config = connection_config(&core2.borrow());
+                    // Not cut short by `disconnect`: the connection lingers on its own.
                     run_connection(&core2, peer, fd, config, endpoint.clone()).await;
                     let c = core2.borrow();
-                    if c.closing && c.pipes.get(&peer).is_none_or(|p| p.outq.is_empty()) {
+                    if stop.is_killed()
+                        || (c.closing && c.pipes.get(&peer).is_none_or(|p| p.outq.is_empty()))
+                    {
                         break;
                     }
                 }
-                Err(e) => tracing::debug!(%endpoint, error = %e, "connect failed; will retry"),
+                Some(Err(e)) => {
+                    tracing::debug!(%endpoint, error = %e, "connect failed; will retry")
+                }
             }
-            core2.borrow().emit(MonitorEvent::ConnectRetried {
+            core2.borrow_mut().emit(MonitorEvent::ConnectRetried {
                 endpoint: endpoint.clone(),
                 interval: ivl,
             });
-            sleep(ivl).await;
+            if killable(stop.clone(), sleep(ivl)).await.is_none() {
+                break;
+            }
             if !ivl_max.is_zero() {
                 ivl = (ivl * 2).min(ivl_max);
             }

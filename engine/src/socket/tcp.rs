@@ -11,11 +11,9 @@ use std::task::{Poll, Waker};
 use ringmq_transports::endpoint::Host;
 use socket2::{Domain, Protocol, SockRef, Socket as RawSocket, Type};
 
-use super::core::{killable, Core};
-use super::stream::accept_loop;
+use super::core::Core;
 use crate::error::{Error, ErrorKind};
 use crate::runtime::driver::{self, IoFd};
-use crate::runtime::spawn_local;
 
 /// Resolve a tcp host and port to socket addresses.
 pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<SocketAddr>, Error> {
@@ -48,7 +46,12 @@ pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<Sock
 }
 
 /// Bind a listener and start accepting; returns the bound endpoint (with the real port).
-pub(crate) fn bind(core: &Rc<RefCell<Core>>, host: &Host, port: u16) -> Result<String, Error> {
+pub(crate) fn bind(
+    core: &Rc<RefCell<Core>>,
+    requested: &str,
+    host: &Host,
+    port: u16,
+) -> Result<String, Error> {
     let addr = resolve(host, port, true)?[0];
     let backlog = core.borrow().options.backlog;
     let socket = RawSocket::new(
@@ -80,14 +83,7 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, host: &Host, port: u16) -> Result<S
     };
     let listener =
         IoFd::new(OwnedFd::from(socket)).map_err(|e| Error::io("registering a tcp listener", e))?;
-    let kill = core.borrow().kill.clone();
-    let core2 = core.clone();
-    spawn_local(killable(
-        kill,
-        accept_loop(core2, listener, endpoint.clone(), true, None),
-    ))
-    .detach();
-    core.borrow_mut().endpoints.push(endpoint.clone());
+    super::stream::listen(core, listener, requested, &endpoint, true, None);
     Ok(endpoint)
 }
 

@@ -140,6 +140,17 @@ impl Driver {
 #[derive(Clone)]
 pub(crate) struct IoFd(Rc<Registered>);
 
+/// See [`IoFd::downgrade`].
+#[derive(Clone)]
+pub(crate) struct WeakIoFd(std::rc::Weak<Registered>);
+
+impl WeakIoFd {
+    /// Whether the descriptor is closed: its owner and every operation in flight let it go.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
 struct Registered {
     fd: OwnedFd,
     /// The epoll backend's interest slot; `None` on io_uring, which needs no registration.
@@ -174,6 +185,11 @@ impl IoFd {
 
     pub(crate) fn raw(&self) -> RawFd {
         self.0.fd.as_raw_fd()
+    }
+
+    /// A handle that does not keep the descriptor open, to learn when it has closed.
+    pub(crate) fn downgrade(&self) -> WeakIoFd {
+        WeakIoFd(Rc::downgrade(&self.0))
     }
 
     fn token(&self) -> Option<usize> {

@@ -1,0 +1,687 @@
+//! A socket hosted on its shard for handles that live elsewhere: the blocking handle
+//! ([`super::BlockingSocket`]) and the any-executor async handle ([`super::AsyncSocket`]) share
+//! this. The socket itself stays on its shard; each message crosses one bounded lock-free queue
+//! per direction (the [`Bridge`]), moved by a pump task on the shard that batches what it finds.
+//!
+//! Who waits, and how they are woken: a blocking thread parks on the bridge's [`ThreadParker`];
+//! async tasks leave their waker in a [`WaitList`]; a foreign event loop watches the
+//! [`ReadinessFd`]. The pump signals all three after each batch that made progress, and the
+//! application side wakes the pump when it takes from a full queue or adds to an empty one.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use atomic_waker::AtomicWaker;
+use crossbeam_queue::ArrayQueue;
+use ringmq_patterns::Pattern;
+use ringmq_transports::{Message, SocketType};
+use slab::Slab;
+
+use super::core::{killable, Core};
+use super::poll::PollEvents;
+use super::{close_core, Socket};
+use crate::error::{Error, ErrorKind, SendError};
+use crate::park::ThreadParker;
+use crate::runtime::{self, spawn_local, ShardHandle};
+
+/// Tasks waiting for one condition (a message, room). Each waiting future owns a slot and frees
+/// it when dropped, so the list is bounded by the futures alive, however many are cancelled.
+#[derive(Default)]
+pub(crate) struct WaitList {
+    /// Whether any slot holds a waker (checked without the lock by the side that wakes).
+    armed: AtomicBool,
+    slots: Mutex<Slab<Option<Waker>>>,
+}
+
+impl WaitList {
+    /// Leave `waker` in the slot `key` (allocated on first use). The caller checks its condition
+    /// again afterwards: a wake between its first check and this call is then not lost.
+    pub(crate) fn register(&self, key: &mut Option<usize>, waker: &Waker) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        match key.and_then(|k| slots.get_mut(k)) {
+            Some(Some(w)) if w.will_wake(waker) => {}
+            Some(slot) => *slot = Some(waker.clone()),
+            None => *key = Some(slots.insert(Some(waker.clone()))),
+        }
+        self.armed.store(true, Ordering::SeqCst);
+        drop(slots);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Free the slot `key` (the waiting future is gone).
+    pub(crate) fn unregister(&self, key: &mut Option<usize>) {
+        if let Some(k) = key.take() {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.try_remove(k);
+        }
+    }
+
+    /// Wake every waiting task (after making the condition true).
+    pub(crate) fn wake_all(&self) {
+        fence(Ordering::SeqCst);
+        if !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
+        let wakers: Vec<Waker> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            self.armed.store(false, Ordering::SeqCst);
+            slots.iter_mut().filter_map(|(_, w)| w.take()).collect()
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// The readiness descriptor of a hosted socket, for foreign event loops (libzmq's `ZMQ_FD`): an
+/// eventfd that becomes readable when the socket may have become readable or writable.
+///
+/// The contract, as libzmq's: the descriptor signals a change, not a state. After it becomes
+/// readable, call `events()` (which clears it) and then receive (or send) until that returns
+/// nothing (or `Full`); only then wait on the descriptor again. A signal may be spurious, and
+/// nothing is signalled for messages that were already waiting when `events()` last ran and that
+/// it reported.
+pub(crate) struct ReadinessFd {
+    fd: OwnedFd,
+    /// A signal is pending in the eventfd (at most one write until `events()` clears it).
+    signalled: AtomicBool,
+}
+
+impl ReadinessFd {
+    fn new() -> Result<ReadinessFd, Error> {
+        // SAFETY: eventfd(2) with valid flags; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(Error::io(
+                "creating the readiness eventfd",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(ReadinessFd {
+            // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            signalled: AtomicBool::new(false),
+        })
+    }
+
+    fn signal(&self) {
+        if !self.signalled.swap(true, Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes from a live u64 to an eventfd we own. A full counter
+            // (EAGAIN) already means "readable", so the result needs no handling.
+            let _ = unsafe {
+                libc::write(
+                    self.fd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+
+    fn clear(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reading 8 bytes into a live u64 from a non-blocking eventfd we own; EAGAIN
+        // (nothing pending) is the only expected failure and means the same as success here.
+        let _ = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut count as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        self.signalled.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Messages crossing between the application and the socket's shard.
+pub(crate) struct Bridge {
+    /// Bounded by the socket's `sndhwm` (at most 4096): a sender waits, or a PUB-like type drops
+    /// and counts in `dropped`, when it is full.
+    pub(crate) to_shard: ArrayQueue<Message>,
+    /// Bounded by `rcvhwm` (at most 4096): the pump stops taking from the socket when full.
+    pub(crate) from_shard: ArrayQueue<Message>,
+    pub(crate) pump: AtomicWaker,
+    pub(crate) pump_wants_room: AtomicBool,
+    /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
+    pub(crate) pump_holding: AtomicBool,
+    /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full.
+    pub(crate) dropped: AtomicU64,
+    /// The application thread blocked on this socket, if any.
+    pub(crate) app: ThreadParker,
+    /// Async tasks waiting for a message.
+    pub(crate) receivers: WaitList,
+    /// Async tasks waiting for room.
+    pub(crate) senders: WaitList,
+    /// Created on first use.
+    readiness: OnceLock<ReadinessFd>,
+    pub(crate) closed: AtomicBool,
+}
+
+impl Bridge {
+    fn new(options: &super::Options) -> Bridge {
+        let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
+        // One message may wait in the pump while the socket is at its HWM: the queue holds one
+        // less, so a handle buffers at most twice its sndhwm.
+        Bridge {
+            to_shard: ArrayQueue::new(cap(options.sndhwm.saturating_sub(1).max(1))),
+            from_shard: ArrayQueue::new(cap(options.rcvhwm)),
+            pump: AtomicWaker::new(),
+            pump_wants_room: AtomicBool::new(false),
+            pump_holding: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            app: ThreadParker::new(),
+            receivers: WaitList::default(),
+            senders: WaitList::default(),
+            readiness: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Wake whoever waits on the application side (after the pump made progress or closed).
+    pub(crate) fn notify_app(&self) {
+        self.app.unpark();
+        self.receivers.wake_all();
+        self.senders.wake_all();
+        if let Some(r) = self.readiness.get() {
+            r.signal();
+        }
+    }
+
+    /// Wait until `ready` holds, the bridge closes, or `deadline` passes (blocking threads).
+    pub(crate) fn wait(&self, deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -> bool {
+        // A short spin first: a reply often arrives within microseconds.
+        for _ in 0..200 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        // Park in slices, so a wake-up lost to a bug costs latency, never a hang.
+        self.app
+            .wait_until(deadline, Duration::from_millis(100), ready, || {
+                self.closed.load(Ordering::SeqCst)
+            })
+    }
+
+    /// Take a received message, waking the pump if it waits for room.
+    pub(crate) fn pop(&self) -> Option<Message> {
+        let m = self.from_shard.pop()?;
+        if self.pump_wants_room.swap(false, Ordering::SeqCst) {
+            self.pump.wake();
+        }
+        Some(m)
+    }
+
+    /// Hand a message to the pump, or give it back when the queue is full.
+    pub(crate) fn push(&self, msg: Message) -> Result<(), Message> {
+        self.to_shard.push(msg)?;
+        self.pump.wake();
+        Ok(())
+    }
+
+    /// The readiness descriptor (created on first call).
+    pub(crate) fn readiness_fd(&self) -> Result<RawFd, Error> {
+        if let Some(r) = self.readiness.get() {
+            return Ok(r.fd.as_raw_fd());
+        }
+        let fresh = ReadinessFd::new()?;
+        let r = self.readiness.get_or_init(|| fresh);
+        // Whatever was already there is news to a loop that starts watching now.
+        r.signal();
+        Ok(r.fd.as_raw_fd())
+    }
+
+    /// Clear the readiness descriptor and say what the socket can do now without waiting.
+    pub(crate) fn events(&self) -> PollEvents {
+        if let Some(r) = self.readiness.get() {
+            r.clear();
+        }
+        fence(Ordering::SeqCst);
+        PollEvents {
+            readable: !self.from_shard.is_empty(),
+            writable: !self.to_shard.is_full() && !self.closed.load(Ordering::SeqCst),
+        }
+    }
+}
+
+static NEXT_SOCKET_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The sockets of blocking and async handles, on their shard.
+    static HOSTED: RefCell<HashMap<u64, Socket>> = RefCell::new(HashMap::new());
+    /// Their bridges (for shutdown, which closes them without their handles).
+    static BRIDGES: RefCell<HashMap<u64, Arc<Bridge>>> = RefCell::new(HashMap::new());
+}
+
+/// Run `f` with the hosted socket `id`, on its shard.
+pub(crate) fn with_hosted<R>(
+    id: u64,
+    f: impl FnOnce(&Socket) -> Result<R, Error>,
+) -> Result<R, Error> {
+    HOSTED.with(|h| match h.borrow().get(&id) {
+        Some(s) => f(s),
+        None => Err(Error::new(ErrorKind::Closed, "socket is closed")),
+    })
+}
+
+/// The hosted socket's core, for work that awaits on the shard.
+pub(crate) fn hosted_core(id: u64) -> Result<Rc<RefCell<Core>>, Error> {
+    with_hosted(id, |s| Ok(s.core.clone()))
+}
+
+/// Every hosted socket of this shard (shutdown).
+pub(crate) fn hosted_ids() -> Vec<u64> {
+    HOSTED.with(|h| h.borrow().keys().copied().collect())
+}
+
+/// What a handle keeps of its hosted socket.
+pub(crate) struct Hosted {
+    pub(crate) shard: ShardHandle,
+    pub(crate) id: u64,
+    pub(crate) bridge: Arc<Bridge>,
+    pub(crate) socket_type: SocketType,
+    /// ROUTER with `router_mandatory`: each send asks the shard directly, so an unroutable or
+    /// full peer is reported to the caller (slower than the queued hand-off).
+    pub(crate) synchronous_send: bool,
+    /// Whether the socket type makes senders wait at the HWM (PUSH, DEALER, REQ, PAIR) or drops.
+    pub(crate) blocks_at_hwm: bool,
+    pub(crate) req_relaxed: bool,
+}
+
+impl Hosted {
+    /// Create a socket of `socket_type` on `shard`, with its pump.
+    pub(crate) fn new(
+        shard: &ShardHandle,
+        socket_type: SocketType,
+        options: super::Options,
+    ) -> Result<Hosted, Error> {
+        let bridge = Arc::new(Bridge::new(&options));
+        let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
+        let req_relaxed = options.req_relaxed;
+        let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
+        let b = bridge.clone();
+        let b2 = bridge.clone();
+        shard.call(move || -> Result<(), Error> {
+            let socket = Socket::with_options(socket_type, options)?;
+            let core = socket.core.clone();
+            let kill = core.borrow().kill.clone();
+            spawn_local(async move {
+                killable(kill, pump(core, b.clone())).await;
+                b.closed.store(true, Ordering::SeqCst);
+                b.notify_app();
+            })
+            .detach();
+            HOSTED.with(|h| h.borrow_mut().insert(id, socket));
+            BRIDGES.with(|h| h.borrow_mut().insert(id, b2));
+            Ok(())
+        })??;
+        Ok(Hosted {
+            shard: shard.clone(),
+            id,
+            bridge,
+            socket_type,
+            synchronous_send,
+            blocks_at_hwm: Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm())
+                || synchronous_send,
+            req_relaxed,
+        })
+    }
+
+    /// Run `f` on the shard with the socket, blocking the caller.
+    pub(crate) fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Socket) -> Result<R, Error> + Send + 'static,
+    ) -> Result<R, Error> {
+        let id = self.id;
+        self.shard.call(move || with_hosted(id, f))?
+    }
+
+    /// Run `f` on the shard with the socket; the future resolves with its answer. No thread
+    /// blocks.
+    pub(crate) async fn call_async<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Socket) -> Result<R, Error> + Send + 'static,
+    ) -> Result<R, Error> {
+        let id = self.id;
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.shard.call_async(move || {
+            let _ = tx.send(with_hosted(id, f));
+        })?;
+        rx.await
+            .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))?
+    }
+
+    /// Run the future `f` makes from the socket's core on the shard; resolves with its output.
+    pub(crate) async fn spawn_async<R, Fut>(
+        &self,
+        f: impl FnOnce(Rc<RefCell<Core>>) -> Fut + Send + 'static,
+    ) -> Result<R, Error>
+    where
+        Fut: std::future::Future<Output = Result<R, Error>> + 'static,
+        R: Send + 'static,
+    {
+        let id = self.id;
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.shard.call_async(move || match hosted_core(id) {
+            Ok(core) => spawn_local(async move {
+                let _ = tx.send(f(core).await);
+            })
+            .detach(),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        })?;
+        rx.await
+            .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))?
+    }
+
+    /// The checks every send makes before the message leaves the caller.
+    pub(crate) fn check_send(&self, msg: Message) -> Result<Message, SendError> {
+        if !Pattern::can_send(self.socket_type) {
+            return Err(SendError::Failed(
+                Error::new(
+                    ErrorKind::NotSupported,
+                    format!("{} sockets cannot send", self.socket_type),
+                ),
+                msg,
+            ));
+        }
+        if msg.is_empty() {
+            return Err(SendError::Failed(
+                Error::new(
+                    ErrorKind::InvalidOption,
+                    "a message needs at least one frame",
+                ),
+                msg,
+            ));
+        }
+        Ok(msg)
+    }
+
+    /// Hand `msg` over without waiting. `Err(Full)` when the hand-off queue is full and the type
+    /// waits at its HWM; a PUB-like type drops and counts instead.
+    pub(crate) fn try_push(&self, msg: Message) -> Result<(), SendError> {
+        if self.bridge.closed.load(Ordering::SeqCst) {
+            return Err(SendError::Failed(
+                Error::new(ErrorKind::Closed, "socket is closed"),
+                msg,
+            ));
+        }
+        match self.bridge.push(msg) {
+            Ok(()) => Ok(()),
+            Err(msg) if self.blocks_at_hwm => Err(SendError::Full(msg)),
+            Err(_) => {
+                // PUB-like types never block: a full hand-off queue is their HWM, so drop.
+                self.bridge.dropped.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// A received message if one is waiting; `Err(Closed)` once the socket closed and nothing is
+    /// left.
+    pub(crate) fn try_pop(&self) -> Result<Option<Message>, Error> {
+        if let Some(m) = self.bridge.pop() {
+            return Ok(Some(m));
+        }
+        if self.bridge.closed.load(Ordering::SeqCst) {
+            // A last message may have arrived just before the close.
+            return match self.bridge.pop() {
+                Some(m) => Ok(Some(m)),
+                None => Err(Error::new(ErrorKind::Closed, "socket is closed")),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Poll for a received message, leaving `cx`'s waker in slot `key` when there is none.
+    pub(crate) fn poll_pop(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        key: &mut Option<usize>,
+    ) -> Poll<Result<Message, Error>> {
+        if !Pattern::can_recv(self.socket_type) {
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{} sockets cannot receive", self.socket_type),
+            )));
+        }
+        match self.try_pop() {
+            Ok(Some(m)) => return Poll::Ready(Ok(m)),
+            Err(e) => return Poll::Ready(Err(e)),
+            Ok(None) => {}
+        }
+        self.bridge.receivers.register(key, cx.waker());
+        match self.try_pop() {
+            Ok(Some(m)) => Poll::Ready(Ok(m)),
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+        }
+    }
+
+    /// Poll for room in the hand-off queue, leaving `cx`'s waker in slot `key` when full.
+    pub(crate) fn poll_room(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        key: &mut Option<usize>,
+    ) -> Poll<Result<(), Error>> {
+        let ready = || {
+            if self.bridge.closed.load(Ordering::SeqCst) {
+                Some(Err(Error::new(ErrorKind::Closed, "socket is closed")))
+            } else if !self.bridge.to_shard.is_full() || !self.blocks_at_hwm {
+                Some(Ok(()))
+            } else {
+                None
+            }
+        };
+        if let Some(r) = ready() {
+            return Poll::Ready(r);
+        }
+        self.bridge.senders.register(key, cx.waker());
+        match ready() {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Send through the shard, waiting there while the peer is at its HWM (`router_mandatory`:
+    /// the caller learns of an unroutable or full peer). A send cancelled after the shard took
+    /// the message may still be delivered.
+    pub(crate) async fn send_on_shard(&self, msg: Message) -> Result<(), Error> {
+        let id = self.id;
+        let (tx, rx) = futures_channel::oneshot::channel::<Result<(), Error>>();
+        let slot = Arc::new(Mutex::new(Some((msg, tx))));
+        let in_call = slot.clone();
+        self.shard.call_async(move || {
+            let Some((msg, mut tx)) = in_call.lock().unwrap_or_else(|p| p.into_inner()).take()
+            else {
+                return;
+            };
+            let core = match hosted_core(id) {
+                Ok(core) => core,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            spawn_local(async move {
+                let mut msg = Some(msg);
+                let result = std::future::poll_fn(|cx| {
+                    if tx.poll_canceled(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    let mut c = core.borrow_mut();
+                    match c.try_send(msg.take().expect("present until sent")) {
+                        Ok(()) => Poll::Ready(Some(Ok(()))),
+                        Err(SendError::Full(m)) => {
+                            msg = Some(m);
+                            c.register_send(cx);
+                            Poll::Pending
+                        }
+                        Err(SendError::Failed(e, _)) => Poll::Ready(Some(Err(e))),
+                    }
+                })
+                .await;
+                if let Some(result) = result {
+                    let _ = tx.send(result);
+                }
+            })
+            .detach();
+        })?;
+        rx.await
+            .map_err(|_| Error::new(ErrorKind::Closed, "socket is closed"))?
+    }
+
+    /// Close the hosted socket on its shard: first every message already handed over reaches
+    /// the socket (within `linger`), then the socket lingers on its queues as usual. Returns at
+    /// once; the close finishes in the background.
+    pub(crate) fn close(&self) {
+        let id = self.id;
+        let bridge = self.bridge.clone();
+        let _ = self.shard.call_async(move || {
+            if let Some(socket) = take_hosted(id) {
+                spawn_local(close_hosted(socket, bridge, None)).detach();
+            }
+        });
+    }
+}
+
+/// Messages in a bridge's hand-off queue and pump, not yet given to the socket.
+pub(crate) fn handoff_len(bridge: &Bridge) -> usize {
+    bridge.to_shard.len() + usize::from(bridge.pump_holding.load(Ordering::SeqCst))
+}
+
+/// [`take_hosted`], with the socket's bridge.
+pub(crate) fn take_hosted_with_bridge(id: u64) -> Option<(Socket, Arc<Bridge>)> {
+    let bridge = BRIDGES.with(|b| b.borrow().get(&id).cloned())?;
+    take_hosted(id).map(|s| (s, bridge))
+}
+
+/// Remove hosted socket `id` from this shard's table, counting it as lingering until
+/// [`close_hosted`] is done.
+pub(crate) fn take_hosted(id: u64) -> Option<Socket> {
+    BRIDGES.with(|b| b.borrow_mut().remove(&id));
+    let mut socket = HOSTED.with(|h| h.borrow_mut().remove(&id))?;
+    socket.closed = true;
+    if let Some(shard) = runtime::current() {
+        shard.lingering.set(shard.lingering.get() + 1);
+    }
+    Some(socket)
+}
+
+/// Close a socket taken with [`take_hosted`]: let the pump hand over what the application queued,
+/// then close within `linger`, shortened to `deadline` when one is given (runtime shutdown).
+/// Returns how many messages were still queued (in the hand-off queue and for peers) when the
+/// close ended: the ones abandoned.
+pub(crate) async fn close_hosted(
+    socket: Socket,
+    bridge: Arc<Bridge>,
+    deadline: Option<Instant>,
+) -> usize {
+    let start = Instant::now();
+    let linger = {
+        let mut c = socket.core.borrow_mut();
+        let linger = match (c.options.linger, deadline) {
+            (Some(l), Some(d)) => Some(l.min(d.saturating_duration_since(start))),
+            (None, Some(d)) => Some(d.saturating_duration_since(start)),
+            (l, None) => l,
+        };
+        c.options.linger = linger;
+        linger
+    };
+    let handed_over = || bridge.to_shard.is_empty() && !bridge.pump_holding.load(Ordering::SeqCst);
+    while !handed_over() && linger.is_none_or(|l| start.elapsed() < l) {
+        runtime::sleep(Duration::from_millis(1)).await;
+    }
+    if let Some(l) = linger {
+        socket.core.borrow_mut().options.linger = Some(l.saturating_sub(start.elapsed()));
+    }
+    let abandoned_in_handoff = handoff_len(&bridge);
+    let abandoned = close_core(socket.core.clone()).await + abandoned_in_handoff;
+    if let Some(shard) = runtime::current() {
+        shard.lingering.set(shard.lingering.get() - 1);
+    }
+    drop(socket);
+    abandoned
+}
+
+/// Moves messages between a handle's queues and its socket, on the shard.
+async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
+    let sends = Pattern::can_send(core.borrow().socket_type);
+    let recvs = Pattern::can_recv(core.borrow().socket_type);
+    let mut stash: Option<Message> = None;
+    std::future::poll_fn(|cx| {
+        for _ in 0..64 {
+            bridge.pump.register(cx.waker());
+            let mut progress = false;
+            let mut core = core.borrow_mut();
+            if sends {
+                bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
+                loop {
+                    let msg = match stash.take() {
+                        Some(m) => m,
+                        None => match bridge.to_shard.pop() {
+                            Some(m) => {
+                                progress = true;
+                                m
+                            }
+                            None => break,
+                        },
+                    };
+                    match core.try_send(msg) {
+                        Ok(()) => {}
+                        Err(SendError::Full(m)) => {
+                            stash = Some(m);
+                            core.register_send(cx);
+                            break;
+                        }
+                        Err(SendError::Failed(e, _)) => {
+                            tracing::debug!(error = %e, "handed-over send failed on the shard");
+                        }
+                    }
+                }
+                bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
+            }
+            if recvs {
+                let mut delivered = false;
+                loop {
+                    if bridge.from_shard.is_full() {
+                        bridge.pump_wants_room.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    match core.try_recv() {
+                        Ok(Some(m)) => {
+                            // Room was checked above and only this task pushes.
+                            let _ = bridge.from_shard.push(m);
+                            delivered = true;
+                        }
+                        _ => {
+                            core.register_recv(cx);
+                            break;
+                        }
+                    }
+                }
+                if delivered {
+                    progress = true;
+                }
+            }
+            drop(core);
+            if progress {
+                bridge.notify_app();
+                continue;
+            }
+            return Poll::<()>::Pending;
+        }
+        // Busy for a while: let the shard's other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
