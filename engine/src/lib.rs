@@ -55,5 +55,7 @@ pub use security::{
 };
 pub use socket::poll::{poll, select_recv, PollEvents, PollItem};
 pub use socket::shutdown::{ShutdownReport, SocketReport};
-pub use socket::{AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, Options, Socket};
+pub use socket::{
+    AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, Options, Readiness, Socket,
+};
 pub use stats::{DropCounts, HandshakeFailures, SocketStats};

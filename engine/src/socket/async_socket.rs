@@ -13,7 +13,7 @@ use ringmq_transports::{Message, SocketType};
 use super::blocking::handle_stats;
 use super::hosted::{Hosted, WaitList};
 use super::poll::PollEvents;
-use super::{unbind_core, Options};
+use super::Options;
 use crate::error::{Error, ErrorKind, SendError};
 use crate::monitor::Monitor;
 use crate::runtime::{ShardHandle, ShardId};
@@ -265,11 +265,7 @@ impl AsyncSocket {
     /// As [`AsyncSocket::bind`]: the unbind happens; a cancelled future only stops waiting for
     /// the listener to close.
     pub async fn unbind(&self, endpoint: &str) -> Result<(), Error> {
-        let endpoint = endpoint.to_owned();
-        self.inner
-            .hosted
-            .spawn_async(move |core| async move { unbind_core(&core, &endpoint).await })
-            .await
+        self.inner.hosted.unbind(endpoint).await
     }
 
     /// Stop connecting to `endpoint` (see [`super::Socket::disconnect`]).
@@ -278,11 +274,7 @@ impl AsyncSocket {
     /// # Cancel safety
     /// As [`AsyncSocket::bind`].
     pub async fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
-        let endpoint = endpoint.to_owned();
-        self.inner
-            .hosted
-            .call_async(move |s| s.disconnect(&endpoint))
-            .await
+        self.inner.hosted.disconnect(endpoint).await
     }
 
     /// Subscribe to `prefix` (SUB).
@@ -450,6 +442,12 @@ impl AsyncSocket {
     /// Signals may be spurious. The descriptor belongs to the socket: do not close it.
     pub fn readiness_fd(&self) -> Result<RawFd, Error> {
         self.inner.hosted.bridge.readiness_fd()
+    }
+
+    /// The readiness descriptor as an owned value that keeps it open (for registering with an
+    /// event loop such as tokio's `AsyncFd`); same contract as `readiness_fd`.
+    pub fn readiness(&self) -> Result<super::hosted::Readiness, Error> {
+        super::hosted::Readiness::new(&self.inner.hosted.bridge)
     }
 
     /// Clear the readiness descriptor and say what the socket can do now without waiting

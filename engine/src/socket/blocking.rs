@@ -9,7 +9,7 @@ use ringmq_transports::{Message, SocketType};
 
 use super::hosted::{Bridge, Hosted};
 use super::poll::PollEvents;
-use super::{unbind_core, Options};
+use super::Options;
 use crate::error::{Error, ErrorKind, SendError};
 use crate::monitor::Monitor;
 use crate::runtime::{block_on, ShardHandle, ShardId};
@@ -85,17 +85,12 @@ impl BlockingSocket {
     /// Stop listening on `endpoint` (see [`super::Socket::unbind`]); returns once the port or
     /// file is free.
     pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
-        let endpoint = endpoint.to_owned();
-        block_on(
-            self.hosted
-                .spawn_async(move |core| async move { unbind_core(&core, &endpoint).await }),
-        )
+        block_on(self.hosted.unbind(endpoint))
     }
 
     /// Stop connecting to `endpoint` (see [`super::Socket::disconnect`]).
     pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
-        let endpoint = endpoint.to_owned();
-        self.hosted.call(move |s| s.disconnect(&endpoint))
+        block_on(self.hosted.disconnect(endpoint))
     }
 
     /// Subscribe to `prefix` (SUB).
@@ -155,6 +150,12 @@ impl BlockingSocket {
     /// to the socket and closes with it: do not close it yourself.
     pub fn readiness_fd(&self) -> Result<RawFd, Error> {
         self.hosted.bridge.readiness_fd()
+    }
+
+    /// The readiness descriptor as an owned value that keeps it open (for registering with an
+    /// event loop such as tokio's `AsyncFd`); same contract as `readiness_fd`.
+    pub fn readiness(&self) -> Result<super::hosted::Readiness, Error> {
+        super::hosted::Readiness::new(&self.hosted.bridge)
     }
 
     /// Clear the readiness descriptor and say what the socket can do now without waiting
@@ -303,7 +304,10 @@ impl BlockingSocket {
 
 /// A hosted socket's stats with its hand-off queues counted in.
 pub(crate) fn handle_stats(mut stats: SocketStats, bridge: &Bridge) -> SocketStats {
+    // What the hand-off queue dropped was sent by the application and dropped by the socket.
     stats.dropped.handoff_full = bridge.dropped.load(Ordering::Relaxed);
+    stats.messages_sent += stats.dropped.handoff_full;
+    stats.bytes_sent += bridge.dropped_bytes.load(Ordering::Relaxed);
     stats.queued_out +=
         bridge.to_shard.len() + usize::from(bridge.pump_holding.load(Ordering::SeqCst));
     stats.queued_in += bridge.from_shard.len();

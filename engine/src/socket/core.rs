@@ -721,7 +721,10 @@ impl Core {
                 Ok(())
             }
             SendPlan::Full(msg) => Err(SendError::Full(msg)),
-            SendPlan::Dropped => Ok(()),
+            SendPlan::Dropped => {
+                self.counters.dropped.unroutable += 1;
+                Ok(())
+            }
             SendPlan::Refused(refusal, msg) => {
                 let error = match refusal {
                     SendRefusal::CannotSend => Error::new(

@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -151,8 +151,10 @@ pub(crate) struct Bridge {
     pub(crate) pump_wants_room: AtomicBool,
     /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
     pub(crate) pump_holding: AtomicBool,
-    /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full.
+    /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full, and
+    /// their bytes.
     pub(crate) dropped: AtomicU64,
+    pub(crate) dropped_bytes: AtomicU64,
     /// The application thread blocked on this socket, if any.
     pub(crate) app: ThreadParker,
     /// Async tasks waiting for a message.
@@ -176,6 +178,7 @@ impl Bridge {
             pump_wants_room: AtomicBool::new(false),
             pump_holding: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            dropped_bytes: AtomicU64::new(0),
             app: ThreadParker::new(),
             receivers: WaitList::default(),
             senders: WaitList::default(),
@@ -248,6 +251,55 @@ impl Bridge {
             readable: !self.from_shard.is_empty(),
             writable: !self.to_shard.is_full() && !self.closed.load(Ordering::SeqCst),
         }
+    }
+}
+
+/// A socket's readiness descriptor, owned: it stays open while this value lives, even if the
+/// socket closes meanwhile, so it can be registered with an event loop (e.g. tokio's `AsyncFd`)
+/// for as long as the registration lasts. See [`super::AsyncSocket::readiness`] for the
+/// contract.
+pub struct Readiness {
+    bridge: Arc<Bridge>,
+}
+
+impl Readiness {
+    pub(crate) fn new(bridge: &Arc<Bridge>) -> Result<Readiness, Error> {
+        bridge.readiness_fd()?;
+        Ok(Readiness {
+            bridge: bridge.clone(),
+        })
+    }
+
+    fn fd(&self) -> &OwnedFd {
+        &self
+            .bridge
+            .readiness
+            .get()
+            .expect("created before a Readiness is made")
+            .fd
+    }
+
+    /// Clear the descriptor and say what the socket can do now (as the socket's `events()`).
+    pub fn events(&self) -> PollEvents {
+        self.bridge.events()
+    }
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Readiness").field(&self.as_raw_fd()).finish()
+    }
+}
+
+impl AsRawFd for Readiness {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd().as_raw_fd()
+    }
+}
+
+impl AsFd for Readiness {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd().as_fd()
     }
 }
 
@@ -382,6 +434,29 @@ impl Hosted {
             .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))?
     }
 
+    /// `unbind(endpoint)` on the shard, after what the application handed over before the call
+    /// reached the socket (so it is routed as it would have been before).
+    pub(crate) async fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+        let endpoint = endpoint.to_owned();
+        let bridge = self.bridge.clone();
+        self.spawn_async(move |core| async move {
+            settle(&bridge).await;
+            super::unbind_core(&core, &endpoint).await
+        })
+        .await
+    }
+
+    /// `disconnect(endpoint)` on the shard, after what was handed over before (see `unbind`).
+    pub(crate) async fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
+        let endpoint = endpoint.to_owned();
+        let bridge = self.bridge.clone();
+        self.spawn_async(move |core| async move {
+            settle(&bridge).await;
+            super::disconnect_core(&core, &endpoint)
+        })
+        .await
+    }
+
     /// The checks every send makes before the message leaves the caller.
     pub(crate) fn check_send(&self, msg: Message) -> Result<Message, SendError> {
         if !Pattern::can_send(self.socket_type) {
@@ -417,9 +492,12 @@ impl Hosted {
         match self.bridge.push(msg) {
             Ok(()) => Ok(()),
             Err(msg) if self.blocks_at_hwm => Err(SendError::Full(msg)),
-            Err(_) => {
+            Err(msg) => {
                 // PUB-like types never block: a full hand-off queue is their HWM, so drop.
                 self.bridge.dropped.fetch_add(1, Ordering::Relaxed);
+                self.bridge
+                    .dropped_bytes
+                    .fetch_add(msg.size() as u64, Ordering::Relaxed);
                 Ok(())
             }
         }
@@ -553,6 +631,29 @@ impl Hosted {
     }
 }
 
+/// Wait (on the shard) until the pump has given the socket everything handed over, or holds a
+/// message the socket refused (its peers are at their HWM), at most 100 ms.
+async fn settle(bridge: &Bridge) {
+    let give_up = Instant::now() + Duration::from_millis(100);
+    while !bridge.to_shard.is_empty()
+        && !bridge.pump_holding.load(Ordering::SeqCst)
+        && Instant::now() < give_up
+    {
+        bridge.pump.wake();
+        // Let the pump run (it is a task of this shard), then look again.
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
 /// Messages in a bridge's hand-off queue and pump, not yet given to the socket.
 pub(crate) fn handoff_len(bridge: &Bridge) -> usize {
     bridge.to_shard.len() + usize::from(bridge.pump_holding.load(Ordering::SeqCst))
@@ -605,6 +706,9 @@ pub(crate) async fn close_hosted(
     }
     let abandoned_in_handoff = handoff_len(&bridge);
     let abandoned = close_core(socket.core.clone()).await + abandoned_in_handoff;
+    // The pump learns of the close when it next runs; the handles must know now.
+    bridge.closed.store(true, Ordering::SeqCst);
+    bridge.notify_app();
     if let Some(shard) = runtime::current() {
         shard.lingering.set(shard.lingering.get() - 1);
     }

@@ -29,6 +29,7 @@ use crate::security::SecurityPolicy;
 use crate::stats::SocketStats;
 pub use async_socket::{AsyncReceiver, AsyncSender, AsyncSocket};
 pub use blocking::BlockingSocket;
+pub use hosted::Readiness;
 pub use options::Options;
 
 /// A ZeroMQ socket on the current shard, used from tasks running there.
@@ -166,7 +167,7 @@ impl Socket {
     /// within `linger`, then closes; messages queued for a peer that never connected are
     /// dropped. Fails with [`ErrorKind::NotFound`] when the socket has no such connect.
     pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
-        remove_endpoint(&self.core, core::EndpointRole::Connected, endpoint).map(|_| ())
+        disconnect_core(&self.core, endpoint)
     }
 
     /// A snapshot of the socket's counters (see [`SocketStats`]).
@@ -336,6 +337,11 @@ pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// See [`Socket::disconnect`].
+pub(crate) fn disconnect_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Result<(), Error> {
+    remove_endpoint(core, core::EndpointRole::Connected, endpoint).map(|_| ())
 }
 
 /// Forget a bind or connect and start closing its connections (see [`Core::remove_endpoint`]).
