@@ -35,6 +35,8 @@ cargo nextest run --workspace --no-fail-fast
 # RINGMQ_BACKEND, so the same tests run on the other driver.
 step "engine, interop and CLI tests again on the epoll backend"
 RINGMQ_BACKEND=epoll cargo nextest run -p ringmq -p ringmq-interop -p ringmq-cli -p loadgen --no-fail-fast
+step "the metrics facade (cargo feature \`metrics\`)"
+cargo nextest run -p ringmq --features metrics --test metrics
 step "stress tests, short bounds (figures printed; full scale: scripts/stress.sh)"
 STRESS_SCALE=small bash scripts/stress.sh
 step "doc tests"
@@ -45,7 +47,7 @@ cargo test -p ringmq-benches --benches
 # --- smoke runs ------------------------------------------------------------------------------------
 step "examples (on each backend)"
 for backend in auto epoll; do
-  for example in pipeline pubsub pair reqrep broker forwarder; do
+  for example in pipeline pubsub pair reqrep broker forwarder tokio_service; do
     RINGMQ_BACKEND=$backend timeout 120 cargo run -q --release -p ringmq --example "$example"
   done
 done

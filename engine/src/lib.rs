@@ -4,11 +4,18 @@
 //! A [`Runtime`] starts shards, one thread per core, each with its own io_uring; a socket lives on
 //! one shard with all its connections, buffers and timers, and shards share no lock on the hot path.
 //!
-//! Two ways to use a socket:
-//! - **async, on a shard** ([`Socket`]): spawn a task with [`Runtime::spawn_on`] and use the socket
-//!   there; no hand-off to another thread, the fast path.
-//! - **blocking, from any thread** ([`BlockingSocket`]): the libzmq model; each message crosses one
-//!   lock-free queue to the socket's shard.
+//! Three ways to use a socket, all first-class and able to talk to each other:
+//!
+//! | API | where it runs | pick it when |
+//! |---|---|---|
+//! | [`Socket`] | async, in a task on a ringmq shard ([`Runtime::spawn_on`]); `!Send` | latency and message rate matter most: no hand-off to another thread, no lock |
+//! | [`AsyncSocket`] | async, on any executor (tokio, async-std, smol, `futures::executor`); `Send + Sync + Clone`, `Stream` + `Sink` | your service already runs on tokio or another runtime; one lock-free hand-off each way, no thread blocks |
+//! | [`BlockingSocket`] | any thread, blocking; `Send` | plain threads, or code written for libzmq's model; one hand-off each way |
+//!
+//! Foreign event loops can watch a handle's readiness descriptor ([`AsyncSocket::readiness`],
+//! libzmq's `ZMQ_FD` role); every API has `disconnect` / `unbind`, per-socket counters
+//! (`stats()`, and the `metrics` facade behind the `metrics` feature), and
+//! [`Runtime::shutdown`] flushes every socket and reports what was delivered and abandoned.
 //!
 //! ```no_run
 //! use ringmq::{BlockingSocket, Config, Message, Options, Runtime, SocketType};
