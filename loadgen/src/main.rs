@@ -6,7 +6,9 @@
 //! and `--transport ipc` runs them over Unix domain sockets. `--peer libzmq` runs the same
 //! workload with libzmq on both ends; `--compare` runs both and prints the ratio ringmq/libzmq per
 //! row. libzmq is loaded at run time (Debian's `libzmq5`), so loadgen builds and runs its ringmq
-//! rows on machines without it.
+//! rows on machines without it. `--api` picks the ringmq API the rows use: tasks on the shards
+//! (the default), `AsyncSocket` from tokio's threads, `BlockingSocket` from plain threads, or all
+//! three side by side.
 
 mod libzmq_runs;
 mod plot;
@@ -109,6 +111,63 @@ impl PatternArg {
             PatternArg::RouterDealerRtt => &[Pattern::RouterDealerRtt],
             PatternArg::All => &Pattern::ALL,
         }
+    }
+}
+
+/// The ringmq API a row's two ends use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `Socket` in tasks spawned on the shards (`Runtime::spawn_on`): the fast path.
+    Shard,
+    /// `AsyncSocket` in tasks on a tokio multi-thread runtime (application threads).
+    Any,
+    /// `BlockingSocket` on plain threads.
+    Blocking,
+}
+
+impl Api {
+    /// Every API, in the order `--api all` runs them (the reference first).
+    const ALL: [Api; 3] = [Api::Shard, Api::Any, Api::Blocking];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Shard => "shard",
+            Api::Any => "any",
+            Api::Blocking => "blocking",
+        }
+    }
+}
+
+/// `--api` values: one API, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ApiArg {
+    /// `Socket` in tasks on the shards (`Runtime::spawn_on`).
+    Shard,
+    /// `AsyncSocket` driven from a tokio multi-thread runtime on application threads.
+    Any,
+    /// `BlockingSocket` from plain threads.
+    Blocking,
+    /// The three above side by side, with any/shard and blocking/shard ratios.
+    All,
+}
+
+impl ApiArg {
+    fn apis(self) -> &'static [Api] {
+        match self {
+            ApiArg::Shard => &[Api::Shard],
+            ApiArg::Any => &[Api::Any],
+            ApiArg::Blocking => &[Api::Blocking],
+            ApiArg::All => &Api::ALL,
+        }
+    }
+}
+
+/// The ringmq APIs to run the rows on: `--api`, else `--blocking` (its old spelling), else shard.
+fn apis(args: &Args) -> &'static [Api] {
+    match (args.api, args.blocking) {
+        (Some(api), _) => api.apis(),
+        (None, true) => &[Api::Blocking],
+        (None, false) => &[Api::Shard],
     }
 }
 
@@ -216,8 +275,13 @@ struct Args {
     /// with the same run without it.
     #[arg(long)]
     curve: bool,
-    /// Use ringmq's blocking (any-thread) API instead of tasks on shards.
-    #[arg(long)]
+    /// The ringmq API of the rows: `shard` (tasks on the shards), `any` (`AsyncSocket` from a
+    /// tokio runtime's threads), `blocking` (`BlockingSocket` from plain threads), or `all` three
+    /// side by side with their ratios to `shard` [default: shard].
+    #[arg(long, value_enum)]
+    api: Option<ApiArg>,
+    /// The old spelling of `--api blocking`.
+    #[arg(long, hide = true, conflicts_with = "api")]
     blocking: bool,
     /// Also write the results as JSON to this file.
     #[arg(long)]
@@ -487,7 +551,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         shards: ringmq_config.shards,
         cores: ringmq_config.cores.clone(),
         busy_poll_us: ringmq_config.busy_poll_us,
-        api: if args.blocking { "blocking" } else { "async" }.into(),
+        api: apis(args)
+            .iter()
+            .map(|a| a.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         transport: match args.transport {
             Transport::Tcp => "loopback tcp",
             Transport::Ipc => "ipc (Unix domain sockets under /tmp)",
@@ -510,7 +578,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                             backend,
                             ..ringmq_config.clone()
                         };
-                        report.push(ringmq_runs::run(&w, &config, args.blocking)?);
+                        for &api in apis(args) {
+                            report.push(ringmq_runs::run(&w, &config, api)?);
+                        }
                     }
                 }
                 Peer::Libzmq => report.push(libzmq_runs::run(&w)?),

@@ -1,5 +1,6 @@
 //! The SVG plot of a report: for each workload, ringmq's result relative to libzmq's
-//! (msgs/s for throughput rows; p50 and p99 round-trip time for latency rows).
+//! (msgs/s for throughput rows; p50 and p99 round-trip time for latency rows), one bar per ringmq
+//! backend and API.
 
 use plotters::prelude::*;
 
@@ -10,20 +11,16 @@ fn ratios(report: &Report) -> Vec<(String, f64, bool)> {
     let mut out = Vec::new();
     let pairs = report.groups().into_iter().flat_map(|group| {
         let libzmq = group.iter().find(|r| r.implementation == "libzmq");
-        let several = group
-            .iter()
-            .filter(|r| r.implementation == "ringmq")
-            .count()
-            > 1;
-        group
-            .iter()
-            .filter(|r| r.implementation == "ringmq")
-            .filter_map(move |r| libzmq.map(|z| (r, z, several)))
+        report
+            .ringmq_variants(group)
+            .into_iter()
+            .filter_map(move |(r, variant)| libzmq.map(|z| (r, z, variant)))
     });
-    for (r, z, several) in pairs {
-        let workload = match r.backend {
-            Some(b) if several => format!("{} {b}", r.workload),
-            _ => r.workload.clone(),
+    for (r, z, variant) in pairs {
+        let workload = if variant.is_empty() {
+            r.workload.clone()
+        } else {
+            format!("{} {variant}", r.workload)
         };
         match (r.rtt_us_p50, z.rtt_us_p50, r.rtt_us_p99, z.rtt_us_p99) {
             (Some(a50), Some(b50), Some(a99), Some(b99)) if b50 > 0.0 && b99 > 0.0 => {

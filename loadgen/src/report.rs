@@ -1,4 +1,5 @@
-//! Results: one row per (workload, implementation), printed as a table with ringmq/libzmq ratios.
+//! Results: one row per (workload, implementation, backend, API), printed as a table with
+//! ringmq/libzmq ratios, epoll/io-uring ratios, and each API's ratio to the on-shard one.
 
 use serde::Serialize;
 
@@ -10,6 +11,7 @@ pub struct Setup {
     pub busy_poll_us: u64,
     /// The ringmq backends the rows ran on (`io-uring`, `epoll`).
     pub backends: Vec<String>,
+    /// The ringmq APIs the rows ran on (`shard`, `any`, `blocking`), comma-separated.
     pub api: String,
     pub transport: String,
     pub libzmq_version: Option<String>,
@@ -22,6 +24,8 @@ pub struct Row {
     pub implementation: &'static str,
     /// The I/O backend of a ringmq row (`io-uring` or `epoll`).
     pub backend: Option<&'static str>,
+    /// The API of a ringmq row (`shard`, `any` or `blocking`).
+    pub api: Option<&'static str>,
     pub size: usize,
     pub messages: u64,
     pub seconds: f64,
@@ -33,12 +37,18 @@ pub struct Row {
 }
 
 impl Row {
-    /// The implementation as the table names it: `libzmq`, `ringmq/io-uring`, `ringmq/epoll`.
-    pub fn label(&self) -> String {
-        match self.backend {
+    /// The implementation as the table names it: `libzmq`, `ringmq/io-uring`, `ringmq/epoll`,
+    /// followed by the API (`ringmq/epoll any`) unless it is `shard` in a run of that API alone.
+    pub fn label(&self, several_apis: bool) -> String {
+        let mut label = match self.backend {
             Some(b) => format!("{}/{b}", self.implementation),
             None => self.implementation.to_owned(),
+        };
+        if let Some(api) = self.api.filter(|&a| several_apis || a != "shard") {
+            label.push(' ');
+            label.push_str(api);
         }
+        label
     }
 
     pub fn throughput(
@@ -53,6 +63,7 @@ impl Row {
             workload,
             implementation,
             backend: None,
+            api: None,
             size,
             messages,
             seconds,
@@ -107,22 +118,118 @@ impl Report {
             .collect()
     }
 
-    /// The table, with ratio lines after each workload: every ringmq backend against libzmq,
-    /// and epoll against io_uring when both ran.
+    /// Whether the ringmq rows ran on more than one API (`--api all`).
+    pub fn several_apis(&self) -> bool {
+        let mut apis = self.rows.iter().filter_map(|r| r.api);
+        apis.next()
+            .is_some_and(|first| apis.any(|other| other != first))
+    }
+
+    /// The ringmq rows of one workload, each with what tells it apart from the others there:
+    /// its backend when several ran, its API when several ran (`""` when it is alone).
+    pub fn ringmq_variants<'a>(&self, group: &'a [Row]) -> Vec<(&'a Row, String)> {
+        let ringmq: Vec<&Row> = group
+            .iter()
+            .filter(|r| r.implementation == "ringmq")
+            .collect();
+        let several_backends = ringmq.iter().any(|r| r.backend != ringmq[0].backend);
+        let several_apis = self.several_apis();
+        ringmq
+            .into_iter()
+            .map(|r| {
+                let parts = [
+                    r.backend.filter(|_| several_backends),
+                    r.api.filter(|_| several_apis),
+                ];
+                let variant = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
+                (r, variant)
+            })
+            .collect()
+    }
+
+    /// The table, with ratio lines after each workload: every ringmq row against libzmq, epoll
+    /// against io_uring when both ran, and each API against `shard` when several ran.
     pub fn table(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
             _ => "-".to_owned(),
         };
-        // Wide enough for the longest name ("router-dealer-rtt 64 KiB ipc").
-        let width = self
-            .rows
-            .iter()
-            .map(|r| r.workload.len())
-            .max()
-            .unwrap_or(0)
-            .max(18);
+        let with = |name: &str, variant: &str| {
+            if variant.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name} {variant}")
+            }
+        };
+        let ratio_line = |name: String, a: &Row, b: &Row| -> [String; 7] {
+            [
+                String::new(),
+                name,
+                ratio(Some(a.msgs_per_sec), Some(b.msgs_per_sec)),
+                ratio(Some(a.mb_per_sec), Some(b.mb_per_sec)),
+                ratio(a.rtt_us_p50, b.rtt_us_p50),
+                ratio(a.rtt_us_p99, b.rtt_us_p99),
+                ratio(a.rtt_us_p999, b.rtt_us_p999),
+            ]
+        };
+        let several_apis = self.several_apis();
+        let mut lines: Vec<[String; 7]> = vec![[
+            "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us",
+        ]
+        .map(str::to_owned)];
+        for group in self.groups() {
+            for r in group {
+                lines.push([
+                    r.workload.clone(),
+                    r.label(several_apis),
+                    format!("{:.0}", r.msgs_per_sec),
+                    format!("{:.1}", r.mb_per_sec),
+                    opt(r.rtt_us_p50),
+                    opt(r.rtt_us_p99),
+                    opt(r.rtt_us_p999),
+                ]);
+            }
+            let ringmq = self.ringmq_variants(group);
+            if let Some(z) = group.iter().find(|r| r.implementation == "libzmq") {
+                for (r, variant) in &ringmq {
+                    lines.push(ratio_line(with("ratio", variant), r, z));
+                }
+            }
+            let find = |backend: Option<&str>, api: Option<&str>| {
+                ringmq
+                    .iter()
+                    .map(|(r, _)| *r)
+                    .find(|r| r.backend == backend && r.api == api)
+            };
+            let mut apis: Vec<Option<&str>> = Vec::new();
+            for (r, _) in &ringmq {
+                if !apis.contains(&r.api) {
+                    apis.push(r.api);
+                }
+            }
+            for &api in &apis {
+                if let (Some(u), Some(e)) = (find(Some("io-uring"), api), find(Some("epoll"), api))
+                {
+                    let variant = api.filter(|_| several_apis).unwrap_or("");
+                    lines.push(ratio_line(with("epoll/io-uring", variant), e, u));
+                }
+            }
+            // Each API against the on-shard one on the same backend (named when several ran).
+            let several_backends = ringmq.iter().any(|(r, _)| r.backend != ringmq[0].0.backend);
+            for (r, _) in &ringmq {
+                let Some(api) = r.api.filter(|&a| a != "shard") else {
+                    continue;
+                };
+                if let Some(shard) = find(r.backend, Some("shard")) {
+                    let variant = r.backend.filter(|_| several_backends).unwrap_or("");
+                    lines.push(ratio_line(with(&format!("{api}/shard"), variant), r, shard));
+                }
+            }
+        }
+        // Wide enough for the longest name ("router-dealer-rtt 64 KiB ipc", "ringmq/io-uring").
+        let width = lines.iter().map(|l| l[0].len()).max().unwrap_or(0).max(18);
+        let impl_width = lines.iter().map(|l| l[1].len()).max().unwrap_or(0).max(15);
         let mut out = format!(
             "ringmq backend(s): {}\n",
             if self.setup.backends.is_empty() {
@@ -131,58 +238,20 @@ impl Report {
                 self.setup.backends.join(", ")
             }
         );
-        out.push_str(&format!(
-            "{:<width$} {:<15} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
-            "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us"
-        ));
-        let ratio_line = |name: &str, a: &Row, b: &Row| {
-            format!(
-                "{:<width$} {:<15} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
-                "",
-                name,
-                ratio(Some(a.msgs_per_sec), Some(b.msgs_per_sec)),
-                ratio(Some(a.mb_per_sec), Some(b.mb_per_sec)),
-                ratio(a.rtt_us_p50, b.rtt_us_p50),
-                ratio(a.rtt_us_p99, b.rtt_us_p99),
-                ratio(a.rtt_us_p999, b.rtt_us_p999)
-            )
-        };
-        for group in self.groups() {
-            for r in group {
-                out.push_str(&format!(
-                    "{:<width$} {:<15} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}\n",
-                    r.workload,
-                    r.label(),
-                    r.msgs_per_sec,
-                    r.mb_per_sec,
-                    opt(r.rtt_us_p50),
-                    opt(r.rtt_us_p99),
-                    opt(r.rtt_us_p999)
-                ));
-            }
-            let ringmq: Vec<&Row> = group
-                .iter()
-                .filter(|r| r.implementation == "ringmq")
-                .collect();
-            if let Some(z) = group.iter().find(|r| r.implementation == "libzmq") {
-                for r in &ringmq {
-                    let name = match r.backend {
-                        Some(b) if ringmq.len() > 1 => format!("ratio {b}"),
-                        _ => "ratio".to_owned(),
-                    };
-                    out.push_str(&ratio_line(&name, r, z));
-                }
-            }
-            let uring = ringmq.iter().find(|r| r.backend == Some("io-uring"));
-            let epoll = ringmq.iter().find(|r| r.backend == Some("epoll"));
-            if let (Some(u), Some(e)) = (uring, epoll) {
-                out.push_str(&ratio_line("epoll/io-uring", e, u));
-            }
+        for [workload, implementation, msgs, mb, p50, p99, p999] in &lines {
+            out.push_str(&format!(
+                "{workload:<width$} {implementation:<impl_width$} {msgs:>12} {mb:>10} {p50:>10} {p99:>10} {p999:>10}\n"
+            ));
         }
         if self.rows.iter().any(|r| r.implementation == "libzmq")
             && self.rows.iter().any(|r| r.implementation == "ringmq")
         {
             out.push_str("ratio = ringmq / libzmq: above 1 is better for msgs/s and MB/s, below 1 is better for RTT\n");
+        }
+        if several_apis {
+            out.push_str(
+                "any/shard, blocking/shard = that API / tasks on the shards, read the same way\n",
+            );
         }
         out
     }
@@ -218,7 +287,7 @@ impl Report {
             kernel.trim()
         ));
         out.push_str(&format!(
-            "- transport: {}\n- ringmq: {} backend, {} shard(s), cores {:?}, busy-poll {} us, {} API; libzmq {}\n\n",
+            "- transport: {}\n- ringmq: {} backend, {} shard(s), cores {:?}, busy-poll {} us, API {}; libzmq {}\n\n",
             self.setup.transport,
             self.setup.backends.join(" and "),
             self.setup.shards,

@@ -1,5 +1,7 @@
-//! The ringmq side: sockets used from tasks on shards (the fast path), or through the blocking
-//! any-thread handles with `--blocking`.
+//! The ringmq side, through one of three APIs (`--api`): `Socket` in tasks on the shards (the
+//! fast path), `AsyncSocket` in tasks on a tokio multi-thread runtime (application threads, one
+//! bounded queue between each end and its shard), or `BlockingSocket` on plain threads. The three
+//! run the same workloads and measure them the same way.
 //!
 //! Every pattern has a binding end (the receiver that counts, or the echo server) and a
 //! connecting end (the sender, or the client that times round trips); they differ only in socket
@@ -21,36 +23,36 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ringmq::{
-    BlockingSocket, Bytes, Config, Message, Options, Runtime, ShardId, Socket, SocketType,
+    AsyncSocket, BlockingSocket, Bytes, Config, Message, Options, Runtime, ShardId, Socket,
+    SocketType,
 };
 
 use crate::report::Row;
-use crate::{CurveKeys, Pattern, Workload};
+use crate::{Api, CurveKeys, Pattern, Workload};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const WARMUP_ROUND_TRIPS: u64 = 200;
 
-pub fn run(
-    w: &Workload,
-    config: &Config,
-    blocking: bool,
-) -> Result<Row, Box<dyn std::error::Error>> {
+pub fn run(w: &Workload, config: &Config, api: Api) -> Result<Row, Box<dyn std::error::Error>> {
     // Declared before the runtime so that an ipc socket file outlives the sockets bound to it.
     let bind = w.bind_endpoint("0");
     let rt = Runtime::new(config.clone())?;
-    let progress = crate::report::progress(&format!("ringmq {}", w.name()), w.count);
+    let progress = crate::report::progress(&format!("ringmq {} {}", api.name(), w.name()), w.count);
     let endpoint = bind.as_str().to_owned();
-    let row = match (w.pattern.is_round_trip(), blocking) {
-        (false, false) => throughput_async(&rt, w, endpoint, progress.clone()),
-        (false, true) => throughput_blocking(&rt, w, &endpoint, progress.clone()),
-        (true, false) => latency_async(&rt, w, endpoint, progress.clone()),
-        (true, true) => latency_blocking(&rt, w, &endpoint, progress.clone()),
+    let row = match (w.pattern.is_round_trip(), api) {
+        (false, Api::Shard) => throughput_async(&rt, w, endpoint, progress.clone()),
+        (false, Api::Any) => throughput_any(&rt, w, endpoint, progress.clone()),
+        (false, Api::Blocking) => throughput_blocking(&rt, w, &endpoint, progress.clone()),
+        (true, Api::Shard) => latency_async(&rt, w, endpoint, progress.clone()),
+        (true, Api::Any) => latency_any(&rt, w, endpoint, progress.clone()),
+        (true, Api::Blocking) => latency_blocking(&rt, w, &endpoint, progress.clone()),
     }
     .map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })?;
     progress.finish_and_clear();
     let mut row = row;
     row.backend = Some(rt.backend().name());
+    row.api = Some(api.name());
     Ok(row)
 }
 
@@ -204,6 +206,108 @@ fn throughput_async(
     ))
 }
 
+/// The application threads of an `any` row: a tokio multi-thread runtime with a worker per end.
+fn application_runtime() -> Result<tokio::runtime::Runtime, BoxError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()?)
+}
+
+/// The result of a tokio task that returns a row's result; a panicking task fails the row.
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T, BoxError>>) -> Result<T, BoxError> {
+    task.await?
+}
+
+/// As [`throughput_async`], with the two ends in tokio tasks: both sockets live on their shards
+/// as before, and every message crosses a queue between the shard and the application thread.
+fn throughput_any(
+    rt: &Runtime,
+    w: &Workload,
+    bind_endpoint: String,
+    progress: indicatif::ProgressBar,
+) -> Result<Row, BoxError> {
+    let (rx_shard, tx_shard) = shards(rt);
+    let (rx_type, tx_type) = socket_types(w.pattern);
+    let frames = w.pattern.server_frames();
+    let receiver = AsyncSocket::new(
+        rt.shard(rx_shard).expect("shard exists"),
+        rx_type,
+        CurveKeys::server_options(&w.curve),
+    )?;
+    let sender = AsyncSocket::new(
+        rt.shard(tx_shard).expect("shard exists"),
+        tx_type,
+        CurveKeys::client_options(&w.curve),
+    )?;
+    let count = w.count;
+    let size = w.size;
+    let cap = w.duration;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_rx = stop.clone();
+    let sender_closed = Arc::new(AtomicBool::new(false));
+    let sender_closed_rx = sender_closed.clone();
+    // A failing end ends the row at once (`try_join!`); the other task is cancelled when the
+    // runtime is dropped at the end of this statement.
+    let (messages, elapsed) = application_runtime()?.block_on(async move {
+        let endpoint = receiver.bind(&bind_endpoint).await?;
+        sender.connect(&endpoint).await?;
+        let receiving = tokio::spawn(async move {
+            check(&receiver.recv().await?, frames, size)?;
+            let start = Instant::now();
+            let mut received = 1u64;
+            while received < count {
+                check(&receiver.recv().await?, frames, size)?;
+                received += 1;
+                if received.is_multiple_of(65_536) {
+                    progress.set_position(received);
+                    if cap.is_some_and(|c| start.elapsed() >= c) {
+                        break;
+                    }
+                }
+            }
+            let elapsed = start.elapsed();
+            stop_rx.store(true, Ordering::Relaxed);
+            // As in throughput_async: drain, uncounted, until the sender has closed. `recv` is
+            // cancel-safe: one that times out takes no message.
+            while !sender_closed_rx.load(Ordering::Relaxed) {
+                if let Ok(r) =
+                    tokio::time::timeout(Duration::from_millis(10), receiver.recv()).await
+                {
+                    r?;
+                }
+            }
+            receiver.close().await?;
+            Ok::<_, BoxError>((received - 1, elapsed))
+        });
+        let sending = tokio::spawn(async move {
+            let payload = Bytes::from(vec![0x5a; size]);
+            for i in 0..count {
+                sender.send(Message::single(payload.clone())).await?;
+                if i.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            // Stay connected until the receiver has counted everything (see the module docs).
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            sender.close().await?;
+            sender_closed.store(true, Ordering::Relaxed);
+            Ok::<_, BoxError>(())
+        });
+        let (counted, ()) = tokio::try_join!(joined(receiving), joined(sending))?;
+        Ok::<_, BoxError>(counted)
+    })?;
+    Ok(Row::throughput(
+        w.name(),
+        "ringmq",
+        w.size,
+        messages,
+        elapsed.as_secs_f64(),
+    ))
+}
+
 fn throughput_blocking(
     rt: &Runtime,
     w: &Workload,
@@ -322,6 +426,8 @@ fn latency_async(
         let mut hist = histogram();
         let start = Instant::now();
         let mut measured_from = start;
+        // Where a row cut short by --duration stopped measuring.
+        let mut measured_seconds = None;
         for i in 0..total {
             if i == WARMUP_ROUND_TRIPS {
                 measured_from = Instant::now();
@@ -337,6 +443,7 @@ fn latency_async(
             }
             check(&reply, 1, size)?;
             if cap.is_some_and(|c| start.elapsed() >= c) {
+                measured_seconds = Some(measured_from.elapsed().as_secs_f64());
                 // The server expects `total` round trips: finish them unmeasured, quickly.
                 for _ in i + 1..total {
                     socket.send(Message::single(payload.clone())).await?;
@@ -345,11 +452,87 @@ fn latency_async(
                 break;
             }
         }
-        let seconds = measured_from.elapsed().as_secs_f64();
+        let seconds = measured_seconds.unwrap_or_else(|| measured_from.elapsed().as_secs_f64());
         socket.close().await;
         Ok::<_, BoxError>((hist, seconds))
     })?;
     let ((hist, seconds), ()) = join_both(client, server)?;
+    Ok(Row::latency(w.name(), "ringmq", w.size, &hist, seconds))
+}
+
+/// As [`latency_async`], with the client and the echo server in tokio tasks.
+fn latency_any(
+    rt: &Runtime,
+    w: &Workload,
+    bind_endpoint: String,
+    progress: indicatif::ProgressBar,
+) -> Result<Row, BoxError> {
+    let (server_shard, client_shard) = shards(rt);
+    let (server_type, client_type) = socket_types(w.pattern);
+    let frames = w.pattern.server_frames();
+    let server = AsyncSocket::new(
+        rt.shard(server_shard).expect("shard exists"),
+        server_type,
+        CurveKeys::server_options(&w.curve),
+    )?;
+    let client = AsyncSocket::new(
+        rt.shard(client_shard).expect("shard exists"),
+        client_type,
+        CurveKeys::client_options(&w.curve),
+    )?;
+    let total = w.count + WARMUP_ROUND_TRIPS;
+    let size = w.size;
+    let cap = w.duration;
+    let (hist, seconds) = application_runtime()?.block_on(async move {
+        let endpoint = server.bind(&bind_endpoint).await?;
+        client.connect(&endpoint).await?;
+        let echo = tokio::spawn(async move {
+            for _ in 0..total {
+                let m = server.recv().await?;
+                check(&m, frames, size)?;
+                server.send(m).await?;
+            }
+            server.close().await?;
+            Ok::<_, BoxError>(())
+        });
+        let timing = tokio::spawn(async move {
+            let payload = Bytes::from(vec![0x5a; size]);
+            let mut hist = histogram();
+            let start = Instant::now();
+            let mut measured_from = start;
+            // Where a row cut short by --duration stopped measuring.
+            let mut measured_seconds = None;
+            for i in 0..total {
+                if i == WARMUP_ROUND_TRIPS {
+                    measured_from = Instant::now();
+                }
+                let t0 = Instant::now();
+                client.send(Message::single(payload.clone())).await?;
+                let reply = client.recv().await?;
+                if i >= WARMUP_ROUND_TRIPS {
+                    hist.record(t0.elapsed().as_nanos() as u64)?;
+                    if i.is_multiple_of(1024) {
+                        progress.set_position(i - WARMUP_ROUND_TRIPS);
+                    }
+                }
+                check(&reply, 1, size)?;
+                if cap.is_some_and(|c| start.elapsed() >= c) {
+                    measured_seconds = Some(measured_from.elapsed().as_secs_f64());
+                    // The server expects `total` round trips: finish them unmeasured, quickly.
+                    for _ in i + 1..total {
+                        client.send(Message::single(payload.clone())).await?;
+                        client.recv().await?;
+                    }
+                    break;
+                }
+            }
+            let seconds = measured_seconds.unwrap_or_else(|| measured_from.elapsed().as_secs_f64());
+            client.close().await?;
+            Ok::<_, BoxError>((hist, seconds))
+        });
+        let (measured, ()) = tokio::try_join!(joined(timing), joined(echo))?;
+        Ok::<_, BoxError>(measured)
+    })?;
     Ok(Row::latency(w.name(), "ringmq", w.size, &hist, seconds))
 }
 
@@ -386,7 +569,10 @@ fn latency_blocking(
     });
     let payload = Bytes::from(vec![0x5a; w.size]);
     let mut hist = histogram();
-    let mut measured_from = Instant::now();
+    let start = Instant::now();
+    let mut measured_from = start;
+    // Where a row cut short by --duration stopped measuring.
+    let mut measured_seconds = None;
     for i in 0..total {
         if i == WARMUP_ROUND_TRIPS {
             measured_from = Instant::now();
@@ -401,8 +587,17 @@ fn latency_blocking(
             }
         }
         check(&reply, 1, size)?;
+        if w.duration.is_some_and(|c| start.elapsed() >= c) {
+            measured_seconds = Some(measured_from.elapsed().as_secs_f64());
+            // The server expects `total` round trips: finish them unmeasured, quickly.
+            for _ in i + 1..total {
+                client.send(Message::single(payload.clone()))?;
+                client.recv()?;
+            }
+            break;
+        }
     }
-    let seconds = measured_from.elapsed().as_secs_f64();
+    let seconds = measured_seconds.unwrap_or_else(|| measured_from.elapsed().as_secs_f64());
     echo.join().map_err(|_| "echo thread panicked")??;
     Ok(Row::latency(w.name(), "ringmq", w.size, &hist, seconds))
 }
