@@ -34,6 +34,8 @@ for f in sorted(glob.glob(sys.argv[1] + "/run-*.json")):
     by_workload = defaultdict(dict)
     for r in json.load(open(f))["rows"]:
         label = r["implementation"] + ("/" + r["backend"] if r.get("backend") else "")
+        if r.get("api") and r["api"] != "shard":
+            label += " " + r["api"]   # loadgen --api any|blocking|all
         by_workload[r["workload"]][label] = r
     for w, impls in by_workload.items():
         z = impls.get("libzmq")
