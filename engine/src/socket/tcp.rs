@@ -137,6 +137,12 @@ pub(crate) async fn try_connect(host: &Host, port: u16) -> std::io::Result<IoFd>
             Some(Protocol::TCP),
         )?;
         match driver::connect(OwnedFd::from(socket), addr.into()).await {
+            Ok(fd) if is_self_connected(&fd) => {
+                // Connecting to a port in the ephemeral range that nothing listens on can pick
+                // that very port as the source (TCP simultaneous open): the socket is then
+                // connected to itself and holds the port a restarting peer needs.
+                last = Some(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+            }
             Ok(fd) => {
                 let _ = SockRef::from(&fd).set_nodelay(true);
                 return Ok(fd);
@@ -145,4 +151,15 @@ pub(crate) async fn try_connect(host: &Host, port: u16) -> std::io::Result<IoFd>
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no address")))
+}
+
+/// Whether `fd` is a tcp socket connected to itself.
+fn is_self_connected(fd: &IoFd) -> bool {
+    let sock = SockRef::from(fd);
+    match (sock.local_addr(), sock.peer_addr()) {
+        (Ok(local), Ok(peer)) => {
+            local.as_socket().is_some() && local.as_socket() == peer.as_socket()
+        }
+        _ => false,
+    }
 }
