@@ -2,6 +2,7 @@
 # Build the fuzz targets in fuzz/ and run each for a bounded time on a copy of its checked-in corpus.
 #
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET]        (default 20)
+#   bash scripts/fuzz.sh --runs EXECUTIONS           (each target until it ran that many inputs)
 #
 # Needs no cargo-fuzz: it builds the way `cargo fuzz build` does (sanitizer-coverage passes,
 # `--cfg fuzzing`, AddressSanitizer), using RUSTC_BOOTSTRAP=1 so the stable toolchain accepts the
@@ -11,6 +12,9 @@
 #   FUZZ_SANITIZER=address|none   AddressSanitizer on (default) or off.
 #   FUZZ_TARGETS="a b"            which targets to run (default: all under fuzz/fuzz_targets).
 #   FUZZ_BUILD_TIMEOUT_S=N        give up on the build after N seconds (default 1200).
+#   FUZZ_RUN_LIMIT_S=N            with --runs: stop a target after N seconds anyway (default 14400).
+#   FUZZ_MERGE=1                  afterwards, merge what each run found into fuzz/corpus/<target>/
+#                                 (libFuzzer -merge=1: only inputs that add coverage are kept).
 #
 # New units the fuzzer finds go to fuzz/corpus-run/<target>/ (ignored by git); copy the interesting
 # ones into fuzz/corpus/<target>/ by hand. Crashes go to fuzz/artifacts/<target>-crash-<sha1>; the
@@ -19,10 +23,20 @@
 
 set -euo pipefail
 
-seconds_per_target="${1:-20}"
-if ! [[ "$seconds_per_target" =~ ^[1-9][0-9]*$ ]]; then
-    echo "usage: $0 [SECONDS_PER_TARGET]   (a positive whole number, default 20)" >&2
-    exit 2
+runs=""
+if [ "${1:-}" = "--runs" ]; then
+    runs="${2:-}"
+    if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+        echo "usage: $0 --runs EXECUTIONS   (a positive whole number)" >&2
+        exit 2
+    fi
+    seconds_per_target="${FUZZ_RUN_LIMIT_S:-14400}"
+else
+    seconds_per_target="${1:-20}"
+    if ! [[ "$seconds_per_target" =~ ^[1-9][0-9]*$ ]]; then
+        echo "usage: $0 [SECONDS_PER_TARGET] | --runs EXECUTIONS   (default 20 seconds)" >&2
+        exit 2
+    fi
 fi
 
 cd "$(dirname "$0")/.."
@@ -90,7 +104,12 @@ for target in $targets; do
         -print_final_stats=1
         -artifact_prefix="fuzz/artifacts/$target-"
     )
-    echo "== fuzz $target for $seconds_per_target s on a copy of fuzz/corpus/$target ($(ls "$corpus" | wc -l) seeds)"
+    if [ -n "$runs" ]; then
+        run_cmd+=(-runs="$runs")
+        echo "== fuzz $target for $runs executions (at most $seconds_per_target s) on a copy of fuzz/corpus/$target ($(ls "$corpus" | wc -l) seeds)"
+    else
+        echo "== fuzz $target for $seconds_per_target s on a copy of fuzz/corpus/$target ($(ls "$corpus" | wc -l) seeds)"
+    fi
     echo "   ${run_cmd[*]#$root/}"
     run_start=$SECONDS
     status=0
@@ -114,7 +133,13 @@ for target in $targets; do
             od -An -tx1 -v "$fuzz_dir/artifacts/$artifact" | head -n 16 | sed 's/^/   hex:/'
         done
     fi
-    summary+=("$target: ${done_line:-no DONE line} (exit $status)")
+    cov_line="$(grep -E '^#[0-9]+' "$log" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' | tail -n 1 || true)"
+    if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$status" -eq 0 ]; then
+        mkdir -p "$fuzz_dir/corpus/$target"
+        "$bin_dir/$target" -merge=1 -max_len=4096 "$fuzz_dir/corpus/$target" "$corpus" >"$log.merge" 2>&1 || true
+        echo "   merged into fuzz/corpus/$target: $(ls "$fuzz_dir/corpus/$target" | wc -l) files"
+    fi
+    summary+=("$target: ${done_line:-no DONE line}; ${cov_line:-no coverage line} (exit $status)")
 done
 
 echo "== summary (total $SECONDS s)"

@@ -229,6 +229,219 @@ fn feed(
     }
 }
 
+/// One end of [`connection_pair`]: the machine, bytes it received not yet consumed, and what it
+/// delivered.
+struct End {
+    conn: Connection,
+    inbound: BytesMut,
+    delivered: Vec<crate::Message>,
+    failed: bool,
+}
+
+impl End {
+    fn new(config: ConnectionConfig, now: Instant) -> End {
+        End {
+            conn: Connection::new(config, now),
+            inbound: BytesMut::new(),
+            delivered: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Feed what arrived; drain events (accepting any peer that asks to be authenticated).
+    fn pump(&mut self, now: Instant) {
+        if self.failed {
+            return;
+        }
+        loop {
+            if self.conn.handle_input(now, &mut self.inbound).is_err() {
+                self.failed = true;
+                return;
+            }
+            let mut accepted = false;
+            while let Some(event) = self.conn.poll_event() {
+                match event {
+                    Event::Message(m) => self.delivered.push(m),
+                    Event::Authenticate(_) => {
+                        if self.conn.accept_peer(now).is_err() {
+                            self.failed = true;
+                            return;
+                        }
+                        accepted = true;
+                    }
+                    _ => {}
+                }
+            }
+            // After an accept the machine takes the input it held back.
+            if !accepted {
+                return;
+            }
+        }
+    }
+
+    fn transmit(&mut self) -> Vec<u8> {
+        let mut out = TransmitBuf::new();
+        self.conn.poll_transmit(&mut out);
+        out.take().iter().flat_map(|b| b.iter().copied()).collect()
+    }
+}
+
+/// A whole client/server `Connection` pair (NULL, PLAIN or CURVE) driven by `data` as a schedule:
+/// which way bytes move and in what chunks, when timers fire, when messages are sent, and whether
+/// a byte is corrupted in transit. Invariants: nothing panics; without corruption and without a
+/// timer firing past a deadline, the handshake completes and every message sent once the client
+/// is ready arrives whole and in order.
+///
+/// Layout: `[mechanism] ops...`; each op is two bytes `[code, arg]`: `code % 5` is 0 move `arg`
+/// bytes client to server, 1 server to client, 2 advance the clock by `arg` ms and fire both
+/// timers, 3 send a message of `arg` bytes from the client, 4 flip bit `arg % 8` of the next byte
+/// moving either way.
+pub fn connection_pair(data: &[u8]) {
+    let _ = checked_connection_pair(data);
+}
+
+/// [`connection_pair`]; returns how many delivered messages were checked (`None`: the schedule
+/// corrupted bytes or fired timers late, so only the no-panic invariant applied).
+fn checked_connection_pair(data: &[u8]) -> Option<usize> {
+    let Some((&mechanism, ops)) = data.split_first() else {
+        return None;
+    };
+    let (server_keys, client_keys) = curve_keys();
+    let (server_mechanism, client_mechanism) = match mechanism % 3 {
+        0 => (Mechanism::Null, Mechanism::Null),
+        1 => (
+            Mechanism::PlainServer,
+            Mechanism::PlainClient {
+                username: "user".into(),
+                password: zeroize::Zeroizing::new("secret".into()),
+            },
+        ),
+        _ => (
+            Mechanism::CurveServer {
+                keys: server_keys.clone(),
+            },
+            Mechanism::CurveClient {
+                keys: client_keys.clone(),
+                server_key: server_keys.public,
+            },
+        ),
+    };
+    let start = Instant::now();
+    let mut now = start;
+    let config = |socket_type, mechanism| {
+        let mut c = ConnectionConfig::new(socket_type);
+        c.mechanism = mechanism;
+        c.random = Some(counter_random());
+        c.max_msg_size = Some(64 * 1024);
+        c.handshake_timeout = Some(Duration::from_secs(10));
+        c.heartbeat_ivl = Some(Duration::from_secs(1));
+        c
+    };
+    let mut server = End::new(config(SocketType::Pull, server_mechanism), now);
+    let mut client = End::new(config(SocketType::Push, client_mechanism), now);
+    let mut to_server: Vec<u8> = Vec::new();
+    let mut to_client: Vec<u8> = Vec::new();
+    let mut corrupt: Option<u8> = None;
+    let mut corrupted = false;
+    let mut timers_fired = false;
+    let mut sent: Vec<crate::Message> = Vec::new();
+    let move_bytes = |from: &mut End,
+                      queue: &mut Vec<u8>,
+                      to: &mut End,
+                      n: usize,
+                      now: Instant,
+                      corrupt: &mut Option<u8>,
+                      corrupted: &mut bool| {
+        queue.extend(from.transmit());
+        let n = n.min(queue.len());
+        let mut chunk: Vec<u8> = queue.drain(..n).collect();
+        if let (Some(bit), Some(first)) = (corrupt.take(), chunk.first_mut()) {
+            *first ^= 1 << (bit % 8);
+            *corrupted = true;
+        }
+        to.inbound.extend_from_slice(&chunk);
+        to.pump(now);
+    };
+    for op in ops.chunks_exact(2) {
+        let (code, arg) = (op[0] % 5, op[1]);
+        match code {
+            0 => move_bytes(
+                &mut client,
+                &mut to_server,
+                &mut server,
+                usize::from(arg),
+                now,
+                &mut corrupt,
+                &mut corrupted,
+            ),
+            1 => move_bytes(
+                &mut server,
+                &mut to_client,
+                &mut client,
+                usize::from(arg),
+                now,
+                &mut corrupt,
+                &mut corrupted,
+            ),
+            2 => {
+                now += Duration::from_millis(u64::from(arg));
+                timers_fired = true;
+                for end in [&mut client, &mut server] {
+                    if !end.failed && end.conn.handle_timeout(now).is_err() {
+                        end.failed = true;
+                    }
+                }
+            }
+            3 => {
+                if client.conn.is_ready() && !client.failed {
+                    let msg = crate::Message::from_frames([
+                        vec![arg; usize::from(arg)],
+                        sent.len().to_be_bytes().to_vec(),
+                    ]);
+                    let mut out = TransmitBuf::new();
+                    if client.conn.encode_message(&msg, &mut out).is_ok() {
+                        to_server.extend(out.take().iter().flat_map(|b| b.iter().copied()));
+                        sent.push(msg);
+                    }
+                }
+            }
+            _ => corrupt = Some(arg),
+        }
+    }
+    // Let everything still queued through, untouched, at the same instant.
+    for _ in 0..8 {
+        move_bytes(
+            &mut client,
+            &mut to_server,
+            &mut server,
+            usize::MAX,
+            now,
+            &mut None,
+            &mut corrupted,
+        );
+        move_bytes(
+            &mut server,
+            &mut to_client,
+            &mut client,
+            usize::MAX,
+            now,
+            &mut None,
+            &mut corrupted,
+        );
+    }
+    let late = now.duration_since(start) >= Duration::from_secs(1);
+    if corrupted || (timers_fired && late) {
+        return None;
+    }
+    assert!(!client.failed && !server.failed, "a clean exchange failed");
+    assert!(
+        client.conn.is_ready() && server.conn.is_ready(),
+        "the handshake did not complete"
+    );
+    assert_eq!(server.delivered, sent, "every message, whole and in order");
+    Some(sent.len())
+}
+
 /// Z85 (RFC 32): arbitrary text decodes or is refused; what decodes encodes back to the same
 /// text; and arbitrary bytes of a multiple-of-4 length round-trip.
 pub fn z85(data: &[u8]) {
@@ -334,7 +547,7 @@ mod tests {
     }
 
     /// The corpus directories under fuzz/corpus/, one per target.
-    const CORPORA: [&str; 9] = [
+    const CORPORA: [&str; 10] = [
         "frame_decoder",
         "null_handshake",
         "curve_server",
@@ -344,6 +557,7 @@ mod tests {
         "endpoint",
         "zap",
         "metadata",
+        "connection_pair",
     ];
 
     fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -380,6 +594,24 @@ mod tests {
             endpoint(input);
             zap(input);
             metadata(input);
+            connection_pair(input);
+        }
+    }
+
+    /// A clean schedule: the whole handshake and three messages, for each mechanism.
+    #[test]
+    fn a_clean_connection_pair_delivers_everything() {
+        for mechanism in 0..3u8 {
+            let mut schedule = vec![mechanism];
+            for _ in 0..6 {
+                schedule.extend_from_slice(&[0, 255, 1, 255]);
+            }
+            schedule.extend_from_slice(&[3, 10, 3, 0, 3, 200, 0, 7, 0, 255]);
+            assert_eq!(
+                checked_connection_pair(&schedule),
+                Some(3),
+                "mechanism {mechanism}"
+            );
         }
     }
 
