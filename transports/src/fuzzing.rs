@@ -303,9 +303,7 @@ pub fn connection_pair(data: &[u8]) {
 /// [`connection_pair`]; returns how many delivered messages were checked (`None`: the schedule
 /// corrupted bytes or fired timers late, so only the no-panic invariant applied).
 fn checked_connection_pair(data: &[u8]) -> Option<usize> {
-    let Some((&mechanism, ops)) = data.split_first() else {
-        return None;
-    };
+    let (&mechanism, ops) = data.split_first()?;
     let (server_keys, client_keys) = curve_keys();
     let (server_mechanism, client_mechanism) = match mechanism % 3 {
         0 => (Mechanism::Null, Mechanism::Null),
