@@ -24,6 +24,7 @@ mod security;
 mod send;
 mod shard;
 mod socket;
+mod stats;
 mod text;
 
 use std::fmt;

@@ -3,11 +3,12 @@
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
-use ringmq::{Bytes, Error, Options, Socket, SocketType};
+use ringmq::{Bytes, Error, Monitor, Options, Socket, SocketType};
 
 use crate::security::SecurityArgs;
 use crate::shard::{self, race, until, Either};
 use crate::socket::{any_type, parse_routing_id, parse_seconds, receives, Attach};
+use crate::stats;
 use crate::text::print;
 use crate::Failure;
 
@@ -44,8 +45,27 @@ pub struct MonitorArgs {
     /// Stop after SECONDS and exit 0. Default: run until killed, or --count.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub duration: Option<Duration>,
+    /// On exit, print the socket's counters on standard error (as `send --stats` does):
+    /// connects, accepts, disconnects, reconnect attempts, handshake failures, messages
+    /// discarded...
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the counters every SECONDS while watching, too (implies --stats).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub stats_interval: Option<Duration>,
     #[command(flatten)]
     pub security: SecurityArgs,
+}
+
+/// Parse `--stats-interval`: seconds as for `--timeout`, but more than zero.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_seconds(text)?;
+    if interval.is_zero() {
+        return Err(format!(
+            "{text:?}: the interval must be more than 0 seconds"
+        ));
+    }
+    Ok(interval)
 }
 
 impl MonitorArgs {
@@ -63,13 +83,26 @@ impl MonitorArgs {
     }
 }
 
-/// When and how the watch ends.
+/// When and how the watch ends, and what it prints besides the events.
 struct Limits {
     count: Option<u64>,
     /// Between events: past it, fail.
     timeout: Option<Duration>,
     /// Of the whole watch: past it, stop.
     end: Option<Instant>,
+    /// How often to print the socket's counters while watching.
+    stats_every: Option<Duration>,
+}
+
+/// What the first deadline of a wait stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// `--duration` is over: the watch ends.
+    End,
+    /// No event within `--timeout`: the watch fails.
+    Timeout,
+    /// Time to print the counters (`--stats-interval`); the watch goes on.
+    Stats,
 }
 
 pub fn run(args: &MonitorArgs) -> Result<(), Failure> {
@@ -86,50 +119,78 @@ pub fn run(args: &MonitorArgs) -> Result<(), Failure> {
         count: args.count,
         timeout: args.timeout,
         end: args.duration.map(|d| Instant::now() + d),
+        stats_every: args.stats_interval,
     };
+    let print_stats = args.stats || args.stats_interval.is_some();
     shard::run(move || async move {
         let socket = Socket::with_options(socket_type, options)?;
         let monitor = socket.monitor();
-        attach.on_shard(&socket)?;
-        // REQ and REP cannot receive out of turn; they are left alone (a REP's requests wait).
-        let drains =
-            receives(socket_type) && !matches!(socket_type, SocketType::Req | SocketType::Rep);
-        let mut out = std::io::stdout().lock();
-        let mut seen = 0;
-        while limits.count.is_none_or(|count| seen < count) {
-            let timeout_at = limits.timeout.map(|t| Instant::now() + t);
-            // Which deadline comes first decides whether running out of time is the end of the
-            // watch (--duration) or a failure (--timeout).
-            let ends_first = match (limits.end, timeout_at) {
-                (Some(end), Some(timeout_at)) => end <= timeout_at,
-                (end, _) => end.is_some(),
-            };
-            let deadline = if ends_first { limits.end } else { timeout_at };
-            let next = race(
-                race(monitor.recv(), discard(&socket, drains)),
-                until(deadline),
-            );
-            match next.await {
-                Either::Left(Either::Left(Some(event))) => {
-                    if !print(&mut out, format!("{event}\n").as_bytes())? {
-                        return Ok(());
-                    }
-                    seen += 1;
+        let outcome = match attach.on_shard(&socket) {
+            Ok(_) => watch(&socket, &monitor, &limits).await,
+            Err(e) => Err(e),
+        };
+        if print_stats {
+            // Whether the watch ended or failed: the counters say what it saw.
+            stats::print(&socket.stats());
+        }
+        outcome
+    })
+}
+
+/// Print `monitor`'s events until `limits` end the watch.
+async fn watch(socket: &Socket, monitor: &Monitor, limits: &Limits) -> Result<(), Failure> {
+    let socket_type = socket.socket_type();
+    // REQ and REP cannot receive out of turn; they are left alone (a REP's requests wait).
+    let drains = receives(socket_type) && !matches!(socket_type, SocketType::Req | SocketType::Rep);
+    let mut out = std::io::stdout().lock();
+    let mut seen = 0;
+    let mut timeout_at = limits.timeout.map(|t| Instant::now() + t);
+    let mut stats_at = limits.stats_every.map(|every| Instant::now() + every);
+    while limits.count.is_none_or(|count| seen < count) {
+        // Which deadline comes first decides whether running out of time is the end of the
+        // watch (--duration, which wins a tie), a failure (--timeout), or time to print the
+        // counters (--stats-interval).
+        let first = [
+            (limits.end, Wake::End),
+            (timeout_at, Wake::Timeout),
+            (stats_at, Wake::Stats),
+        ]
+        .into_iter()
+        .filter_map(|(at, wake)| Some((at?, wake)))
+        .min_by_key(|(at, _)| *at);
+        let next = race(
+            race(monitor.recv(), discard(socket, drains)),
+            until(first.map(|(at, _)| at)),
+        );
+        match next.await {
+            Either::Left(Either::Left(Some(event))) => {
+                if !print(&mut out, format!("{event}\n").as_bytes())? {
+                    return Ok(());
                 }
-                // The socket closed: no more events.
-                Either::Left(Either::Left(None)) => return Ok(()),
-                Either::Left(Either::Right(e)) => return Err(e.into()),
-                Either::Right(()) if ends_first => return Ok(()),
-                Either::Right(()) => {
+                seen += 1;
+                timeout_at = limits.timeout.map(|t| Instant::now() + t);
+            }
+            // The socket closed: no more events.
+            Either::Left(Either::Left(None)) => return Ok(()),
+            Either::Left(Either::Right(e)) => return Err(e.into()),
+            Either::Right(()) => match first.map(|(_, wake)| wake) {
+                Some(Wake::End) => return Ok(()),
+                Some(Wake::Timeout) => {
                     return Err(Failure::new(format!(
                         "no event arrived within {:?}",
                         limits.timeout.unwrap_or_default()
                     )))
                 }
-            }
+                Some(Wake::Stats) => {
+                    stats::print(&socket.stats());
+                    stats_at = limits.stats_every.map(|every| Instant::now() + every);
+                }
+                // `until(None)` waits forever, so a wait without a deadline never ends here.
+                None => unreachable!("a wait without a deadline timed out"),
+            },
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// Receive and drop messages until receiving fails; with `enabled` false, wait forever.

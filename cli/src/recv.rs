@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use ringmq::{ErrorKind, Options, SocketType};
 
-use crate::socket::{parse_seconds, resolve_type, Direction, Session, SocketArgs};
+use crate::socket::{parse_seconds, resolve_type, Attach, Direction, Session, SocketArgs};
 use crate::text::{line, print};
 use crate::Failure;
 
@@ -30,6 +30,10 @@ pub struct RecvArgs {
     /// Fail when no message arrives within SECONDS of the previous one (or of the start).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// On exit, print the socket's counters on standard error: messages and bytes received,
+    /// drops by reason, accepts, disconnects, handshake failures...
+    #[arg(long)]
+    pub stats: bool,
 }
 
 pub fn run(args: &RecvArgs) -> Result<(), Failure> {
@@ -42,6 +46,17 @@ pub fn run(args: &RecvArgs) -> Result<(), Failure> {
     }
     let attach = args.socket.attach.attach()?;
     let session = Session::open(socket_type, args.socket.attach.options(Options::default())?)?;
+    let received = recv_all(&session, &attach, subscribes, args);
+    session.finish(received, args.stats)
+}
+
+/// Subscribe and attach the session's socket, then print what it receives.
+fn recv_all(
+    session: &Session,
+    attach: &Attach,
+    subscribes: bool,
+    args: &RecvArgs,
+) -> Result<(), Failure> {
     if subscribes {
         if args.subscribe.is_empty() {
             session.socket.subscribe(b"")?;

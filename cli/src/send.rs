@@ -6,8 +6,8 @@ use clap::Args;
 use ringmq::{BlockingSocket, Bytes, ErrorKind, Message, Options, SendError, SocketType};
 
 use crate::socket::{
-    parse_routing_id, parse_seconds, resolve_type, show_routing_id, Attached, Direction, Session,
-    SocketArgs,
+    parse_routing_id, parse_seconds, resolve_type, show_routing_id, Attach, Attached, Direction,
+    Session, SocketArgs,
 };
 use crate::text::Bodies;
 use crate::Failure;
@@ -45,6 +45,10 @@ pub struct SendArgs {
     /// cannot be queued, within SECONDS. Default: wait as long as it takes.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// On exit (after the linger), print the socket's counters on standard error: messages and
+    /// bytes sent, drops by reason, connects, handshake failures...
+    #[arg(long)]
+    pub stats: bool,
 }
 
 pub fn run(args: &SendArgs) -> Result<(), Failure> {
@@ -77,6 +81,18 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     })?;
     let mut session = Session::open(socket_type, options)?;
     session.socket.set_sndtimeo(args.timeout);
+    let sent = send_all(&session, &attach, socket_type, args);
+    // Closing waits out the linger, so the counters include what was written meanwhile.
+    session.finish(sent, args.stats)
+}
+
+/// Attach the session's socket and send every body.
+fn send_all(
+    session: &Session,
+    attach: &Attach,
+    socket_type: SocketType,
+    args: &SendArgs,
+) -> Result<(), Failure> {
     let attached = attach.blocking(&session.socket)?;
     if matches!(attached, Attached::Bound(_)) && waits_for_peers(socket_type) {
         // A bound socket with no peer accepts messages it can never deliver; wait for one, as a
@@ -101,9 +117,6 @@ pub fn run(args: &SendArgs) -> Result<(), Failure> {
     while let Some(body) = bodies.next(&mut input)? {
         send_one(&session.socket, envelope.wrap(body), args.timeout)?;
     }
-
-    // Dropping the session closes the socket and waits out its linger.
-    drop(session);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
-use ringmq::{BlockingSocket, Bytes, Config, Options, Runtime, Socket, SocketType};
+use ringmq::{BlockingSocket, Bytes, Config, Options, Runtime, Socket, SocketStats, SocketType};
 
 use crate::security::SecurityArgs;
 use crate::text::{decode_hex, encode_hex};
@@ -293,18 +293,74 @@ pub fn runtime() -> Result<Runtime, Failure> {
 /// shard, then the runtime, whose drop waits for that linger to finish.
 pub struct Session {
     pub socket: BlockingSocket,
-    _runtime: Runtime,
+    runtime: Runtime,
+    /// The socket's linger, which [`Session::close`] waits out as dropping the session does.
+    linger: Option<Duration>,
 }
+
+/// The shutdown deadline standing in for a linger of `None` (forever): far beyond any run, and
+/// still a deadline `Instant` can hold.
+const NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 impl Session {
     /// Start a runtime and open a socket on it.
     pub fn open(socket_type: SocketType, options: Options) -> Result<Session, Failure> {
         let runtime = runtime()?;
+        let linger = options.linger;
         let socket = BlockingSocket::new(runtime.next_shard(), socket_type, options)?;
         Ok(Session {
             socket,
-            _runtime: runtime,
+            runtime,
+            linger,
         })
+    }
+
+    /// Close the socket and stop the runtime, waiting out the socket's linger as dropping the
+    /// session does, and return the socket's counters as it closed: what was sent counts every
+    /// message handed to the socket during the linger too, not only those it had taken so far.
+    /// `queued_in` and `connected_peers` are as they were when the command finished its work
+    /// (at close there are no peers, and nothing is left for the application).
+    ///
+    /// Call it once the command has stopped sending and receiving.
+    pub fn close(self) -> Result<SocketStats, Failure> {
+        let Session {
+            socket,
+            runtime,
+            linger,
+        } = self;
+        // The handle's own figures (the hand-off queue's drops and the messages waiting in it
+        // for the application) are not in the shutdown report; nothing is sent or received after
+        // this point, so they are final here. So is the number of peers worth reporting: the
+        // close disconnects them all.
+        let at_end = socket.stats()?;
+        let report = runtime.shutdown(linger.unwrap_or(NO_DEADLINE));
+        drop(socket);
+        // One runtime, one socket: its report is the only one.
+        let Some(closed) = report.sockets.into_iter().next() else {
+            return Ok(at_end);
+        };
+        let mut stats = closed.stats;
+        stats.dropped.handoff_full = at_end.dropped.handoff_full;
+        stats.queued_in = at_end.queued_in;
+        stats.connected_peers = at_end.connected_peers;
+        Ok(stats)
+    }
+
+    /// End a command whose work came to `outcome`: close the session (waiting out the linger)
+    /// and, with `print_stats` (`--stats`), print the socket's counters on standard error,
+    /// whether the work succeeded or not. The work's own failure is the one reported.
+    pub fn finish(self, outcome: Result<(), Failure>, print_stats: bool) -> Result<(), Failure> {
+        if !print_stats {
+            drop(self);
+            return outcome;
+        }
+        match self.close() {
+            Ok(stats) => {
+                crate::stats::print(&stats);
+                outcome
+            }
+            Err(e) => outcome.and(Err(e)),
+        }
     }
 }
 

@@ -167,12 +167,19 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    fn new(options: &super::Options) -> Bridge {
+    fn new(options: &super::Options, blocks_at_hwm: bool) -> Bridge {
+        // Bounded by the HWM, at most 4096 (0, no HWM: 4096). A type that waits at its HWM keeps
+        // one message in the pump while the socket is full, so its queue holds one less and a
+        // handle buffers at most twice its sndhwm; a type that drops (PUB, XPUB, ROUTER) holds a
+        // whole sndhwm, so a burst of sndhwm messages is never dropped here.
         let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
-        // One message may wait in the pump while the socket is at its HWM: the queue holds one
-        // less, so a handle buffers at most twice its sndhwm.
+        let to_shard = match options.sndhwm {
+            0 => 4096,
+            hwm if blocks_at_hwm => cap(hwm.saturating_sub(1).max(1)),
+            hwm => cap(hwm),
+        };
         Bridge {
-            to_shard: ArrayQueue::new(cap(options.sndhwm.saturating_sub(1).max(1))),
+            to_shard: ArrayQueue::new(to_shard),
             from_shard: ArrayQueue::new(cap(options.rcvhwm)),
             pump: AtomicWaker::new(),
             pump_wants_room: AtomicBool::new(false),
@@ -354,10 +361,12 @@ impl Hosted {
         socket_type: SocketType,
         options: super::Options,
     ) -> Result<Hosted, Error> {
-        let bridge = Arc::new(Bridge::new(&options));
+        let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
+        let blocks_at_hwm =
+            Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm()) || synchronous_send;
+        let bridge = Arc::new(Bridge::new(&options, blocks_at_hwm));
         let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
         let req_relaxed = options.req_relaxed;
-        let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
         let b = bridge.clone();
         let b2 = bridge.clone();
         shard.call(move || -> Result<(), Error> {
@@ -380,8 +389,7 @@ impl Hosted {
             bridge,
             socket_type,
             synchronous_send,
-            blocks_at_hwm: Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm())
-                || synchronous_send,
+            blocks_at_hwm,
             req_relaxed,
         })
     }

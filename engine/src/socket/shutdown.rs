@@ -68,8 +68,12 @@ pub(crate) async fn shutdown_shard(deadline: Instant) -> Vec<SocketReport> {
         let (socket_type, endpoints) = describe(&core.borrow());
         stop_accepting(&core);
         tasks.push(runtime::spawn_local(async move {
+            let handle = bridge.clone();
             let abandoned = hosted::close_hosted(socket, bridge, Some(deadline)).await;
-            report(shard_id, socket_type, endpoints, queued, abandoned, &core)
+            let mut report = report(shard_id, socket_type, endpoints, queued, abandoned, &core);
+            // The handle's own figures (hand-off drops and queues) belong to the socket's.
+            report.stats = super::blocking::handle_stats(report.stats, &handle);
+            report
         }));
     }
     // Sockets used directly by tasks on this shard.

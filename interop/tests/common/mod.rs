@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ringmq::{BlockingSocket, Bytes, Config, Message, Options, Runtime, SocketType};
+use ringmq::{AsyncSocket, BlockingSocket, Bytes, Config, Message, Options, Runtime, SocketType};
 use ringmq_interop::libzmq as zmq;
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -48,11 +50,64 @@ pub fn ipc_endpoint() -> String {
     format!("ipc://{}", path.display())
 }
 
+impl Transport {
+    /// An endpoint for a ringmq socket to bind: a free tcp port on loopback, or a fresh ipc path.
+    pub fn ringmq_endpoint(self) -> String {
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+            Transport::Ipc => ipc_endpoint(),
+        }
+    }
+}
+
+/// Bind a libzmq socket over `transport` (a free tcp port on loopback, or a fresh ipc path) and
+/// return the endpoint it listens on.
+pub fn libzmq_bind(s: &zmq::Socket, transport: Transport) -> String {
+    match transport {
+        Transport::Tcp => {
+            s.bind("tcp://127.0.0.1:*").unwrap();
+            s.last_endpoint().unwrap()
+        }
+        Transport::Ipc => {
+            let ep = ipc_endpoint();
+            s.bind(&ep).unwrap();
+            ep
+        }
+    }
+}
+
+/// A ringmq message made of `frames`.
+pub fn message(frames: &[Vec<u8>]) -> Message {
+    Message::from_frames(frames.iter().cloned())
+}
+
+/// The frames of a ringmq message.
+pub fn frames_of(msg: &Message) -> Vec<Vec<u8>> {
+    msg.frames().iter().map(|f| f.to_vec()).collect()
+}
+
+/// libzmq's number for a socket type.
+pub fn libzmq_kind(t: SocketType) -> i32 {
+    match t {
+        SocketType::Push => zmq::PUSH,
+        SocketType::Pull => zmq::PULL,
+        SocketType::Pub => zmq::PUB,
+        SocketType::Sub => zmq::SUB,
+        SocketType::Pair => zmq::PAIR,
+        SocketType::Req => zmq::REQ,
+        SocketType::Rep => zmq::REP,
+        SocketType::Dealer => zmq::DEALER,
+        SocketType::Router => zmq::ROUTER,
+        SocketType::XPub => zmq::XPUB,
+        SocketType::XSub => zmq::XSUB,
+    }
+}
+
 impl End {
     pub fn try_send(&self, frames: &[Vec<u8>]) -> Result<(), String> {
         match self {
             End::Ringmq(s) => s
-                .send(Message::from_frames(frames.iter().cloned()))
+                .send(message(frames))
                 .map_err(|e| format!("{:?}: {e}", e.kind())),
             End::Libzmq(s) => s.send_multipart(frames).map_err(|e| e.to_string()),
         }
@@ -68,10 +123,7 @@ impl End {
 
     pub fn try_recv(&self, wait: Duration) -> Option<Vec<Vec<u8>>> {
         match self {
-            End::Ringmq(s) => s
-                .recv_timeout(wait)
-                .ok()
-                .map(|m| m.frames().iter().map(|f| f.to_vec()).collect()),
+            End::Ringmq(s) => s.recv_timeout(wait).ok().map(|m| frames_of(&m)),
             End::Libzmq(s) => {
                 s.set_rcvtimeo(wait).unwrap();
                 s.recv_multipart().ok()
@@ -80,18 +132,9 @@ impl End {
     }
 
     pub fn bind(&self, transport: Transport) -> String {
-        match (self, transport) {
-            (End::Ringmq(s), Transport::Tcp) => s.bind("tcp://127.0.0.1:0").unwrap(),
-            (End::Libzmq(s), Transport::Tcp) => {
-                s.bind("tcp://127.0.0.1:*").unwrap();
-                s.last_endpoint().unwrap()
-            }
-            (End::Ringmq(s), Transport::Ipc) => s.bind(&ipc_endpoint()).unwrap(),
-            (End::Libzmq(s), Transport::Ipc) => {
-                let ep = ipc_endpoint();
-                s.bind(&ep).unwrap();
-                ep
-            }
+        match self {
+            End::Ringmq(s) => s.bind(&transport.ringmq_endpoint()).unwrap(),
+            End::Libzmq(s) => libzmq_bind(s, transport),
         }
     }
 
@@ -145,22 +188,7 @@ impl Harness {
                 End::Ringmq(s)
             }
             Impl::Libzmq => {
-                let kind = match t {
-                    SocketType::Push => zmq::PUSH,
-                    SocketType::Pull => zmq::PULL,
-                    SocketType::Pub => zmq::PUB,
-                    SocketType::Sub => zmq::SUB,
-                    SocketType::Pair => zmq::PAIR,
-                    SocketType::Req => zmq::REQ,
-                    SocketType::Rep => zmq::REP,
-                    SocketType::Dealer => zmq::DEALER,
-                    SocketType::Router => zmq::ROUTER,
-                    SocketType::XPub => zmq::XPUB,
-                    SocketType::XSub => zmq::XSUB,
-                };
-                let s = self.ctx.socket(kind).unwrap();
-                s.set_int(zmq::ZMQ_LINGER, 2000).unwrap();
-                s.set_sndtimeo(WAIT).unwrap();
+                let s = self.libzmq(t);
                 if let Some(id) = o.routing_id {
                     s.set_bytes(zmq::ZMQ_ROUTING_ID, id).unwrap();
                 }
@@ -171,6 +199,83 @@ impl Harness {
             }
         }
     }
+
+    /// A libzmq socket of type `t` with bounded waits: sends and receives give up after
+    /// [`WAIT`], and closing lingers at most 2 s.
+    pub fn libzmq(&self, t: SocketType) -> zmq::Socket {
+        let s = self.ctx.socket(libzmq_kind(t)).unwrap();
+        s.set_int(zmq::ZMQ_LINGER, 2000).unwrap();
+        s.set_sndtimeo(WAIT).unwrap();
+        s.set_rcvtimeo(WAIT).unwrap();
+        s
+    }
+
+    /// A ringmq [`AsyncSocket`] of type `t` on the next shard.
+    pub fn async_socket(&self, t: SocketType, options: Options) -> AsyncSocket {
+        AsyncSocket::new(self.rt.next_shard(), t, options).unwrap()
+    }
+}
+
+/// Run `fut` for at most `limit`, on any executor (the timer is a thread of its own, woken early
+/// when `fut` finishes): `None` if it did not finish in time (it is dropped then).
+pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    use futures::future::{select, Either};
+
+    let (fire, fired) = futures::channel::oneshot::channel::<()>();
+    let (finished, cancel) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = cancel.recv_timeout(limit) {
+            let _ = fire.send(());
+        }
+    });
+    let fut = std::pin::pin!(fut);
+    let outcome = match select(fut, fired).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
+    };
+    drop(finished);
+    outcome
+}
+
+/// Run `fut` for at most [`WAIT`], on any executor; panics, naming `what`, if it takes longer.
+pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|| panic!("{what}: not done within {WAIT:?}"))
+}
+
+/// Wait (at most [`WAIT`], on any executor) for the monitor's first event named `name`,
+/// skipping the others.
+pub async fn wait_for_event(monitor: &ringmq::Monitor, name: &str) -> ringmq::MonitorEvent {
+    within(&format!("a {name} event"), async {
+        loop {
+            match monitor.recv().await {
+                Some(event) if event.name() == name => return event,
+                Some(_) => {}
+                None => panic!("the socket closed before a {name} event"),
+            }
+        }
+    })
+    .await
+}
+
+/// Wait (at most [`WAIT`]) on a libzmq monitor socket (from `zmq::Socket::monitor`) for
+/// `event`, skipping the others; its value and endpoint.
+pub fn wait_for_libzmq_event(monitor: &zmq::Socket, event: u16) -> (u32, String) {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        monitor
+            .set_rcvtimeo(left.max(Duration::from_millis(1)))
+            .unwrap();
+        match zmq::recv_monitor_event(monitor) {
+            Ok((e, value, endpoint)) if e == event => return (value, endpoint),
+            Ok((e, _, _)) => seen.push(e),
+            Err(e) if e.is_again() => break,
+            Err(e) => panic!("libzmq monitor: {e}"),
+        }
+    }
+    panic!("no libzmq event {event:#06x} within {WAIT:?} (saw {seen:#06x?})");
 }
 
 /// Publish `frames` until the subscriber has one (subscriptions propagate asynchronously).
