@@ -236,6 +236,7 @@ struct End {
     inbound: BytesMut,
     delivered: Vec<crate::Message>,
     failed: bool,
+    error: Option<crate::ProtocolError>,
 }
 
 impl End {
@@ -245,6 +246,7 @@ impl End {
             inbound: BytesMut::new(),
             delivered: Vec::new(),
             failed: false,
+            error: None,
         }
     }
 
@@ -254,8 +256,9 @@ impl End {
             return;
         }
         loop {
-            if self.conn.handle_input(now, &mut self.inbound).is_err() {
+            if let Err(e) = self.conn.handle_input(now, &mut self.inbound) {
                 self.failed = true;
+                self.error = Some(e);
                 return;
             }
             let mut accepted = false;
@@ -396,6 +399,9 @@ fn checked_connection_pair(data: &[u8]) -> Option<usize> {
                         vec![arg; usize::from(arg)],
                         sent.len().to_be_bytes().to_vec(),
                     ]);
+                    // What the machine still has to say (its READY) goes first, as the
+                    // engine's driver does it.
+                    to_server.extend(client.transmit());
                     let mut out = TransmitBuf::new();
                     if client.conn.encode_message(&msg, &mut out).is_ok() {
                         to_server.extend(out.take().iter().flat_map(|b| b.iter().copied()));
@@ -431,7 +437,12 @@ fn checked_connection_pair(data: &[u8]) -> Option<usize> {
     if corrupted || (timers_fired && late) {
         return None;
     }
-    assert!(!client.failed && !server.failed, "a clean exchange failed");
+    assert!(
+        !client.failed && !server.failed,
+        "a clean exchange failed: client {:?}, server {:?}",
+        client.error,
+        server.error
+    );
     assert!(
         client.conn.is_ready() && server.conn.is_ready(),
         "the handshake did not complete"
@@ -594,6 +605,16 @@ mod tests {
             metadata(input);
             connection_pair(input);
         }
+    }
+
+    /// Found by the fuzzer: a clean NULL schedule in small chunks.
+    #[test]
+    fn regression_clean_null_schedule() {
+        let input = [
+            0xff, 0x00, 0xfd, 0x37, 0xfd, 0xff, 0x0e, 0x01, 0x01, 0x00, 0x03, 0x01, 0xfe, 0xff,
+            0xff, 0xff, 0xff, 0x00, 0xff, 0x01, 0xff, 0x03, 0x0a, 0xfd, 0x00,
+        ];
+        connection_pair(&input);
     }
 
     /// A clean schedule: the whole handshake and three messages, for each mechanism.
