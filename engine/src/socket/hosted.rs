@@ -148,6 +148,10 @@ pub(crate) struct Bridge {
     /// Bounded by `rcvhwm` (at most 4096): the pump stops taking from the socket when full.
     pub(crate) from_shard: ArrayQueue<Message>,
     pub(crate) pump: AtomicWaker,
+    /// The pump found nothing to do and waits: only then does a new message wake it (a pump
+    /// that is running sees the message anyway, so waking it per message would only reschedule
+    /// it).
+    pub(crate) pump_asleep: AtomicBool,
     pub(crate) pump_wants_room: AtomicBool,
     /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
     pub(crate) pump_holding: AtomicBool,
@@ -182,6 +186,7 @@ impl Bridge {
             to_shard: ArrayQueue::new(to_shard),
             from_shard: ArrayQueue::new(cap(options.rcvhwm)),
             pump: AtomicWaker::new(),
+            pump_asleep: AtomicBool::new(false),
             pump_wants_room: AtomicBool::new(false),
             pump_holding: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
@@ -223,7 +228,12 @@ impl Bridge {
     /// Take a received message, waking the pump if it waits for room.
     pub(crate) fn pop(&self) -> Option<Message> {
         let m = self.from_shard.pop()?;
-        if self.pump_wants_room.swap(false, Ordering::SeqCst) {
+        // A load first: the flag is rarely set, and a read-modify-write per message would move
+        // its cache line between the threads every time.
+        fence(Ordering::SeqCst);
+        if self.pump_wants_room.load(Ordering::Relaxed)
+            && self.pump_wants_room.swap(false, Ordering::SeqCst)
+        {
             self.pump.wake();
         }
         Some(m)
@@ -232,7 +242,13 @@ impl Bridge {
     /// Hand a message to the pump, or give it back when the queue is full.
     pub(crate) fn push(&self, msg: Message) -> Result<(), Message> {
         self.to_shard.push(msg)?;
-        self.pump.wake();
+        // Pairs with the pump's store of `pump_asleep` and its look at the queue after it.
+        fence(Ordering::SeqCst);
+        if self.pump_asleep.load(Ordering::Relaxed)
+            && self.pump_asleep.swap(false, Ordering::SeqCst)
+        {
+            self.pump.wake();
+        }
         Ok(())
     }
 
@@ -730,7 +746,9 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
     let recvs = Pattern::can_recv(core.borrow().socket_type);
     let mut stash: Option<Message> = None;
     std::future::poll_fn(|cx| {
+        bridge.pump_asleep.store(false, Ordering::SeqCst);
         for _ in 0..64 {
+            // Registered before looking: a consumer that makes room later wakes this poll.
             bridge.pump.register(cx.waker());
             let mut progress = false;
             let mut core = core.borrow_mut();
@@ -787,6 +805,13 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
             drop(core);
             if progress {
                 bridge.notify_app();
+                continue;
+            }
+            // Going to sleep: announce it, then look once more, so a message handed over
+            // between the last look and the announcement is not left waiting.
+            bridge.pump_asleep.store(true, Ordering::SeqCst);
+            if sends && stash.is_none() && !bridge.to_shard.is_empty() {
+                bridge.pump_asleep.store(false, Ordering::SeqCst);
                 continue;
             }
             return Poll::<()>::Pending;
