@@ -266,6 +266,7 @@ struct RawDeployment {
     io_uring: crate::config::IoUringSettings,
     ring_entries: Option<u32>,
     security_policy: SecurityPolicy,
+    inbound_budget_bytes: u64,
     socket: Vec<SocketSpec>,
 }
 
@@ -281,6 +282,7 @@ impl Default for RawDeployment {
             io_uring,
             ring_entries,
             security_policy,
+            inbound_budget_bytes,
         } = crate::config::RawConfig::default();
         RawDeployment {
             shards,
@@ -290,6 +292,7 @@ impl Default for RawDeployment {
             io_uring,
             ring_entries,
             security_policy,
+            inbound_budget_bytes,
             socket: Vec::new(),
         }
     }
@@ -307,6 +310,7 @@ impl TryFrom<RawDeployment> for Deployment {
             io_uring: raw.io_uring,
             ring_entries: raw.ring_entries,
             security_policy: raw.security_policy,
+            inbound_budget_bytes: raw.inbound_budget_bytes,
         }
         .into_config();
         runtime.validate().map_err(|e| e.to_string())?;

@@ -92,7 +92,17 @@ pub struct Config {
     /// Runtime-wide security policy: `require-curve` refuses every tcp bind or connect that is
     /// not CURVE, whatever the socket's own policy says.
     pub security_policy: crate::security::SecurityPolicy,
+    /// Most bytes of received messages the whole runtime holds for the application (every
+    /// socket's receive queues together). Past it, a connection whose socket already holds
+    /// messages from that peer stops reading until the application takes some, so memory stays
+    /// bounded however many peers connect (each peer's `rcvhwm` only bounds that peer). It may
+    /// be passed by at most one read (64 KiB) per connection that held nothing. `None`: no
+    /// budget. Default 1 GiB; in TOML `inbound_budget_bytes` (0: none).
+    pub inbound_budget_bytes: Option<u64>,
 }
+
+/// [`Config::inbound_budget_bytes`]'s default.
+pub const DEFAULT_INBOUND_BUDGET_BYTES: u64 = 1 << 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -103,6 +113,7 @@ impl Default for Config {
             backend: Backend::Auto,
             io_uring: IoUringSettings::default(),
             security_policy: crate::security::SecurityPolicy::Permissive,
+            inbound_budget_bytes: Some(DEFAULT_INBOUND_BUDGET_BYTES),
         }
     }
 }
@@ -119,6 +130,8 @@ pub(crate) struct RawConfig {
     /// Before the io_uring settings had a table of their own.
     pub(crate) ring_entries: Option<u32>,
     pub(crate) security_policy: crate::security::SecurityPolicy,
+    /// 0: no budget.
+    pub(crate) inbound_budget_bytes: u64,
 }
 
 impl Default for RawConfig {
@@ -132,6 +145,7 @@ impl Default for RawConfig {
             backend,
             io_uring,
             security_policy,
+            inbound_budget_bytes,
         } = Config::default();
         RawConfig {
             shards,
@@ -141,6 +155,7 @@ impl Default for RawConfig {
             io_uring,
             ring_entries: None,
             security_policy,
+            inbound_budget_bytes: inbound_budget_bytes.unwrap_or(0),
         }
     }
 }
@@ -158,6 +173,8 @@ impl RawConfig {
             backend: self.backend,
             io_uring,
             security_policy: self.security_policy,
+            inbound_budget_bytes: (self.inbound_budget_bytes > 0)
+                .then_some(self.inbound_budget_bytes),
         }
     }
 }

@@ -50,7 +50,7 @@ pub mod zap;
 
 pub use bytes::Bytes;
 pub use cert::Certificate;
-pub use config::{Backend, Config, IoUringSettings};
+pub use config::{Backend, Config, IoUringSettings, DEFAULT_INBOUND_BUDGET_BYTES};
 pub use error::{Error, ErrorKind, SendError};
 pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};
@@ -63,6 +63,6 @@ pub use security::{
 pub use socket::poll::{poll, select_recv, PollEvents, PollItem};
 pub use socket::shutdown::{ShutdownReport, SocketReport};
 pub use socket::{
-    AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, Options, Readiness, Socket,
+    AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, Options, RateLimit, Readiness, Socket,
 };
 pub use stats::{DropCounts, HandshakeFailures, SocketStats};

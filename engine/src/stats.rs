@@ -19,12 +19,15 @@ pub struct DropCounts {
     /// A non-blocking type's hand-off queue between an application thread and the shard was full
     /// (PUB used through [`crate::BlockingSocket`] or [`crate::AsyncSocket`]).
     pub handoff_full: u64,
+    /// XPUB: subscription messages for an application that did not read them, past the bound
+    /// of its queue (100 000).
+    pub subscription_notices: u64,
 }
 
 impl DropCounts {
     /// Every drop, whatever the reason.
     pub fn total(&self) -> u64 {
-        self.peer_at_hwm + self.unroutable + self.handoff_full
+        self.peer_at_hwm + self.unroutable + self.handoff_full + self.subscription_notices
     }
 }
 
@@ -137,7 +140,7 @@ pub(crate) fn publish(socket: u64, socket_type: &str, endpoints: &str, stats: &S
         ("endpoint", endpoints.to_owned()),
         ("socket", socket.to_string()),
     ];
-    let counters: [(&'static str, u64); 14] = [
+    let counters: [(&'static str, u64); 15] = [
         ("ringmq_messages_sent_total", stats.messages_sent),
         ("ringmq_bytes_sent_total", stats.bytes_sent),
         ("ringmq_messages_received_total", stats.messages_received),

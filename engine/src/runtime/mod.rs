@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,6 +50,37 @@ struct RuntimeState {
     values: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
+/// The runtime-wide budget of received bytes held for the application
+/// ([`Config::inbound_budget_bytes`]): sockets report what their receive queues hold, in steps,
+/// and their connections stop reading while it is spent.
+#[derive(Debug, Default)]
+pub(crate) struct InboundBudget {
+    limit: Option<u64>,
+    held: AtomicI64,
+}
+
+impl InboundBudget {
+    pub(crate) fn new(limit: Option<u64>) -> InboundBudget {
+        InboundBudget {
+            limit,
+            held: AtomicI64::new(0),
+        }
+    }
+
+    /// Bytes taken (positive) or given back (negative).
+    pub(crate) fn apply(&self, delta: i64) {
+        if self.limit.is_some() && delta != 0 {
+            self.held.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the budget is spent.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.limit
+            .is_some_and(|limit| self.held.load(Ordering::Relaxed) >= limit as i64)
+    }
+}
+
 /// The part of a shard other threads may touch.
 pub(crate) struct ShardShared {
     id: ShardId,
@@ -58,6 +89,8 @@ pub(crate) struct ShardShared {
     runtime: Arc<RuntimeState>,
     /// The runtime-wide security policy.
     pub(crate) policy: crate::security::SecurityPolicy,
+    /// The runtime-wide inbound byte budget (one for every shard).
+    pub(crate) inbound: Arc<InboundBudget>,
     /// Work from other threads; bounded by what they hand over (each blocking socket bounds its
     /// own hand-off queue by its HWM).
     injector: SegQueue<Injected>,
@@ -339,6 +372,7 @@ impl Runtime {
         let mut shards = Vec::with_capacity(config.shards);
         let mut threads = Vec::with_capacity(config.shards);
         let runtime = Arc::new(RuntimeState::default());
+        let inbound = Arc::new(InboundBudget::new(config.inbound_budget_bytes));
         for i in 0..config.shards {
             let wake = Arc::new(WakeFd::new()?);
             let core = (!config.cores.is_empty()).then(|| config.cores[i % config.cores.len()]);
@@ -371,6 +405,7 @@ impl Runtime {
                 backend: shard_backend,
                 runtime: runtime.clone(),
                 policy: config.security_policy,
+                inbound: inbound.clone(),
                 injector: SegQueue::new(),
                 parked: AtomicBool::new(false),
                 wake,

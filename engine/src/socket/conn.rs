@@ -45,6 +45,8 @@ pub(crate) enum ConnEnd {
     /// Closed while still in the handshake, to make room for a newer connection
     /// (`max_handshakes`).
     Evicted,
+    /// The peer went past one of the socket's bounds (e.g. `max_subscriptions`).
+    Overflow(&'static str),
 }
 
 type RecvOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, BytesMut)>>>;
@@ -79,7 +81,14 @@ pub(crate) async fn run(
         tx: TransmitBuf::new(),
         timer: None,
         end: None,
+        throttle: None,
+        throttle_sleep: None,
+        read_messages: 0,
+        read_bytes: 0,
     };
+    if let Some(limit) = state.core.borrow().options.inbound_rate {
+        state.throttle = Some(super::throttle::Throttle::new(limit, Instant::now()));
+    }
     let end = std::future::poll_fn(|cx| state.poll(cx)).await;
     // Flush what the protocol still has to say (the rest of the greeting, READY, an ERROR
     // command) without waiting on a misbehaving peer for long.
@@ -151,6 +160,12 @@ struct ConnDriver {
     tx: TransmitBuf,
     timer: Option<(Instant, Pin<Box<Sleep>>)>,
     end: Option<ConnEnd>,
+    /// `inbound_rate`: the token buckets, and the wait until they refill.
+    throttle: Option<super::throttle::Throttle>,
+    throttle_sleep: Option<Pin<Box<Sleep>>>,
+    /// Messages and bytes the last read delivered (charged to the throttle).
+    read_messages: u64,
+    read_bytes: u64,
 }
 
 impl ConnDriver {
@@ -166,9 +181,15 @@ impl ConnDriver {
             {
                 return Poll::Ready(ConnEnd::Evicted);
             }
+            if let Some(reason) = self.core.borrow().overflow(self.peer) {
+                return Poll::Ready(ConnEnd::Overflow(reason));
+            }
             let mut progress = false;
-            // Inbound.
-            if self.recv_op.is_none() && !self.core.borrow().inq_full(self.peer) {
+            // Inbound: within the pipe's HWM, the runtime's byte budget and the rate limit.
+            if self.recv_op.is_none()
+                && self.core.borrow_mut().may_read(self.peer)
+                && self.throttle_allows(cx)
+            {
                 if let Some(buf) = self.recv_buf.take() {
                     self.recv_op = Some(Box::pin(driver::recv(&self.fd, buf)));
                 }
@@ -180,6 +201,8 @@ impl ConnDriver {
                     match result {
                         Ok(0) => return Poll::Ready(ConnEnd::Eof),
                         Ok(_) => {
+                            self.read_messages = 0;
+                            self.read_bytes = 0;
                             if let Err(e) = self.conn.handle_input(Instant::now(), &mut buf) {
                                 // What the peer sent before the bad bytes, in the same read,
                                 // was accepted: deliver it before closing.
@@ -188,6 +211,9 @@ impl ConnDriver {
                             }
                             if let Some(end) = self.dispatch_events() {
                                 return Poll::Ready(end);
+                            }
+                            if let Some(t) = self.throttle.as_mut() {
+                                t.charge(self.read_messages, self.read_bytes);
                             }
                         }
                         Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
@@ -294,6 +320,31 @@ impl ConnDriver {
                     }
                 }
                 return Poll::Pending;
+            }
+        }
+    }
+
+    /// Whether the rate limit lets the connection read now; if not, arranges to be polled when
+    /// it will.
+    fn throttle_allows(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(throttle) = self.throttle.as_mut() else {
+            return true;
+        };
+        if let Some(sleep) = self.throttle_sleep.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            self.throttle_sleep = None;
+        }
+        let now = Instant::now();
+        match throttle.wait(now) {
+            None => true,
+            Some(wait) => {
+                let mut sleep = Box::pin(sleep_until(now + wait));
+                // Registers this task's waker with the timer.
+                let _ = sleep.as_mut().poll(cx);
+                self.throttle_sleep = Some(sleep);
+                false
             }
         }
     }
@@ -406,7 +457,11 @@ impl ConnDriver {
                     }
                     core = self.core.borrow_mut();
                 }
-                Event::Message(msg) => core.deliver(self.peer, msg),
+                Event::Message(msg) => {
+                    self.read_messages += 1;
+                    self.read_bytes += msg.size() as u64;
+                    core.deliver(self.peer, msg)
+                }
                 Event::Subscribe(topic) => core.peer_subscription(self.peer, &topic, true),
                 Event::Cancel(topic) => core.peer_subscription(self.peer, &topic, false),
             }

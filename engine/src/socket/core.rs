@@ -185,6 +185,13 @@ pub(crate) struct Pipe {
     /// closes, at the latest at `leave_deadline` (the socket's linger; `None`: no limit).
     pub(crate) leaving: bool,
     pub(crate) leave_deadline: Option<std::time::Instant>,
+    /// Bytes of the messages in `inq`, counted against the runtime's inbound budget.
+    pub(crate) inq_bytes: usize,
+    /// The connection stopped reading because the runtime's inbound budget is spent (woken when
+    /// the application takes one of this pipe's messages).
+    pub(crate) budget_blocked: bool,
+    /// Why the peer must be disconnected (it went past a bound, e.g. `max_subscriptions`).
+    pub(crate) overflow: Option<&'static str>,
 }
 
 impl Pipe {
@@ -207,6 +214,9 @@ impl Pipe {
             live: false,
             leaving: false,
             leave_deadline: None,
+            inq_bytes: 0,
+            budget_blocked: false,
+            overflow: None,
         }
     }
 
@@ -286,6 +296,28 @@ pub(crate) struct Core {
     xpub_last_peer: Option<PeerId>,
     /// inproc names this socket bound (forgotten on close).
     pub(crate) inproc_names: Vec<String>,
+    /// The runtime-wide budget of received bytes (`Config::inbound_budget_bytes`), and what this
+    /// socket took or gave back since it last told it (told in steps of `BUDGET_STEP`, so the
+    /// shared counter is not touched per message).
+    budget: Option<std::sync::Arc<crate::runtime::InboundBudget>>,
+    budget_unreported: i64,
+}
+
+/// How far a socket's held bytes may drift from what the runtime-wide budget knows.
+const BUDGET_STEP: i64 = 64 * 1024;
+
+/// Most subscription messages an XPUB holds for an application that does not read them; past it
+/// new ones are dropped (and counted), so peers cannot grow the queue without bound.
+pub(crate) const XPUB_INBOX_MAX: usize = 100_000;
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Give back what this socket still holds, and what it never reported.
+        let held: usize = self.pipes.values().map(|p| p.inq_bytes).sum();
+        if let Some(b) = &self.budget {
+            b.apply(self.budget_unreported - held as i64);
+        }
+    }
 }
 
 impl Core {
@@ -333,6 +365,8 @@ impl Core {
             monitors: Vec::new(),
             xpub_last_peer: None,
             inproc_names: Vec::new(),
+            budget: crate::runtime::current().map(|s| s.shared.inbound.clone()),
+            budget_unreported: 0,
             options,
         })
     }
@@ -793,14 +827,17 @@ impl Core {
         let pipe = self.pipes.get_mut(&id).expect("picked pipes exist");
         let was_full = Options::at_hwm(rcvhwm, pipe.inq.len());
         let msg = pipe.inq.pop_front()?;
+        let bytes = msg.size();
+        pipe.inq_bytes -= bytes;
         let routing_id = pipe.routing_id.clone();
-        if was_full {
+        if was_full || std::mem::take(&mut pipe.budget_blocked) {
             pipe.wake_driver();
         }
         if pipe.dead && pipe.inq.is_empty() {
             self.fq.detach(id);
             self.pipes.remove(&id);
         }
+        self.budget_change(-(bytes as i64));
         Some((id, msg, routing_id))
     }
 
@@ -820,10 +857,52 @@ impl Core {
             if let Some(props) = &pipe.properties {
                 msg.set_properties(props.clone());
             }
+            let bytes = msg.size();
             pipe.inq.push_back(msg);
+            pipe.inq_bytes += bytes;
             pipe.received += 1;
+            self.budget_change(bytes as i64);
             self.recv_wakers.wake_all();
         }
+    }
+
+    /// Track `delta` bytes taken (or given back) from the runtime's inbound budget.
+    fn budget_change(&mut self, delta: i64) {
+        self.budget_unreported += delta;
+        if self.budget_unreported.abs() >= BUDGET_STEP {
+            if let Some(b) = &self.budget {
+                b.apply(self.budget_unreported);
+            }
+            self.budget_unreported = 0;
+        }
+    }
+
+    /// Whether `id`'s connection may read now: its receive queue is below its HWM, and either
+    /// the runtime's inbound budget has room or the pipe holds nothing yet (so every peer gets to
+    /// deliver, and the peers holding the most wait first). Marks a pipe stopped by the budget,
+    /// so that taking one of its messages wakes its connection.
+    pub(crate) fn may_read(&mut self, id: PeerId) -> bool {
+        if self.inq_full(id) {
+            return false;
+        }
+        let exhausted = !self.may_read_budget();
+        match self.pipes.get_mut(&id) {
+            Some(pipe) if exhausted && !pipe.inq.is_empty() => {
+                pipe.budget_blocked = true;
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether the runtime's inbound budget has room.
+    pub(crate) fn may_read_budget(&self) -> bool {
+        !self.budget.as_ref().is_some_and(|b| b.exhausted())
+    }
+
+    /// Why the peer of `id` must be disconnected, if it went past a bound.
+    pub(crate) fn overflow(&self, id: PeerId) -> Option<&'static str> {
+        self.pipes.get(&id).and_then(|p| p.overflow)
     }
 
     /// Whether `id`'s receive queue is at its HWM (the driver stops reading until there is room).
@@ -845,7 +924,15 @@ impl Core {
             return;
         };
         let changed_for_peer = if subscribe {
-            pipe.peer_subscriptions.subscribe(topic)
+            let new = pipe.peer_subscriptions.subscribe(topic);
+            if new && pipe.peer_subscriptions.len() > self.options.max_subscriptions {
+                // Past the bound: undo, and have the connection closed.
+                pipe.peer_subscriptions.unsubscribe(topic);
+                pipe.overflow = Some("the peer subscribed to more than max_subscriptions prefixes");
+                pipe.wake_driver();
+                return;
+            }
+            new
         } else {
             pipe.peer_subscriptions.unsubscribe(topic)
         };
@@ -865,6 +952,10 @@ impl Core {
     }
 
     fn xpub_notify(&mut self, topic: &[u8], subscribe: bool) {
+        if self.xpub_inbox.len() >= XPUB_INBOX_MAX {
+            self.counters.dropped.subscription_notices += 1;
+            return;
+        }
         let body = ringmq_transports::subscription::encode(topic, subscribe);
         self.xpub_inbox.push_back(Message::single(body));
         self.recv_wakers.wake_all();

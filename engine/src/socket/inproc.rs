@@ -412,6 +412,7 @@ async fn drive(
         let mut subscriptions = Vec::new();
         {
             let rcvhwm = c.options.rcvhwm;
+            let over_budget = !c.may_read_budget();
             let Some(pipe) = c.pipes.get_mut(&id) else {
                 return Poll::Ready("pipe removed".to_owned());
             };
@@ -434,12 +435,20 @@ async fn drive(
                 }
                 sent = true;
             }
-            // Inbound, up to the receive HWM.
+            if let Some(reason) = pipe.overflow {
+                return Poll::Ready(reason.to_owned());
+            }
+            // Inbound, up to the receive HWM (and none while the runtime's inbound budget is
+            // spent and this pipe already holds messages).
             let mut room = if rcvhwm == 0 {
                 usize::MAX
             } else {
                 rcvhwm.saturating_sub(pipe.inq.len())
             };
+            if over_budget && !pipe.inq.is_empty() {
+                pipe.budget_blocked = true;
+                room = 0;
+            }
             while room > 0 {
                 let Some(msg) = end.rx.queue.pop() else { break };
                 received = true;

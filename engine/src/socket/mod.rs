@@ -13,6 +13,7 @@ pub mod poll;
 pub mod shutdown;
 pub(crate) mod stream;
 pub(crate) mod tcp;
+pub(crate) mod throttle;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -30,7 +31,7 @@ use crate::stats::SocketStats;
 pub use async_socket::{AsyncReceiver, AsyncSender, AsyncSocket};
 pub use blocking::BlockingSocket;
 pub use hosted::Readiness;
-pub use options::Options;
+pub use options::{Options, RateLimit};
 
 /// A ZeroMQ socket on the current shard, used from tasks running there.
 ///

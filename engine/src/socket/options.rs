@@ -93,6 +93,23 @@ pub struct Options {
     /// only when something is bound there). Lets a handler in another process or library, e.g.
     /// a libzmq REP socket on ipc, decide for a ringmq server. Default `None`.
     pub zap_endpoint: Option<String>,
+    /// Most bytes and messages per second read from each peer (a token bucket per connection,
+    /// holding one second's worth). Reading pauses when it is spent, so a flooding peer is slowed
+    /// by TCP flow control; nothing it sent is dropped. `None` (default): no limit.
+    pub inbound_rate: Option<RateLimit>,
+    /// Most distinct prefixes one peer may subscribe to (PUB, XPUB): a peer that subscribes to
+    /// more is disconnected, so subscriptions cannot grow the socket's tries without bound.
+    /// Default 100 000.
+    pub max_subscriptions: usize,
+}
+
+/// An inbound rate limit ([`Options::inbound_rate`]); `None` leaves that dimension unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    /// Messages per second.
+    pub messages_per_sec: Option<u64>,
+    /// Bytes per second (message bodies).
+    pub bytes_per_sec: Option<u64>,
 }
 
 impl Default for Options {
@@ -127,6 +144,8 @@ impl Default for Options {
             zap_domain: String::new(),
             zap_timeout: Duration::from_secs(5),
             zap_endpoint: None,
+            inbound_rate: None,
+            max_subscriptions: 100_000,
         }
     }
 }

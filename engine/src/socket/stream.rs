@@ -197,6 +197,13 @@ async fn run_connection(
                 ),
             }
         }
+        ConnEnd::Overflow(reason) => {
+            tracing::info!(%endpoint, %reason, "peer disconnected");
+            MonitorEvent::Disconnected {
+                endpoint,
+                reason: (*reason).to_owned(),
+            }
+        }
         ConnEnd::Io(e) => {
             tracing::debug!(%endpoint, error = %e, "connection closed: I/O error");
             MonitorEvent::Disconnected {
