@@ -327,7 +327,10 @@ pub struct Connection {
     greeting_sent: usize,
     peer_minor: u8,
     pending: TransmitBuf,
+    /// What one `handle_input` decoded; the owner drains it after every call, so it holds at
+    /// most one read's worth.
     events: VecDeque<Event>,
+    /// The message being assembled: at most `max_msg_size` (checked before each frame is taken).
     partial: Message,
     partial_size: u64,
     handshake_deadline: Option<Instant>,

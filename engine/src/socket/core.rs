@@ -152,7 +152,10 @@ pub(crate) struct EndpointEntry {
 
 /// One peer of a socket: its queues and what we know about it.
 pub(crate) struct Pipe {
+    /// Messages for the peer; the application fills it, up to `sndhwm`.
     pub(crate) outq: VecDeque<Message>,
+    /// Messages from the peer: the connection stops reading at `rcvhwm` (and while the
+    /// runtime's inbound budget is spent), each message at most `max_msg_size`.
     pub(crate) inq: VecDeque<Message>,
     /// Wakes the connection driver (new outgoing message, room in `inq`).
     pub(crate) driver_waker: Option<Waker>,
@@ -162,7 +165,7 @@ pub(crate) struct Pipe {
     pub(crate) persistent: bool,
     /// The connection ended; remove once `inq` is drained.
     pub(crate) dead: bool,
-    /// What the peer subscribed to (PUB side).
+    /// What the peer subscribed to (PUB side): at most `max_subscriptions` distinct prefixes.
     pub(crate) peer_subscriptions: Subscriptions,
     /// Subscriptions to send to the peer (SUB side): (topic, subscribe?).
     pub(crate) subscription_commands: VecDeque<(Bytes, bool)>,
