@@ -27,6 +27,7 @@ use crate::frame::{encode_header, FrameDecoder, FrameFlags, RawFrame};
 use crate::greeting::{
     check_major, check_signature, Greeting, GREETING_LEN, MAJOR_OFFSET, SIGNATURE, SIGNATURE_LEN,
 };
+use crate::mechanism::{Framing, Handshake, Out, Outcome};
 use crate::message::Message;
 use crate::metadata::Metadata;
 use crate::socket_type::SocketType;
@@ -286,34 +287,28 @@ impl TransmitBuf {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the connection stands. The handshake's own states, with their data, are in
+/// [`crate::mechanism`], one module per mechanism.
+#[derive(Debug)]
 enum State {
     /// Reading the peer's greeting.
     ExpectGreeting,
-    /// NULL: waiting for the peer's READY.
-    ExpectReady,
-    /// PLAIN server: waiting for HELLO.
-    ExpectPlainHello,
-    /// PLAIN client: waiting for WELCOME.
-    ExpectPlainWelcome,
-    /// PLAIN server: waiting for INITIATE.
-    ExpectPlainInitiate,
-    /// PLAIN client: waiting for READY.
-    ExpectPlainReady,
-    /// CURVE server: waiting for HELLO.
-    ExpectHello,
-    /// CURVE client: waiting for WELCOME.
-    ExpectWelcome,
-    /// CURVE server: waiting for INITIATE.
-    ExpectInitiate,
-    /// CURVE client: waiting for READY.
-    ExpectCurveReady,
-    /// Server: waiting for the owner's authentication decision.
-    AwaitAuth,
-    /// Handshake done.
-    Traffic,
+    /// The security handshake, after the greeting.
+    Handshake(Handshake),
+    /// Handshake done; frames as the mechanism says.
+    Traffic(Framing),
     /// An error was returned; nothing more is accepted.
     Closed,
+}
+
+impl State {
+    fn is_traffic(&self) -> bool {
+        matches!(self, State::Traffic(_))
+    }
+
+    fn awaits_authentication(&self) -> bool {
+        matches!(self, State::Handshake(h) if h.awaits_authentication())
+    }
 }
 
 /// One ZMTP connection, as a pure state machine. See the module docs for the driving contract.
@@ -341,11 +336,6 @@ pub struct Connection {
     ping_deadline: Option<Instant>,
     peer_ttl: Option<Duration>,
     receives_subscriptions: bool,
-    curve_client: Option<crate::curve::CurveClient>,
-    curve_server: Option<crate::curve::CurveServer>,
-    codec: Option<crate::curve::CurveCodec>,
-    /// Metadata of a peer awaiting authentication.
-    pending_peer_metadata: Option<Metadata>,
     /// Input that arrived while the authentication decision was pending, processed once the
     /// peer is accepted; at most `DEFERRED_INPUT_MAX` bytes.
     deferred: BytesMut,
@@ -386,17 +376,13 @@ impl Connection {
             ping_deadline: None,
             peer_ttl: None,
             receives_subscriptions,
-            curve_client: None,
-            curve_server: None,
-            codec: None,
-            pending_peer_metadata: None,
             deferred: BytesMut::new(),
         }
     }
 
     /// Whether the handshake has completed.
     pub fn is_ready(&self) -> bool {
-        self.state == State::Traffic
+        self.state.is_traffic()
     }
 
     /// The peer's ZMTP minor version (meaningful once the greeting is read).
@@ -418,52 +404,54 @@ impl Connection {
         now: Instant,
         buf: &mut BytesMut,
     ) -> Result<(), ProtocolError> {
-        if self.state == State::Closed {
+        if matches!(self.state, State::Closed) {
             return Ok(());
         }
         if !buf.is_empty() {
             self.last_recv = now;
             self.ping_deadline = None;
         }
-        if self.state == State::ExpectGreeting {
-            self.read_greeting(buf)?;
-            if self.state == State::ExpectGreeting {
+        if matches!(self.state, State::ExpectGreeting) {
+            self.read_greeting(buf, now)?;
+            if matches!(self.state, State::ExpectGreeting) {
                 return Ok(());
             }
         }
-        if !self.deferred.is_empty() && self.state != State::AwaitAuth {
+        if !self.deferred.is_empty() && !self.state.awaits_authentication() {
             // Input kept while the decision was pending comes first.
             let mut joined = std::mem::take(&mut self.deferred);
             joined.extend_from_slice(buf);
             *buf = joined;
         }
-        while self.state != State::Closed {
-            if self.state == State::AwaitAuth {
-                // The rest waits for the authentication decision.
-                if self.deferred.len() + buf.len() > DEFERRED_INPUT_MAX {
-                    return Err(ProtocolError::InvalidMetadata(
-                        "too much input before authentication",
-                    ));
+        loop {
+            match &self.state {
+                State::Closed => break,
+                state if state.awaits_authentication() => {
+                    // The rest waits for the authentication decision.
+                    if self.deferred.len() + buf.len() > DEFERRED_INPUT_MAX {
+                        return Err(ProtocolError::InvalidMetadata(
+                            "too much input before authentication",
+                        ));
+                    }
+                    self.deferred.extend_from_slice(buf);
+                    buf.clear();
+                    break;
                 }
-                self.deferred.extend_from_slice(buf);
-                buf.clear();
-                break;
+                _ => {}
             }
             let Some(frame) = self.decoder.decode(buf)? else {
                 break;
             };
-            match self.state {
-                State::Traffic => self.handle_traffic_frame(frame)?,
-                State::ExpectGreeting | State::Closed | State::AwaitAuth => {
-                    unreachable!("handled above")
-                }
-                _ => self.handle_handshake_frame(frame, now)?,
+            if self.state.is_traffic() {
+                self.handle_traffic_frame(frame)?;
+            } else {
+                self.handle_handshake_frame(frame, now)?;
             }
         }
         Ok(())
     }
 
-    fn read_greeting(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+    fn read_greeting(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
         let take = (GREETING_LEN - self.greeting_read).min(buf.len());
         let chunk = buf.split_to(take);
         self.greeting[self.greeting_read..self.greeting_read + take].copy_from_slice(&chunk);
@@ -496,59 +484,28 @@ impl Connection {
         self.peer_minor = peer.minor;
         // The peer's as-server byte is not checked: libzmq 4.3 sends 0 whatever its role
         // (checked against it); a role mismatch fails in the handshake commands instead.
-        match &self.config.mechanism {
-            Mechanism::Null if self.config.authenticate_null => {
-                // READY waits for the decision; the peer's READY may arrive meanwhile.
-                self.state = State::AwaitAuth;
-                self.events
-                    .push_back(Event::Authenticate(Credentials::Null));
-            }
-            Mechanism::Null => self.send_null_ready(),
-            Mechanism::PlainClient { username, password } => {
-                if username.len() > 255 || password.len() > 255 {
-                    return Err(ProtocolError::InvalidMetadata(
-                        "PLAIN user name or password over 255 bytes",
-                    ));
-                }
-                let mut data = zeroize::Zeroizing::new(Vec::with_capacity(
-                    2 + username.len() + password.len(),
-                ));
-                data.push(username.len() as u8);
-                data.extend_from_slice(username.as_bytes());
-                data.push(password.len() as u8);
-                data.extend_from_slice(password.as_bytes());
-                let mut out = zeroize::Zeroizing::new(Vec::new());
-                crate::frame::encode_command_frame(&mut *out, "HELLO", &data);
-                self.pending.put_slice(&out);
-                self.state = State::ExpectPlainWelcome;
-            }
-            Mechanism::PlainServer => self.state = State::ExpectPlainHello,
-            Mechanism::CurveClient { keys, server_key } => {
-                let random = self
-                    .config
-                    .random
-                    .clone()
-                    .ok_or(ProtocolError::Crypto("no randomness source configured"))?;
-                let mut client = crate::curve::CurveClient::new(keys.clone(), *server_key, &random);
-                let hello = client.hello()?;
-                self.put_command_body(&hello);
-                self.curve_client = Some(client);
-                self.state = State::ExpectWelcome;
-            }
-            Mechanism::CurveServer { keys } => {
-                self.curve_server = Some(crate::curve::CurveServer::new(keys.clone()));
-                self.state = State::ExpectHello;
-            }
-        }
-        Ok(())
+        let our_metadata = self.our_metadata();
+        let outcome = Handshake::begin(
+            &self.config,
+            &mut Out {
+                pending: &mut self.pending,
+                our_metadata,
+            },
+        )?;
+        self.apply(outcome, now)
     }
 
-    fn send_null_ready(&mut self) {
-        let meta = self.our_metadata();
-        let mut out = Vec::new();
-        Command::Ready(meta).encode(&mut out);
-        self.pending.put_slice(&out);
-        self.state = State::ExpectReady;
+    /// Enter the state a handshake step led to.
+    fn apply(&mut self, outcome: Outcome, now: Instant) -> Result<(), ProtocolError> {
+        match outcome {
+            Outcome::Continue(handshake) => self.state = State::Handshake(handshake),
+            Outcome::Authenticate(handshake, credentials) => {
+                self.state = State::Handshake(handshake);
+                self.events.push_back(Event::Authenticate(credentials));
+            }
+            Outcome::Done(meta, framing) => self.finish_handshake(meta, framing, now)?,
+        }
+        Ok(())
     }
 
     fn our_metadata(&self) -> Metadata {
@@ -563,16 +520,13 @@ impl Connection {
         meta
     }
 
-    /// Queue a handshake command whose body (name-len, name, data) is already built.
-    fn put_command_body(&mut self, body: &[u8]) {
-        let mut out = Vec::with_capacity(body.len() + 9);
-        encode_header(&mut out, FrameFlags::COMMAND, body.len());
-        out.extend_from_slice(body);
-        self.pending.put_slice(&out);
-    }
-
     /// Check the peer's metadata and enter traffic.
-    fn finish_handshake(&mut self, meta: Metadata, now: Instant) -> Result<(), ProtocolError> {
+    fn finish_handshake(
+        &mut self,
+        meta: Metadata,
+        framing: Framing,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
         let peer_type = meta
             .get("Socket-Type")
             .ok_or(ProtocolError::InvalidMetadata("no Socket-Type property"))?;
@@ -593,9 +547,9 @@ impl Connection {
                 "Identity longer than 255 bytes",
             ));
         }
-        self.state = State::Traffic;
+        self.decoder = FrameDecoder::new(self.traffic_frame_limit(&framing));
+        self.state = State::Traffic(framing);
         self.handshake_deadline = None;
-        self.decoder = FrameDecoder::new(self.traffic_frame_limit());
         self.next_ping = self.config.heartbeat_ivl.map(|ivl| now + ivl);
         self.events.push_back(Event::HandshakeSucceeded {
             peer_socket_type,
@@ -606,9 +560,9 @@ impl Connection {
     }
 
     /// The largest frame to accept in traffic: the message limit, plus CURVE's box overhead.
-    fn traffic_frame_limit(&self) -> u64 {
+    fn traffic_frame_limit(&self, framing: &Framing) -> u64 {
         let limit = self.config.max_msg_size.unwrap_or(u64::MAX);
-        if self.codec.is_some() {
+        if matches!(framing, Framing::Curve(_)) {
             limit.saturating_add(8 + 8 + 16 + 1)
         } else {
             limit
@@ -626,10 +580,18 @@ impl Connection {
     }
 
     fn accept_peer_inner(&mut self, now: Instant) -> Result<(), ProtocolError> {
-        if self.state != State::AwaitAuth {
+        if !self.state.awaits_authentication() {
             return Ok(());
         }
-        self.resume_after_auth(now)?;
+        let State::Handshake(handshake) = std::mem::replace(&mut self.state, State::Closed) else {
+            unreachable!("awaits_authentication holds only in a handshake");
+        };
+        let our_metadata = self.our_metadata();
+        let outcome = handshake.accept(&mut Out {
+            pending: &mut self.pending,
+            our_metadata,
+        })?;
+        self.apply(outcome, now)?;
         // What the peer sent while the decision was pending (a NULL peer's READY, say).
         if !self.deferred.is_empty() {
             let mut input = BytesMut::new();
@@ -641,36 +603,6 @@ impl Connection {
             }
         }
         Ok(())
-    }
-
-    fn resume_after_auth(&mut self, now: Instant) -> Result<(), ProtocolError> {
-        match self.config.mechanism {
-            Mechanism::Null => {
-                self.send_null_ready();
-                Ok(())
-            }
-            Mechanism::PlainServer => {
-                let mut out = Vec::new();
-                crate::frame::encode_command_frame(&mut out, "WELCOME", &[]);
-                self.pending.put_slice(&out);
-                self.state = State::ExpectPlainInitiate;
-                Ok(())
-            }
-            Mechanism::CurveServer { .. } => {
-                let meta = self.our_metadata();
-                let server = self
-                    .curve_server
-                    .as_mut()
-                    .ok_or(ProtocolError::Crypto("no CURVE server state"))?;
-                let (ready, codec) = server.ready(&meta)?;
-                self.put_command_body(&ready);
-                self.codec = Some(codec);
-                self.curve_server = None;
-                let peer_meta = self.pending_peer_metadata.take().unwrap_or_default();
-                self.finish_handshake(peer_meta, now)
-            }
-            _ => Ok(()),
-        }
     }
 
     /// Refuse the peer an [`Event::Authenticate`] asked about; the connection fails with
@@ -703,113 +635,26 @@ impl Connection {
             };
         }
         let data = &body[1 + name_len..];
-        let unexpected = || ProtocolError::UnexpectedCommand(crate::command::printable(name));
-        match (self.state, name) {
-            (State::ExpectReady, b"READY") => match Command::decode(&body)? {
-                Command::Ready(meta) => self.finish_handshake(meta, now),
-                _ => Err(unexpected()),
+        // The state is taken out for the step; a failing step leaves it Closed (errors are final).
+        let State::Handshake(handshake) = std::mem::replace(&mut self.state, State::Closed) else {
+            unreachable!("handshake frames arrive only in a handshake");
+        };
+        let our_metadata = self.our_metadata();
+        let outcome = handshake.on_command(
+            name,
+            &body,
+            data,
+            &mut Out {
+                pending: &mut self.pending,
+                our_metadata,
             },
-            (State::ExpectPlainHello, b"HELLO") => {
-                let (username, rest) =
-                    plain_field(data).ok_or(DecodeError::MalformedCommand("HELLO"))?;
-                let (password, rest) =
-                    plain_field(rest).ok_or(DecodeError::MalformedCommand("HELLO"))?;
-                if !rest.is_empty() {
-                    return Err(DecodeError::MalformedCommand("HELLO").into());
-                }
-                self.state = State::AwaitAuth;
-                self.events
-                    .push_back(Event::Authenticate(Credentials::Plain {
-                        username: String::from_utf8_lossy(username).into_owned(),
-                        password: zeroize::Zeroizing::new(
-                            String::from_utf8_lossy(password).into_owned(),
-                        ),
-                    }));
-                Ok(())
-            }
-            (State::ExpectPlainWelcome, b"WELCOME") => {
-                let meta = self.our_metadata();
-                let mut encoded = Vec::new();
-                meta.encode(&mut encoded);
-                let mut out = Vec::new();
-                crate::frame::encode_command_frame(&mut out, "INITIATE", &encoded);
-                self.pending.put_slice(&out);
-                self.state = State::ExpectPlainReady;
-                Ok(())
-            }
-            (State::ExpectPlainInitiate, b"INITIATE") => {
-                let meta = Metadata::decode(&body.slice(1 + name_len..))?;
-                let ours = self.our_metadata();
-                let mut out = Vec::new();
-                Command::Ready(ours).encode(&mut out);
-                self.pending.put_slice(&out);
-                self.finish_handshake(meta, now)
-            }
-            (State::ExpectPlainReady, b"READY") => {
-                let meta = Metadata::decode(&body.slice(1 + name_len..))?;
-                self.finish_handshake(meta, now)
-            }
-            (State::ExpectHello, b"HELLO") => {
-                let random = self
-                    .config
-                    .random
-                    .clone()
-                    .ok_or(ProtocolError::Crypto("no randomness source configured"))?;
-                let server = self
-                    .curve_server
-                    .as_mut()
-                    .ok_or(ProtocolError::Crypto("no CURVE server state"))?;
-                let welcome = server.on_hello(&body, &random)?;
-                self.put_command_body(&welcome);
-                self.state = State::ExpectInitiate;
-                Ok(())
-            }
-            (State::ExpectInitiate, b"INITIATE") => {
-                let server = self
-                    .curve_server
-                    .as_mut()
-                    .ok_or(ProtocolError::Crypto("no CURVE server state"))?;
-                let (client_key, meta) = server.on_initiate(&body)?;
-                self.pending_peer_metadata = Some(meta);
-                self.state = State::AwaitAuth;
-                self.events
-                    .push_back(Event::Authenticate(Credentials::Curve { client_key }));
-                Ok(())
-            }
-            (State::ExpectWelcome, b"WELCOME") => {
-                let random = self
-                    .config
-                    .random
-                    .clone()
-                    .ok_or(ProtocolError::Crypto("no randomness source configured"))?;
-                let meta = self.our_metadata();
-                let client = self
-                    .curve_client
-                    .as_mut()
-                    .ok_or(ProtocolError::Crypto("no CURVE client state"))?;
-                let initiate = client.on_welcome(&body, &meta, &random)?;
-                self.put_command_body(&initiate);
-                self.state = State::ExpectCurveReady;
-                Ok(())
-            }
-            (State::ExpectCurveReady, b"READY") => {
-                let client = self
-                    .curve_client
-                    .as_mut()
-                    .ok_or(ProtocolError::Crypto("no CURVE client state"))?;
-                let (meta, codec) = client.on_ready(&body)?;
-                self.codec = Some(codec);
-                self.curve_client = None;
-                self.finish_handshake(meta, now)
-            }
-            _ => Err(unexpected()),
-        }
+        )?;
+        self.apply(outcome, now)
     }
 
     fn handle_traffic_frame(&mut self, frame: RawFrame) -> Result<(), ProtocolError> {
-        let frame = match self.codec.as_mut() {
-            None => frame,
-            Some(codec) => {
+        let frame = match &mut self.state {
+            State::Traffic(Framing::Curve(codec)) => {
                 // Under CURVE every frame is one MESSAGE box; MORE and COMMAND travel inside.
                 let body = match frame {
                     RawFrame::Message { body, .. } | RawFrame::Command(body) => body,
@@ -824,6 +669,7 @@ impl Connection {
                     }
                 }
             }
+            _ => frame,
         };
         match frame {
             RawFrame::Message { more, body } => {
@@ -891,7 +737,7 @@ impl Connection {
 
     fn fail(&mut self, error: &ProtocolError) {
         if let Some(reason) = error.error_reason() {
-            if self.greeting_sent == GREETING_LEN && self.state != State::Traffic {
+            if self.greeting_sent == GREETING_LEN && !self.state.is_traffic() {
                 let mut out = Vec::new();
                 Command::Error(reason).encode(&mut out);
                 self.pending.put_slice(&out);
@@ -931,11 +777,11 @@ impl Connection {
         msgs: &[Message],
         out: &mut TransmitBuf,
     ) -> Result<(), NotReady> {
-        if self.state != State::Traffic {
+        let State::Traffic(framing) = &mut self.state else {
             return Err(NotReady);
-        }
-        match self.codec.as_mut() {
-            None => {
+        };
+        match framing {
+            Framing::Clear => {
                 for msg in msgs {
                     let last = msg.len().saturating_sub(1);
                     for (i, frame) in msg.frames().iter().enumerate() {
@@ -948,7 +794,7 @@ impl Connection {
                     }
                 }
             }
-            Some(codec) => {
+            Framing::Curve(codec) => {
                 let frames = msgs.iter().flat_map(|msg| {
                     let last = msg.len().saturating_sub(1);
                     msg.frames()
@@ -968,9 +814,8 @@ impl Connection {
     fn put_traffic_command(&mut self, command: &Command) {
         let mut frame = Vec::new();
         command.encode(&mut frame);
-        match self.codec.as_mut() {
-            None => self.pending.put_slice(&frame),
-            Some(codec) => {
+        match &mut self.state {
+            State::Traffic(Framing::Curve(codec)) => {
                 // Strip the frame header: the box carries the command body with flags 0x02.
                 let header = if frame[0] & FrameFlags::LONG.bits() != 0 {
                     9
@@ -984,6 +829,7 @@ impl Connection {
                 out.extend_from_slice(&boxed);
                 self.pending.put_slice(&out);
             }
+            _ => self.pending.put_slice(&frame),
         }
     }
 
@@ -995,11 +841,11 @@ impl Connection {
         subscribe: bool,
         out: &mut TransmitBuf,
     ) -> Result<(), NotReady> {
-        if self.state != State::Traffic {
+        let State::Traffic(framing) = &self.state else {
             return Err(NotReady);
-        }
+        };
         let mut bytes = Vec::with_capacity(topic.len() + 12);
-        if self.codec.is_some() {
+        if matches!(framing, Framing::Curve(_)) {
             // Under CURVE, as libzmq 4.3 does: a subscription message inside a box.
             let body = crate::subscription::encode(topic, subscribe);
             return self.encode_message(&Message::single(body), out);
@@ -1023,7 +869,7 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.greeting_deadline
-                .filter(|_| self.state == State::ExpectGreeting),
+                .filter(|_| matches!(self.state, State::ExpectGreeting)),
             self.handshake_deadline,
             self.next_ping,
             self.ping_deadline,
@@ -1044,11 +890,11 @@ impl Connection {
     }
 
     fn handle_timeout_inner(&mut self, now: Instant) -> Result<(), ProtocolError> {
-        if self.state == State::Closed {
+        if matches!(self.state, State::Closed) {
             return Ok(());
         }
         if self.handshake_deadline.is_some_and(|d| now >= d)
-            || (self.state == State::ExpectGreeting
+            || (matches!(self.state, State::ExpectGreeting)
                 && self.greeting_deadline.is_some_and(|d| now >= d))
         {
             return Err(ProtocolError::HandshakeTimeout);
@@ -1080,13 +926,6 @@ impl Connection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the ZMTP handshake has not completed")]
 pub struct NotReady;
-
-/// One PLAIN field: a length byte and that many bytes.
-fn plain_field(data: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (&len, rest) = data.split_first()?;
-    let len = usize::from(len);
-    (rest.len() >= len).then(|| rest.split_at(len))
-}
 
 #[cfg(test)]
 mod tests {
@@ -1495,6 +1334,44 @@ mod tests {
         // A replayed frame is refused.
         p.b_in.extend_from_slice(&wire);
         assert!(p.b.handle_input(p.now, &mut p.b_in).is_err());
+    }
+
+    #[test]
+    fn our_misconfiguration_is_not_the_peers_fault() {
+        // CURVE without a randomness source, on either side: reported as ours, and no ERROR
+        // command blames the peer.
+        for (client_random, server_random) in [(false, true), (true, false)] {
+            let server_keys = crate::keys::KeyPair::from_random([1u8; 32]);
+            let mut p = secure_pair(
+                Mechanism::CurveClient {
+                    keys: crate::keys::KeyPair::from_random([2u8; 32]),
+                    server_key: server_keys.public,
+                },
+                Mechanism::CurveServer { keys: server_keys },
+            );
+            if !client_random {
+                p.a.config.random = None;
+            }
+            if !server_random {
+                p.b.config.random = None;
+            }
+            let e = p.drive(64).unwrap_err();
+            assert!(matches!(e, ProtocolError::Misconfigured(_)), "{e:?}");
+            assert!(!e.is_peer_fault());
+            assert_eq!(e.error_reason(), None);
+        }
+        // A PLAIN user name over 255 bytes.
+        let mut p = secure_pair(
+            Mechanism::PlainClient {
+                username: "u".repeat(256),
+                password: zeroize::Zeroizing::new("p".into()),
+            },
+            Mechanism::PlainServer,
+        );
+        let e = p.drive(64).unwrap_err();
+        assert!(matches!(e, ProtocolError::Misconfigured(_)), "{e:?}");
+        // A peer's bad crypto stays the peer's fault.
+        assert!(ProtocolError::Crypto("bad box").is_peer_fault());
     }
 
     #[test]

@@ -40,10 +40,15 @@ pub enum DecodeError {
     MalformedMetadata(&'static str),
 }
 
-/// A peer that broke the protocol; the connection must close.
+/// Why a connection must close: mostly a peer that broke the protocol, and, kept apart, our own
+/// misconfiguration ([`ProtocolError::Misconfigured`]; see [`ProtocolError::is_peer_fault`]).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
+    /// Our side is misconfigured (a CURVE connection without a randomness source, a PLAIN user
+    /// name over 255 bytes): not the peer's fault, and nothing is said to it.
+    #[error("local misconfiguration: {0}")]
+    Misconfigured(&'static str),
     /// Framing or command error.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -96,6 +101,11 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
+    /// Whether the peer caused this (everything but [`ProtocolError::Misconfigured`]).
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(self, ProtocolError::Misconfigured(_))
+    }
+
     /// The reason text to put in a ZMTP ERROR command, where the spec allows one.
     pub fn error_reason(&self) -> Option<String> {
         match self {

@@ -19,6 +19,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod greeting;
 pub mod keys;
+pub(crate) mod mechanism;
 pub mod message;
 pub mod metadata;
 pub mod socket_type;

@@ -166,7 +166,11 @@ async fn run_connection(
             }
         }
         ConnEnd::Protocol(e) => {
-            tracing::info!(%endpoint, error = %e, "connection closed: protocol error");
+            if e.is_peer_fault() {
+                tracing::info!(%endpoint, error = %e, "connection closed: protocol error");
+            } else {
+                tracing::error!(%endpoint, error = %e, "connection closed: this socket is misconfigured");
+            }
             if handshaken {
                 MonitorEvent::Disconnected {
                     endpoint,
