@@ -21,12 +21,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
+if ! cargo deny --version >/dev/null 2>&1; then
+  step "installing cargo-deny (supply-chain checks)"
+  cargo install --locked cargo-deny
+fi
 
 # --- static checks ---------------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# Licences, banned and duplicate crates, allowed sources (deny.toml), offline. The advisory check
+# needs the network: `cargo deny check advisories` is a release step (README, Hardening).
+step "cargo deny (licences, bans, sources; offline)"
+cargo deny --offline check licenses bans sources
 
 # --- tests -----------------------------------------------------------------------------------------
 step "unit, property, integration and interop tests (backend: auto, io_uring here)"
