@@ -73,23 +73,46 @@ fn deliver_all(
     next
 }
 
+/// A heartbeating PUSH connected through a fault proxy to a PULL, handshake done.
+struct Link {
+    push: ringmq::BlockingSocket,
+    pull: ringmq::BlockingSocket,
+    proxy: FaultProxy,
+    monitor: ringmq::Monitor,
+    _rt: ringmq::Runtime,
+}
+
+impl Link {
+    fn through_a_proxy() -> Link {
+        let rt = runtime(2);
+        let pull = socket_with(&rt, SocketType::Pull, heartbeating());
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::start(ep.trim_start_matches("tcp://").parse().unwrap()).unwrap();
+        let push = socket_with(&rt, SocketType::Push, heartbeating());
+        let monitor = push.monitor().unwrap();
+        push.connect(&proxy.endpoint()).unwrap();
+        next_event(&monitor, "handshake-succeeded");
+        Link {
+            push,
+            pull,
+            proxy,
+            monitor,
+            _rt: rt,
+        }
+    }
+}
+
 #[test]
 #[ignore = "chaos: run by scripts/stress.sh"]
 fn stress_heartbeats_detect_a_peer_that_vanished_without_a_fin() {
-    let rt = runtime(2);
-    let pull = socket_with(&rt, SocketType::Pull, heartbeating());
-    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
-    let proxy = FaultProxy::start(ep.trim_start_matches("tcp://").parse().unwrap()).unwrap();
-    let push = socket_with(&rt, SocketType::Push, heartbeating());
-    let monitor = push.monitor().unwrap();
-    push.connect(&proxy.endpoint()).unwrap();
-    next_event(&monitor, "handshake-succeeded");
-    let mut next = deliver_all(&push, &pull, 0, 100);
+    let link = Link::through_a_proxy();
+    let (push, pull, proxy, monitor) = (&link.push, &link.pull, &link.proxy, &link.monitor);
+    let mut next = deliver_all(push, pull, 0, 100);
     let rounds = if small() { 2 } else { 10 };
     for round in 0..rounds {
         proxy.set(Fault::Stall);
         let stalled = Instant::now();
-        match next_event(&monitor, "disconnected") {
+        match next_event(monitor, "disconnected") {
             MonitorEvent::Disconnected { reason, .. } => {
                 assert!(reason.contains("heartbeat"), "{reason}")
             }
@@ -98,9 +121,9 @@ fn stress_heartbeats_detect_a_peer_that_vanished_without_a_fin() {
         let detected = stalled.elapsed();
         proxy.set(Fault::Pass);
         proxy.reset_all();
-        next_event(&monitor, "handshake-succeeded");
+        next_event(monitor, "handshake-succeeded");
         let recovered = stalled.elapsed();
-        next = deliver_all(&push, &pull, next, 100);
+        next = deliver_all(push, pull, next, 100);
         println!(
             "stall round {round}: detected after {detected:?}, serving again after {recovered:?}"
         );
@@ -110,22 +133,16 @@ fn stress_heartbeats_detect_a_peer_that_vanished_without_a_fin() {
 #[test]
 #[ignore = "chaos: run by scripts/stress.sh"]
 fn stress_resets_drops_and_delays_then_delivery_resumes() {
-    let rt = runtime(2);
-    let pull = socket_with(&rt, SocketType::Pull, heartbeating());
-    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
-    let proxy = FaultProxy::start(ep.trim_start_matches("tcp://").parse().unwrap()).unwrap();
-    let push = socket_with(&rt, SocketType::Push, heartbeating());
-    let monitor = push.monitor().unwrap();
-    push.connect(&proxy.endpoint()).unwrap();
-    next_event(&monitor, "handshake-succeeded");
-    let mut next = deliver_all(&push, &pull, 0, 100);
+    let link = Link::through_a_proxy();
+    let (push, pull, proxy, monitor) = (&link.push, &link.pull, &link.proxy, &link.monitor);
+    let mut next = deliver_all(push, pull, 0, 100);
     let rounds = if small() { 2 } else { 10 };
     for round in 0..rounds {
         // A reset mid-stream: both ends see it, the connecting side comes back.
         let start = Instant::now();
         proxy.reset_all();
-        next_event(&monitor, "handshake-succeeded");
-        next = deliver_all(&push, &pull, next, 100);
+        next_event(monitor, "handshake-succeeded");
+        next = deliver_all(push, pull, next, 100);
         let after_reset = start.elapsed();
         // Bytes dropped mid-stream: the receiver sees a broken stream (a protocol error or a
         // heartbeat timeout); once the path is clean again, delivery resumes.
@@ -136,12 +153,12 @@ fn stress_resets_drops_and_delays_then_delivery_resumes() {
         std::thread::sleep(Duration::from_millis(50));
         proxy.set(Fault::Pass);
         proxy.reset_all();
-        next_event(&monitor, "handshake-succeeded");
+        next_event(monitor, "handshake-succeeded");
         let lost_in_drop = 50;
-        next = deliver_all(&push, &pull, next, 100);
+        next = deliver_all(push, pull, next, 100);
         // A slow path: everything still arrives, in order.
         proxy.set(Fault::Delay(Duration::from_millis(2)));
-        next = deliver_all(&push, &pull, next, 100);
+        next = deliver_all(push, pull, next, 100);
         proxy.set(Fault::Pass);
         println!(
             "round {round}: reset recovered in {after_reset:?}; {lost_in_drop} messages sent into \

@@ -391,28 +391,7 @@ impl AsyncSocket {
         let msg = msg.into();
         if self.inner.hosted.synchronous_send {
             let msg = self.inner.hosted.check_send(msg)?;
-            let slot = Arc::new(Mutex::new(Some(msg)));
-            let in_call = slot.clone();
-            let id = self.inner.hosted.id;
-            let answer = self.inner.hosted.shard.call(move || {
-                let msg = in_call
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                    .expect("the message is in the slot until the call takes it");
-                match super::hosted::hosted_core(id) {
-                    Ok(core) => core.borrow_mut().try_send(msg),
-                    Err(e) => Err(SendError::Failed(e, msg)),
-                }
-            });
-            return answer.unwrap_or_else(|e| {
-                let msg = slot
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                    .unwrap_or_default();
-                Err(SendError::Failed(e, msg))
-            });
+            return self.inner.hosted.try_send_on_shard(msg);
         }
         self.inner.try_send(msg)
     }

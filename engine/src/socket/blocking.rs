@@ -2,7 +2,7 @@
 
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringmq_transports::{Message, SocketType};
@@ -218,34 +218,9 @@ impl BlockingSocket {
         let mut msg = msg;
         let mut pause = Duration::from_micros(50);
         loop {
-            // The message travels in a slot, so that a shard that stopped before running the
-            // call hands it back to the caller.
-            let slot = Arc::new(Mutex::new(Some(msg)));
-            let in_call = slot.clone();
-            let id = self.hosted.id;
-            let attempt = self.hosted.shard.call(move || {
-                let msg = in_call
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                    .expect("the message is in the slot until the call takes it");
-                match super::hosted::hosted_core(id) {
-                    Ok(core) => core.borrow_mut().try_send(msg),
-                    Err(e) => Err(SendError::Failed(e, msg)),
-                }
-            });
-            match attempt {
-                Ok(Err(SendError::Full(m))) => msg = m,
-                Ok(result) => return result,
-                Err(e) => {
-                    // The call never ran (a call that ran always answers): the slot holds it.
-                    let msg = slot
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take()
-                        .unwrap_or_default();
-                    return Err(SendError::Failed(e, msg));
-                }
+            match self.hosted.try_send_on_shard(msg) {
+                Err(SendError::Full(m)) => msg = m,
+                result => return result,
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(SendError::Full(msg));

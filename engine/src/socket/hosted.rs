@@ -593,6 +593,36 @@ impl Hosted {
         }
     }
 
+    /// One send decided on the shard, without waiting (`router_mandatory`: the caller learns of an
+    /// unroutable or full peer). Blocks the caller until the shard answers (microseconds, no I/O).
+    /// The message travels in a slot, so a shard that stopped before running the call hands it
+    /// back.
+    pub(crate) fn try_send_on_shard(&self, msg: Message) -> Result<(), SendError> {
+        let slot = Arc::new(Mutex::new(Some(msg)));
+        let in_call = slot.clone();
+        let id = self.id;
+        let answer = self.shard.call(move || {
+            let msg = in_call
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .expect("the message is in the slot until the call takes it");
+            match hosted_core(id) {
+                Ok(core) => core.borrow_mut().try_send(msg),
+                Err(e) => Err(SendError::Failed(e, msg)),
+            }
+        });
+        answer.unwrap_or_else(|e| {
+            // The call never ran (a call that ran always answers): the slot holds the message.
+            let msg = slot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_default();
+            Err(SendError::Failed(e, msg))
+        })
+    }
+
     /// Send through the shard, waiting there while the peer is at its HWM (`router_mandatory`:
     /// the caller learns of an unroutable or full peer). A send cancelled after the shard took
     /// the message may still be delivered.

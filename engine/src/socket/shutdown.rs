@@ -174,23 +174,7 @@ impl Runtime {
     /// Called on one of the runtime's own shard threads, it cannot wait for that shard: the
     /// report then misses its sockets and says `complete: false`.
     pub fn shutdown(self, deadline: Duration) -> ShutdownReport {
-        let until = Instant::now() + deadline;
-        let pending: Vec<_> = (0..self.shard_count())
-            .filter_map(|i| self.shard(ShardId(i as u16)).cloned())
-            .map(|shard| start_on(&shard, until))
-            .collect();
-        let mut report = ShutdownReport {
-            sockets: Vec::new(),
-            complete: true,
-        };
-        for rx in pending {
-            match rx.and_then(|rx| {
-                runtime::block_on(rx).map_err(|_| Error::new(ErrorKind::Closed, "shard stopped"))
-            }) {
-                Ok(mut sockets) => report.sockets.append(&mut sockets),
-                Err(_) => report.complete = false,
-            }
-        }
+        let report = runtime::block_on(self.close_every_socket(deadline));
         drop(self);
         report
     }
@@ -201,6 +185,23 @@ impl Runtime {
     /// # Cancel safety
     /// The shutdown goes on if the future is dropped; only the report is lost.
     pub async fn shutdown_async(self, deadline: Duration) -> ShutdownReport {
+        let report = self.close_every_socket(deadline).await;
+        let (tx, rx) = futures_channel::oneshot::channel::<()>();
+        let joined = std::thread::Builder::new()
+            .name("ringmq-shutdown".into())
+            .spawn(move || {
+                drop(self);
+                let _ = tx.send(());
+            });
+        if joined.is_ok() {
+            let _ = rx.await;
+        }
+        report
+    }
+
+    /// Shut down every shard's sockets by `deadline` from now, all shards at once, and gather
+    /// their reports.
+    async fn close_every_socket(&self, deadline: Duration) -> ShutdownReport {
         let until = Instant::now() + deadline;
         let pending: Vec<_> = (0..self.shard_count())
             .filter_map(|i| self.shard(ShardId(i as u16)).cloned())
@@ -219,16 +220,6 @@ impl Runtime {
                 Some(mut sockets) => report.sockets.append(&mut sockets),
                 None => report.complete = false,
             }
-        }
-        let (tx, rx) = futures_channel::oneshot::channel::<()>();
-        let joined = std::thread::Builder::new()
-            .name("ringmq-shutdown".into())
-            .spawn(move || {
-                drop(self);
-                let _ = tx.send(());
-            });
-        if joined.is_ok() {
-            let _ = rx.await;
         }
         report
     }
