@@ -152,11 +152,23 @@ impl Lib {
             // SAFETY: opening a library runs its initialisers. libzmq's only set up process-local
             // state (C++ static objects, its own allocator hooks) and have no preconditions on us.
             match unsafe { Library::new(name) } {
+                Ok(library) if Self::is_ringmq(&library) => attempts.push((
+                    name,
+                    "this is ringmq's own zmq ABI (it exports `ringmq_zmq_abi`), not libzmq"
+                        .to_owned(),
+                )),
                 Ok(library) => return Self::resolve(library, name),
                 Err(error) => attempts.push((name, error.to_string())),
             }
         }
         Err(LoadError::NotFound { attempts })
+    }
+
+    /// Whether `library` is ringmq's `zmq-abi` build (its marker symbol is there): the
+    /// interop tests and loadgen must compare against the real libzmq, never against ringmq.
+    fn is_ringmq(library: &Library) -> bool {
+        // SAFETY: only the symbol's presence is checked; it is never read or called.
+        unsafe { library.get::<*const u8>(b"ringmq_zmq_abi\0").is_ok() }
     }
 
     /// The file name the library was opened under, for example `"libzmq.so.5"`.

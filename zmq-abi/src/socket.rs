@@ -1,0 +1,757 @@
+//! `zmq_socket` and what works on one: endpoints, options, frame-by-frame send and receive.
+//!
+//! Ownership: `zmq_socket` leaks a boxed [`Socket`] to C and records its address; `zmq_close`
+//! removes the address and frees it, so a closed or foreign pointer gets `ENOTSOCK` (the address
+//! is looked up, never dereferenced, until it is known to be live).
+//!
+//! ringmq sends whole messages: frames sent with `ZMQ_SNDMORE` wait in [`Socket::outgoing`]
+//! until the last one, then go as one [`Message`]. A received message waits in
+//! [`Socket::incoming`] and comes out one frame per call, `ZMQ_RCVMORE` saying whether more
+//! follow.
+
+use std::collections::{HashSet, VecDeque};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringmq::{BlockingSocket, ErrorKind, Message, Options, SendError, ShardHandle, SocketType};
+use ringmq_patterns::{Pattern, Turn};
+use ringmq_transports::{Endpoint, EndpointError};
+
+use crate::context::{with_context, ContextShared};
+use crate::error::{errno_of, fail, set_errno, EFSM, ETERM};
+use crate::msg::{self, zmq_msg_t, Frame};
+
+/// `zmq_send` flag: return `EAGAIN` instead of waiting.
+pub const ZMQ_DONTWAIT: c_int = 1;
+/// `zmq_send` flag: more frames of this message follow.
+pub const ZMQ_SNDMORE: c_int = 2;
+
+/// `ZMQ_EVENTS` bit: a frame can be received now.
+pub const ZMQ_POLLIN: c_int = 1;
+/// `ZMQ_EVENTS` bit: a frame can be sent now.
+pub const ZMQ_POLLOUT: c_int = 2;
+
+/// Socket option numbers (zmq_setsockopt(3)).
+mod option {
+    use std::ffi::c_int;
+    pub const ROUTING_ID: c_int = 5;
+    pub const SUBSCRIBE: c_int = 6;
+    pub const UNSUBSCRIBE: c_int = 7;
+    pub const RCVMORE: c_int = 13;
+    pub const EVENTS: c_int = 15;
+    pub const TYPE: c_int = 16;
+    pub const LINGER: c_int = 17;
+    pub const SNDHWM: c_int = 23;
+    pub const RCVHWM: c_int = 24;
+    pub const RCVTIMEO: c_int = 27;
+    pub const SNDTIMEO: c_int = 28;
+    pub const LAST_ENDPOINT: c_int = 32;
+}
+
+/// How often a blocked send or receive looks whether its context was terminated.
+const TERM_CHECK: Duration = Duration::from_millis(100);
+
+/// Longest routing id (`ZMQ_ROUTING_ID`), as in ZMTP's one-byte length.
+const ROUTING_ID_LEN_MAX: usize = 255;
+
+/// The socket types by their `zmq.h` numbers, in order.
+const SOCKET_TYPES: [SocketType; 11] = [
+    SocketType::Pair,
+    SocketType::Pub,
+    SocketType::Sub,
+    SocketType::Req,
+    SocketType::Rep,
+    SocketType::Dealer,
+    SocketType::Router,
+    SocketType::Pull,
+    SocketType::Push,
+    SocketType::XPub,
+    SocketType::XSub,
+];
+
+/// A socket as C holds it (`void *`).
+pub(crate) struct Socket {
+    context: Arc<ContextShared>,
+    socket_type: SocketType,
+    handle: Handle,
+    /// The `zmq.h` number of its type (`ZMQ_TYPE`).
+    type_number: c_int,
+    /// `ZMQ_RCVTIMEO` in ms; -1: forever.
+    rcvtimeo_ms: c_int,
+    /// `ZMQ_SNDTIMEO` in ms; -1: forever.
+    sndtimeo_ms: c_int,
+    /// Frames sent with `ZMQ_SNDMORE`, waiting for the last frame of their message.
+    outgoing: Vec<Bytes>,
+    /// The rest of the last received message, handed out one frame per receive.
+    incoming: VecDeque<Bytes>,
+    /// Whether the last received frame has more after it (`ZMQ_RCVMORE`).
+    rcvmore: bool,
+    /// The endpoint of the last bind or connect (`ZMQ_LAST_ENDPOINT`).
+    last_endpoint: String,
+    /// REQ/REP order, checked at a message's first frame so a misuse fails there with `EFSM`
+    /// as in libzmq, not at its last (the socket checks the whole message again).
+    turn: Turn,
+}
+
+/// The ringmq socket behind a C socket, made at its first bind, connect, send, receive,
+/// subscription or `ZMQ_EVENTS`: C programs set `ZMQ_SNDHWM`/`ZMQ_RCVHWM` after `zmq_socket`,
+/// and the socket's hand-off queues take their bounds from the options it is made with.
+enum Handle {
+    /// Not made yet: where it will live and the options set so far.
+    Pending {
+        shard: ShardHandle,
+        options: Box<Options>,
+    },
+    Open(BlockingSocket),
+}
+
+static LIVE_SOCKETS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+
+fn is_live(socket: *mut c_void) -> bool {
+    LIVE_SOCKETS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|live| live.contains(&(socket as usize)))
+}
+
+/// Run `f` on the live socket at `socket`: `ENOTSOCK` for null or closed pointers, `ETERM` once
+/// its context is terminated.
+///
+/// # Safety
+/// No other thread may use or close the socket while `f` runs (libzmq's rule: a socket is used
+/// by one thread at a time).
+unsafe fn with_socket<R>(
+    socket: *mut c_void,
+    f: impl FnOnce(&mut Socket) -> Result<R, c_int>,
+) -> Result<R, c_int> {
+    if socket.is_null() || !is_live(socket) {
+        return Err(libc::ENOTSOCK);
+    }
+    // SAFETY: the address is in LIVE_SOCKETS, so it came from `Box::into_raw` in `zmq_socket` and
+    // is not freed yet (`zmq_close` removes it first); by this function's contract no other
+    // reference to it exists while `f` runs.
+    let socket = unsafe { &mut *socket.cast::<Socket>() };
+    if socket.context.is_terminated() {
+        return Err(ETERM);
+    }
+    f(socket)
+}
+
+/// `Ok(n)` as `n`, `Err(code)` as -1 with errno `code`.
+fn to_c(result: Result<c_int, c_int>) -> c_int {
+    result.unwrap_or_else(fail)
+}
+
+/// A byte count as the `int` the C API returns (saturating; libzmq's is `int` too).
+fn size_to_c(size: usize) -> c_int {
+    c_int::try_from(size).unwrap_or(c_int::MAX)
+}
+
+/// A C endpoint string; `EINVAL` for null or non-UTF-8.
+///
+/// # Safety
+/// `endpoint` must be null or NUL-terminated.
+unsafe fn endpoint_str<'a>(endpoint: *const c_char) -> Result<&'a str, c_int> {
+    if endpoint.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: non-null and, by the contract, NUL-terminated.
+    unsafe { CStr::from_ptr(endpoint) }
+        .to_str()
+        .map_err(|_| libc::EINVAL)
+}
+
+/// Refuse an endpoint libzmq would refuse before trying it: `EPROTONOSUPPORT` for a transport
+/// ringmq does not have, `EINVAL` for one that does not parse.
+fn check_endpoint(endpoint: &str) -> Result<(), c_int> {
+    match Endpoint::parse(endpoint) {
+        Ok(_) => Ok(()),
+        Err(EndpointError::UnsupportedTransport(_)) => Err(libc::EPROTONOSUPPORT),
+        Err(_) => Err(libc::EINVAL),
+    }
+}
+
+fn ringmq_errno(e: &ringmq::Error) -> c_int {
+    errno_of(e.kind())
+}
+
+impl Socket {
+    /// The ringmq socket, made now if it is not yet (see [`Handle`]).
+    fn inner(&mut self) -> Result<&mut BlockingSocket, c_int> {
+        if let Handle::Pending { shard, options } = &self.handle {
+            let socket = BlockingSocket::new(shard, self.socket_type, Options::clone(options))
+                .map_err(|e| ringmq_errno(&e))?;
+            self.handle = Handle::Open(socket);
+        }
+        match &mut self.handle {
+            Handle::Open(socket) => Ok(socket),
+            Handle::Pending { .. } => unreachable!("the socket was made just above"),
+        }
+    }
+
+    fn options(&self) -> Result<Options, c_int> {
+        match &self.handle {
+            Handle::Pending { options, .. } => Ok(Options::clone(options)),
+            Handle::Open(socket) => socket.options().map_err(|e| ringmq_errno(&e)),
+        }
+    }
+
+    fn update_options(&mut self, change: impl FnOnce(&mut Options)) -> Result<(), c_int> {
+        match &mut self.handle {
+            Handle::Pending { options, .. } => {
+                change(&mut *options);
+                Ok(())
+            }
+            Handle::Open(socket) => {
+                let mut options = socket.options().map_err(|e| ringmq_errno(&e))?;
+                change(&mut options);
+                socket.set_options(options).map_err(|e| ringmq_errno(&e))
+            }
+        }
+    }
+
+    /// Send one frame; the message goes when a frame comes without `ZMQ_SNDMORE`. On `EAGAIN`
+    /// and `ETERM` the frames before this one stay buffered (send this frame again to retry);
+    /// on other errors the whole message is dropped.
+    fn send_frame(&mut self, frame: Bytes, flags: c_int) -> Result<(), c_int> {
+        if !Pattern::can_send(self.socket_type) {
+            return Err(libc::ENOTSUP);
+        }
+        if self.outgoing.is_empty() {
+            self.turn.check_send().map_err(|_| EFSM)?;
+        }
+        self.outgoing.push(frame);
+        if flags & ZMQ_SNDMORE != 0 {
+            return Ok(());
+        }
+        let mut message = Message::from_frames(std::mem::take(&mut self.outgoing));
+        let deadline = (self.sndtimeo_ms >= 0)
+            .then(|| Instant::now() + Duration::from_millis(self.sndtimeo_ms as u64));
+        loop {
+            let inner = self.inner()?;
+            let result = if flags & ZMQ_DONTWAIT != 0 {
+                inner.try_send(message)
+            } else {
+                inner.set_sndtimeo(Some(wait_slice(deadline)));
+                inner.send(message)
+            };
+            let code = match result {
+                Ok(()) => {
+                    self.turn.sent();
+                    return Ok(());
+                }
+                Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
+                Err(SendError::Full(back)) => {
+                    message = back;
+                    if self.context.is_terminated() {
+                        ETERM
+                    } else if flags & ZMQ_DONTWAIT != 0 || deadline_passed(deadline) {
+                        libc::EAGAIN
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            // Keep the earlier frames for a retry of this one.
+            self.outgoing = message.into_frames().collect();
+            self.outgoing.pop();
+            return Err(code);
+        }
+    }
+
+    /// Receive one frame, and set `rcvmore`.
+    fn recv_frame(&mut self, flags: c_int) -> Result<Bytes, c_int> {
+        if self.incoming.is_empty() {
+            if !Pattern::can_recv(self.socket_type) {
+                return Err(libc::ENOTSUP);
+            }
+            self.turn.check_recv().map_err(|_| EFSM)?;
+            let message = self.recv_message(flags & ZMQ_DONTWAIT != 0)?;
+            self.turn.received();
+            self.incoming.extend(message.into_frames());
+            if self.incoming.is_empty() {
+                self.incoming.push_back(Bytes::new());
+            }
+        }
+        let frame = self.incoming.pop_front().unwrap_or_default();
+        self.rcvmore = !self.incoming.is_empty();
+        Ok(frame)
+    }
+
+    fn recv_message(&mut self, dontwait: bool) -> Result<Message, c_int> {
+        if dontwait {
+            return match self.inner()?.try_recv() {
+                Ok(Some(message)) => Ok(message),
+                Ok(None) => Err(libc::EAGAIN),
+                Err(e) => Err(ringmq_errno(&e)),
+            };
+        }
+        let deadline = (self.rcvtimeo_ms >= 0)
+            .then(|| Instant::now() + Duration::from_millis(self.rcvtimeo_ms as u64));
+        loop {
+            match self.inner()?.recv_timeout(wait_slice(deadline)) {
+                Ok(message) => return Ok(message),
+                Err(e) if e.kind() == ErrorKind::Timeout => {
+                    if self.context.is_terminated() {
+                        return Err(ETERM);
+                    }
+                    if deadline_passed(deadline) {
+                        return Err(libc::EAGAIN);
+                    }
+                }
+                Err(e) => return Err(ringmq_errno(&e)),
+            }
+        }
+    }
+}
+
+/// How long to wait before looking at the context again: `TERM_CHECK`, or less to `deadline`.
+fn wait_slice(deadline: Option<Instant>) -> Duration {
+    match deadline {
+        Some(deadline) => deadline
+            .saturating_duration_since(Instant::now())
+            .min(TERM_CHECK),
+        None => TERM_CHECK,
+    }
+}
+
+fn deadline_passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// A new socket of `type_` (`ZMQ_PAIR` .. `ZMQ_XSUB`) in `ctx`; NULL with `EFAULT` (bad
+/// context), `EINVAL` (unknown or unsupported type) or `ETERM`. Its linger is libzmq's default,
+/// -1 (forever). The ringmq socket behind it is made at first use (see [`Handle`]), so options
+/// set before that apply in full.
+///
+/// # Safety
+/// `ctx` must be null or a context from `zmq_ctx_new` not being terminated concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_void {
+    let create = |context: &crate::context::Context| {
+        let socket_type = usize::try_from(type_)
+            .ok()
+            .and_then(|i| SOCKET_TYPES.get(i).copied())
+            .ok_or(libc::EINVAL)?;
+        let (shard, shared) = context.open_socket()?;
+        let options = Options {
+            linger: None,
+            ..Options::default()
+        };
+        Ok(Socket {
+            context: shared,
+            socket_type,
+            handle: Handle::Pending {
+                shard: shard.clone(),
+                options: Box::new(options),
+            },
+            type_number: type_,
+            rcvtimeo_ms: -1,
+            sndtimeo_ms: -1,
+            outgoing: Vec::new(),
+            incoming: VecDeque::new(),
+            rcvmore: false,
+            last_endpoint: String::new(),
+            turn: Turn::new(socket_type, false),
+        })
+    };
+    // SAFETY: by this function's contract the context is null or live and not terminated
+    // meanwhile.
+    let created = unsafe { with_context(ctx, create) };
+    match created {
+        Ok(socket) => {
+            let ptr = Box::into_raw(Box::new(socket)).cast::<c_void>();
+            LIVE_SOCKETS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_with(HashSet::new)
+                .insert(ptr as usize);
+            ptr
+        }
+        Err(code) => {
+            set_errno(code);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Close the socket: frames of an unfinished message are dropped, sent messages go within the
+/// linger (`zmq_ctx_term` waits for them). Works after `zmq_ctx_term` began. `ENOTSOCK` for null
+/// or closed pointers.
+///
+/// # Safety
+/// `socket` must not be in use by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_close(socket: *mut c_void) -> c_int {
+    let removed = !socket.is_null()
+        && LIVE_SOCKETS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .is_some_and(|live| live.remove(&(socket as usize)));
+    if !removed {
+        return fail(libc::ENOTSOCK);
+    }
+    // SAFETY: the address was live (from `Box::into_raw` in `zmq_socket`) and this call removed
+    // it, so it is freed exactly once and no later call reaches it.
+    let socket = unsafe { Box::from_raw(socket.cast::<Socket>()) };
+    let context = socket.context.clone();
+    drop(socket);
+    context.closed();
+    0
+}
+
+/// Listen on `endpoint` (`tcp://`, `ipc://`, `inproc://`); `tcp://host:*` picks a port, which
+/// `ZMQ_LAST_ENDPOINT` then names.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `endpoint` null or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_bind(socket: *mut c_void, endpoint: *const c_char) -> c_int {
+    let call = |s: &mut Socket| {
+        // SAFETY: by the contract, null or NUL-terminated.
+        let endpoint = unsafe { endpoint_str(endpoint) }?;
+        check_endpoint(endpoint)?;
+        let bound = s.inner()?.bind(endpoint).map_err(|e| ringmq_errno(&e))?;
+        s.last_endpoint = bound;
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Connect to `endpoint`, now or (tcp, ipc, inproc) once it is there.
+///
+/// # Safety
+/// As [`zmq_bind`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_connect(socket: *mut c_void, endpoint: *const c_char) -> c_int {
+    let call = |s: &mut Socket| {
+        // SAFETY: by the contract, null or NUL-terminated.
+        let endpoint = unsafe { endpoint_str(endpoint) }?;
+        check_endpoint(endpoint)?;
+        s.inner()?.connect(endpoint).map_err(|e| ringmq_errno(&e))?;
+        endpoint.clone_into(&mut s.last_endpoint);
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Stop listening on `endpoint`; `ENOENT` when the socket is not bound there.
+///
+/// # Safety
+/// As [`zmq_bind`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_unbind(socket: *mut c_void, endpoint: *const c_char) -> c_int {
+    let call = |s: &mut Socket| {
+        // SAFETY: by the contract, null or NUL-terminated.
+        let endpoint = unsafe { endpoint_str(endpoint) }?;
+        s.inner()?.unbind(endpoint).map_err(|e| ringmq_errno(&e))?;
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Stop connecting to `endpoint`; `ENOENT` when the socket is not connected there.
+///
+/// # Safety
+/// As [`zmq_bind`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_disconnect(socket: *mut c_void, endpoint: *const c_char) -> c_int {
+    let call = |s: &mut Socket| {
+        // SAFETY: by the contract, null or NUL-terminated.
+        let endpoint = unsafe { endpoint_str(endpoint) }?;
+        s.inner()?
+            .disconnect(endpoint)
+            .map_err(|e| ringmq_errno(&e))?;
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// The option value as a byte slice; `EINVAL` for a null value with a non-zero length.
+///
+/// # Safety
+/// `value` must be null or readable for `len` bytes.
+unsafe fn value_bytes<'a>(value: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if value.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: non-null and, by the contract, readable for `len` bytes.
+    Ok(unsafe { std::slice::from_raw_parts(value.cast::<u8>(), len) })
+}
+
+/// The option value as an `int`; `EINVAL` unless it is exactly one.
+fn value_int(bytes: &[u8]) -> Result<c_int, c_int> {
+    let bytes: [u8; std::mem::size_of::<c_int>()] = bytes.try_into().map_err(|_| libc::EINVAL)?;
+    Ok(c_int::from_ne_bytes(bytes))
+}
+
+/// Set an option: `ZMQ_LINGER`, `ZMQ_SNDHWM`, `ZMQ_RCVHWM`, `ZMQ_RCVTIMEO`, `ZMQ_SNDTIMEO`
+/// (`int`s), `ZMQ_SUBSCRIBE`, `ZMQ_UNSUBSCRIBE` (SUB and XSUB; a prefix), `ZMQ_ROUTING_ID` (1 to
+/// 255 bytes). Any other option, or a bad value, is `EINVAL`.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `value` null or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_setsockopt(
+    socket: *mut c_void,
+    option_name: c_int,
+    value: *const c_void,
+    len: usize,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        // SAFETY: by the contract, null or readable for `len` bytes.
+        let bytes = unsafe { value_bytes(value, len) }?;
+        set_option(s, option_name, bytes)?;
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+fn set_option(s: &mut Socket, option_name: c_int, bytes: &[u8]) -> Result<(), c_int> {
+    let millis = |v: c_int| Duration::from_millis(v as u64);
+    match option_name {
+        option::LINGER => {
+            let v = value_int(bytes)?;
+            s.update_options(|o| o.linger = (v >= 0).then(|| millis(v)))
+        }
+        option::SNDHWM | option::RCVHWM => {
+            let v = usize::try_from(value_int(bytes)?).map_err(|_| libc::EINVAL)?;
+            s.update_options(|o| match option_name {
+                option::SNDHWM => o.sndhwm = v,
+                _ => o.rcvhwm = v,
+            })
+        }
+        option::RCVTIMEO | option::SNDTIMEO => {
+            let v = value_int(bytes)?;
+            if v < -1 {
+                return Err(libc::EINVAL);
+            }
+            if option_name == option::RCVTIMEO {
+                s.rcvtimeo_ms = v;
+            } else {
+                s.sndtimeo_ms = v;
+            }
+            Ok(())
+        }
+        option::SUBSCRIBE | option::UNSUBSCRIBE => {
+            if !matches!(s.socket_type, SocketType::Sub | SocketType::XSub) {
+                return Err(libc::EINVAL);
+            }
+            let result = if option_name == option::SUBSCRIBE {
+                s.inner()?.subscribe(bytes)
+            } else {
+                s.inner()?.unsubscribe(bytes)
+            };
+            result.map_err(|_| libc::EINVAL)
+        }
+        option::ROUTING_ID => {
+            if bytes.is_empty() || bytes.len() > ROUTING_ID_LEN_MAX {
+                return Err(libc::EINVAL);
+            }
+            let id = Bytes::copy_from_slice(bytes);
+            s.update_options(|o| o.routing_id = Some(id))
+        }
+        _ => Err(libc::EINVAL),
+    }
+}
+
+/// Read an option: `ZMQ_TYPE`, `ZMQ_RCVMORE`, `ZMQ_EVENTS`, `ZMQ_LINGER`, `ZMQ_SNDHWM`,
+/// `ZMQ_RCVHWM`, `ZMQ_RCVTIMEO`, `ZMQ_SNDTIMEO` (`int`s), `ZMQ_ROUTING_ID` (bytes),
+/// `ZMQ_LAST_ENDPOINT` (a NUL-terminated string). `*len` says the buffer's size on entry and the
+/// value's on return; `EINVAL` for a buffer too small or any other option.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `value` writable for `*len` bytes; `len` a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_getsockopt(
+    socket: *mut c_void,
+    option_name: c_int,
+    value: *mut c_void,
+    len: *mut usize,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        if value.is_null() || len.is_null() {
+            return Err(libc::EINVAL);
+        }
+        let bytes = option_value(s, option_name)?;
+        // SAFETY: `len` is non-null and, by the contract, valid.
+        let capacity = unsafe { len.read() };
+        if bytes.len() > capacity {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: `value` is non-null and writable for `capacity >= bytes.len()` bytes;
+        // `bytes` is our own buffer, so they do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), value.cast::<u8>(), bytes.len());
+            len.write(bytes.len());
+        }
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// The option's value as the bytes C gets.
+fn option_value(s: &mut Socket, option_name: c_int) -> Result<Vec<u8>, c_int> {
+    let int = |v: c_int| Ok(v.to_ne_bytes().to_vec());
+    let millis = |d: Option<Duration>| match d {
+        None => -1,
+        Some(d) => c_int::try_from(d.as_millis()).unwrap_or(c_int::MAX),
+    };
+    match option_name {
+        option::TYPE => int(s.type_number),
+        option::RCVMORE => int(c_int::from(s.rcvmore)),
+        option::EVENTS => {
+            let events = s.inner()?.events();
+            let mut bits = 0;
+            if events.readable || !s.incoming.is_empty() {
+                bits |= ZMQ_POLLIN;
+            }
+            if events.writable {
+                bits |= ZMQ_POLLOUT;
+            }
+            int(bits)
+        }
+        option::LINGER => int(millis(s.options()?.linger)),
+        option::SNDHWM => int(size_to_c(s.options()?.sndhwm)),
+        option::RCVHWM => int(size_to_c(s.options()?.rcvhwm)),
+        option::RCVTIMEO => int(s.rcvtimeo_ms),
+        option::SNDTIMEO => int(s.sndtimeo_ms),
+        option::ROUTING_ID => Ok(s
+            .options()?
+            .routing_id
+            .map(|id| id.to_vec())
+            .unwrap_or_default()),
+        option::LAST_ENDPOINT => {
+            let mut text = s.last_endpoint.clone().into_bytes();
+            text.push(0);
+            Ok(text)
+        }
+        _ => Err(libc::EINVAL),
+    }
+}
+
+/// Send `len` bytes from `buf` as one frame (copied); `ZMQ_SNDMORE`: more frames follow;
+/// `ZMQ_DONTWAIT`: `EAGAIN` instead of waiting. Returns `len`.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `buf` null (with `len` 0) or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_send(
+    socket: *mut c_void,
+    buf: *const c_void,
+    len: usize,
+    flags: c_int,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        // SAFETY: by the contract, null or readable for `len` bytes.
+        let frame = Bytes::copy_from_slice(unsafe { value_bytes(buf, len) }?);
+        s.send_frame(frame, flags)?;
+        Ok(size_to_c(len))
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Receive one frame into `buf`, truncated to `len` bytes; returns the frame's full size.
+/// `ZMQ_RCVMORE` then says whether more frames of its message follow.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `buf` null (with `len` 0) or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_recv(
+    socket: *mut c_void,
+    buf: *mut c_void,
+    len: usize,
+    flags: c_int,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        if buf.is_null() && len > 0 {
+            return Err(libc::EINVAL);
+        }
+        let frame = s.recv_frame(flags)?;
+        let copied = frame.len().min(len);
+        if copied > 0 {
+            // SAFETY: `buf` is non-null (checked) and writable for `len >= copied` bytes; the
+            // frame is our own buffer, so they do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), buf.cast::<u8>(), copied) };
+        }
+        Ok(size_to_c(frame.len()))
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Send the message as one frame without copying (flags as [`zmq_send`]); on success `msg`
+/// becomes empty. Returns its size.
+///
+/// # Safety
+/// `msg` must point to an initialised `zmq_msg_t`; `socket` as in [`zmq_close`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_msg_send(
+    msg: *mut zmq_msg_t,
+    socket: *mut c_void,
+    flags: c_int,
+) -> c_int {
+    if msg.is_null() {
+        return fail(libc::EFAULT);
+    }
+    let call = |s: &mut Socket| {
+        // SAFETY: `msg` is non-null (checked) and, by the contract, initialised and ours.
+        let bytes = unsafe { msg::frame(msg) }.freeze();
+        let size = bytes.len();
+        s.send_frame(bytes, flags)?;
+        // SAFETY: as above.
+        unsafe { msg::replace(msg, Frame::shared(Bytes::new(), false)) };
+        Ok(size_to_c(size))
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Receive one frame into `msg` (its old content is released); `zmq_msg_more` then says whether
+/// more follow. Returns its size.
+///
+/// # Safety
+/// `msg` must point to an initialised `zmq_msg_t`; `socket` as in [`zmq_close`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_msg_recv(
+    msg: *mut zmq_msg_t,
+    socket: *mut c_void,
+    flags: c_int,
+) -> c_int {
+    if msg.is_null() {
+        return fail(libc::EFAULT);
+    }
+    let call = |s: &mut Socket| {
+        let frame = s.recv_frame(flags)?;
+        let size = frame.len();
+        // SAFETY: `msg` is non-null (checked) and, by the contract, initialised and ours.
+        unsafe { msg::replace(msg, Frame::shared(frame, s.rcvmore)) };
+        Ok(size_to_c(size))
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
