@@ -173,8 +173,8 @@ pub(crate) struct Bridge {
 impl Bridge {
     fn new(options: &super::Options, blocks_at_hwm: bool) -> Bridge {
         // Bounded by the HWM, at most 4096 (0, no HWM: 4096). A type that waits at its HWM keeps
-        // one message in the pump while the socket is full, so its queue holds one less and a
-        // handle buffers at most twice its sndhwm; a type that drops (PUB, XPUB, ROUTER) holds a
+        // one message in the pump while the socket is full, so its queue holds one less (but at
+        // least one) and a handle buffers at most twice its sndhwm (3 with sndhwm 1); a type that drops (PUB, XPUB, ROUTER) holds a
         // whole sndhwm, so a burst of sndhwm messages is never dropped here.
         let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
         let to_shard = match options.sndhwm {
