@@ -42,7 +42,7 @@ cargo nextest run --workspace --no-fail-fast
 # Every engine, interop and CLI behaviour again on the epoll backend: `auto` runtimes honour
 # RINGMQ_BACKEND, so the same tests run on the other driver.
 step "engine, interop and CLI tests again on the epoll backend"
-RINGMQ_BACKEND=epoll cargo nextest run -p ringmq -p ringmq-interop -p ringmq-cli -p loadgen --no-fail-fast
+RINGMQ_BACKEND=epoll cargo nextest run -p ringmq -p ringmq-interop -p ringmq-cli -p loadgen -p ringmq-zmq-abi --no-fail-fast
 step "the metrics facade (cargo feature \`metrics\`)"
 cargo nextest run -p ringmq --features metrics --test metrics
 step "stress tests, short bounds (figures printed; full scale: scripts/stress.sh)"
