@@ -31,6 +31,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p ringmq --all-targets --features metrics -- -D warnings
 # Licences, banned and duplicate crates, allowed sources (deny.toml), offline. The advisory check
 # needs the network: `cargo deny check advisories` is a release step (README, Hardening).
 step "cargo deny (licences, bans, sources; offline)"

@@ -154,6 +154,10 @@ pub(crate) fn publish(socket: u64, socket_type: &str, endpoints: &str, stats: &S
             "ringmq_dropped_handoff_full_total",
             stats.dropped.handoff_full,
         ),
+        (
+            "ringmq_dropped_subscription_notices_total",
+            stats.dropped.subscription_notices,
+        ),
         ("ringmq_connects_total", stats.connects),
         ("ringmq_accepts_total", stats.accepts),
         ("ringmq_disconnects_total", stats.disconnects),
