@@ -110,6 +110,8 @@ fn writable_is_signalled_when_room_appears() {
         assert!(Instant::now() < deadline);
     }
     push.try_send(Message::single("again")).unwrap();
+    // Taken, so nothing is left for the close to linger on.
+    assert_eq!(pull.recv().unwrap(), Message::single("again"));
 }
 
 #[test]
