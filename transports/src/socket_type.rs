@@ -45,22 +45,25 @@ impl SocketType {
         }
     }
 
+    /// Every classic socket type, in libzmq's numbering (`ZMQ_PAIR` = 0 … `ZMQ_XSUB` = 10).
+    pub const ALL: [SocketType; 11] = [
+        SocketType::Pair,
+        SocketType::Pub,
+        SocketType::Sub,
+        SocketType::Req,
+        SocketType::Rep,
+        SocketType::Dealer,
+        SocketType::Router,
+        SocketType::Pull,
+        SocketType::Push,
+        SocketType::XPub,
+        SocketType::XSub,
+    ];
+
     /// Parse a `Socket-Type` value. ZMTP names are upper case; lower case is accepted for CLIs.
     pub fn from_name(name: &[u8]) -> Option<SocketType> {
-        let all = [
-            SocketType::Pair,
-            SocketType::Pub,
-            SocketType::Sub,
-            SocketType::Req,
-            SocketType::Rep,
-            SocketType::Dealer,
-            SocketType::Router,
-            SocketType::Pull,
-            SocketType::Push,
-            SocketType::XPub,
-            SocketType::XSub,
-        ];
-        all.into_iter()
+        SocketType::ALL
+            .into_iter()
             .find(|t| t.as_str().as_bytes().eq_ignore_ascii_case(name))
     }
 
@@ -102,21 +105,8 @@ mod tests {
 
     #[test]
     fn compatibility_is_symmetric_and_matches_rfc() {
-        let all = [
-            SocketType::Pair,
-            SocketType::Pub,
-            SocketType::Sub,
-            SocketType::Req,
-            SocketType::Rep,
-            SocketType::Dealer,
-            SocketType::Router,
-            SocketType::Pull,
-            SocketType::Push,
-            SocketType::XPub,
-            SocketType::XSub,
-        ];
-        for a in all {
-            for b in all {
+        for a in SocketType::ALL {
+            for b in SocketType::ALL {
                 assert_eq!(a.is_compatible(b), b.is_compatible(a), "{a} {b}");
             }
         }

@@ -56,20 +56,8 @@ const TERM_CHECK: Duration = Duration::from_millis(100);
 /// Longest routing id (`ZMQ_ROUTING_ID`), as in ZMTP's one-byte length.
 const ROUTING_ID_LEN_MAX: usize = 255;
 
-/// The socket types by their `zmq.h` numbers, in order.
-const SOCKET_TYPES: [SocketType; 11] = [
-    SocketType::Pair,
-    SocketType::Pub,
-    SocketType::Sub,
-    SocketType::Req,
-    SocketType::Rep,
-    SocketType::Dealer,
-    SocketType::Router,
-    SocketType::Pull,
-    SocketType::Push,
-    SocketType::XPub,
-    SocketType::XSub,
-];
+/// The socket types by their `zmq.h` numbers, in order (libzmq's numbering).
+const SOCKET_TYPES: [SocketType; 11] = SocketType::ALL;
 
 /// A socket as C holds it (`void *`).
 pub(crate) struct Socket {
