@@ -107,6 +107,11 @@ impl Message {
             .and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// All properties of the connection the message came from, if it carries them.
+    pub fn properties(&self) -> Option<&Arc<Metadata>> {
+        self.properties.as_ref()
+    }
+
     /// Attach connection properties (done by the receiving socket).
     pub fn set_properties(&mut self, properties: Arc<Metadata>) {
         self.properties = Some(properties);

@@ -1,4 +1,5 @@
-//! `zmq_ctx_*`: a context is one ringmq [`Runtime`] and the count of its open sockets.
+//! `zmq_ctx_*`: a context is one ringmq [`Runtime`] (started at its first socket, with one shard
+//! per `ZMQ_IO_THREADS`), its options and the count of its open sockets.
 //!
 //! Ownership: `zmq_ctx_new` leaks a boxed [`Context`] to C; `zmq_ctx_term` takes it back. Each
 //! socket holds an `Arc` of the context's [`ContextShared`], so a terminated context is seen
@@ -9,19 +10,78 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
+use std::sync::OnceLock;
+
 use ringmq::{Config, Runtime};
 
 use crate::error::{errno_of, fail, set_errno};
 
+/// Context option numbers (zmq_ctx_set(3)).
+mod option {
+    use std::ffi::c_int;
+    pub const IO_THREADS: c_int = 1;
+    pub const MAX_SOCKETS: c_int = 2;
+    pub const SOCKET_LIMIT: c_int = 3;
+    pub const THREAD_SCHED_POLICY: c_int = 4;
+    pub const MAX_MSGSZ: c_int = 5;
+    pub const MSG_T_SIZE: c_int = 6;
+    pub const THREAD_AFFINITY_CPU_ADD: c_int = 7;
+    pub const THREAD_AFFINITY_CPU_REMOVE: c_int = 8;
+    pub const THREAD_NAME_PREFIX: c_int = 9;
+    /// `ZMQ_THREAD_PRIORITY` shares its number with `ZMQ_SOCKET_LIMIT`; only `zmq_ctx_set`
+    /// takes it (the limit is read-only).
+    pub const THREAD_PRIORITY: c_int = 3;
+    pub const IPV6: c_int = 42;
+    pub const BLOCKY: c_int = 70;
+}
+
+/// The most sockets a context can have (`ZMQ_SOCKET_LIMIT`; `ZMQ_MAX_SOCKETS` up to it).
+const SOCKET_LIMIT: c_int = 65_535;
+
+/// A context's options, as `zmq_ctx_set` left them.
+#[derive(Debug, Clone)]
+pub(crate) struct ContextOptions {
+    /// Shards of the runtime, fixed when the first socket starts it (0 is taken as 1).
+    pub(crate) io_threads: c_int,
+    pub(crate) max_sockets: c_int,
+    /// New sockets linger forever (-1) when set, not at all when cleared.
+    pub(crate) blocky: bool,
+    /// New sockets start with `ZMQ_IPV6` set.
+    pub(crate) ipv6: bool,
+    pub(crate) max_msgsz: c_int,
+    thread_priority: c_int,
+    thread_sched_policy: c_int,
+    thread_name_prefix: c_int,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions {
+            io_threads: 1,
+            max_sockets: 1023,
+            blocky: true,
+            ipv6: false,
+            max_msgsz: c_int::MAX,
+            thread_priority: -1,
+            thread_sched_policy: -1,
+            thread_name_prefix: 0,
+        }
+    }
+}
+
 /// What a context shares with its sockets.
 #[derive(Debug, Default)]
 pub(crate) struct ContextShared {
-    /// Set by `zmq_ctx_term`: every later call on the context's sockets fails with `ETERM`.
+    /// Set by `zmq_ctx_shutdown` or `zmq_ctx_term`: every later call on the context's sockets
+    /// fails with `ETERM`.
     terminated: AtomicBool,
+    options: Mutex<ContextOptions>,
     /// Sockets of this context not yet closed.
     open_sockets: Mutex<usize>,
     /// Signalled when `open_sockets` drops.
     socket_closed: Condvar,
+    /// The threads of `zmq_socket_monitor`, joined by `zmq_ctx_term` before the runtime stops.
+    monitors: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl ContextShared {
@@ -29,12 +89,26 @@ impl ContextShared {
         self.terminated.load(Ordering::SeqCst)
     }
 
-    /// Count a new socket.
-    fn opened(&self) {
-        *self
+    /// The context's options now.
+    pub(crate) fn options(&self) -> ContextOptions {
+        self.options
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Count a new socket; `EMFILE` at `ZMQ_MAX_SOCKETS`.
+    fn opened(&self) -> Result<(), c_int> {
+        let max = self.options().max_sockets;
+        let mut open = self
             .open_sockets
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) += 1;
+            .unwrap_or_else(PoisonError::into_inner);
+        if *open >= usize::try_from(max).unwrap_or(0) {
+            return Err(libc::EMFILE);
+        }
+        *open += 1;
+        Ok(())
     }
 
     /// Count a closed socket and wake a waiting `zmq_ctx_term`.
@@ -45,6 +119,23 @@ impl ContextShared {
             .unwrap_or_else(PoisonError::into_inner);
         *open = open.saturating_sub(1);
         self.socket_closed.notify_all();
+    }
+
+    /// Keep a monitor thread, to be joined at term.
+    pub(crate) fn add_monitor(&self, thread: std::thread::JoinHandle<()>) {
+        let mut monitors = self.monitors.lock().unwrap_or_else(PoisonError::into_inner);
+        monitors.retain(|t| !t.is_finished());
+        monitors.push(thread);
+    }
+
+    /// Wait for the monitor threads, which end once the context is terminated.
+    fn join_monitors(&self) {
+        let monitors =
+            std::mem::take(&mut *self.monitors.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in monitors {
+            // A monitor thread does not panic; if it did, there is nothing left to clean up.
+            let _ = thread.join();
+        }
     }
 
     fn wait_all_closed(&self) {
@@ -64,7 +155,8 @@ impl ContextShared {
 /// A context as C holds it (`void *`).
 #[derive(Debug)]
 pub(crate) struct Context {
-    runtime: Runtime,
+    /// Started by the first socket, so `ZMQ_IO_THREADS` set before it applies.
+    runtime: OnceLock<Runtime>,
     shared: Arc<ContextShared>,
 }
 
@@ -105,24 +197,36 @@ impl Context {
         if self.shared.is_terminated() {
             return Err(crate::error::ETERM);
         }
-        self.shared.opened();
-        Ok((self.runtime.next_shard(), self.shared.clone()))
+        let runtime = self.runtime()?;
+        self.shared.opened()?;
+        Ok((runtime.next_shard(), self.shared.clone()))
+    }
+
+    /// The runtime, started now with `ZMQ_IO_THREADS` shards if it is not running yet.
+    fn runtime(&self) -> Result<&Runtime, c_int> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let config = Config {
+            shards: usize::try_from(self.shared.options().io_threads)
+                .unwrap_or(1)
+                .max(1),
+            ..Config::default()
+        };
+        let runtime = Runtime::new(config).map_err(|e| errno_of(e.kind()))?;
+        // Two threads making a context's first sockets at once: one runtime wins, the other is
+        // dropped unused.
+        Ok(self.runtime.get_or_init(|| runtime))
     }
 }
 
-/// A new context: one ringmq runtime with the default configuration (one shard; the
-/// `RINGMQ_*` environment variables are not read). NULL with errno on failure.
+/// A new context. Its ringmq runtime starts with its first socket, with the default
+/// configuration but `ZMQ_IO_THREADS` shards (the `RINGMQ_*` environment variables are not
+/// read, except `RINGMQ_BACKEND`).
 #[no_mangle]
 pub extern "C" fn zmq_ctx_new() -> *mut c_void {
-    let runtime = match Runtime::new(Config::default()) {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            set_errno(errno_of(e.kind()));
-            return std::ptr::null_mut();
-        }
-    };
     let context = Box::new(Context {
-        runtime,
+        runtime: OnceLock::new(),
         shared: Arc::default(),
     });
     let ptr = Box::into_raw(context).cast::<c_void>();
@@ -150,6 +254,7 @@ pub unsafe extern "C" fn zmq_ctx_term(ctx: *mut c_void) -> c_int {
     };
     shared.terminated.store(true, Ordering::SeqCst);
     shared.wait_all_closed();
+    shared.join_monitors();
     let removed = LIVE_CONTEXTS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -163,6 +268,119 @@ pub unsafe extern "C" fn zmq_ctx_term(ctx: *mut c_void) -> c_int {
     // LIVE_CONTEXTS, so no later call can reach it and it is freed exactly once.
     drop(unsafe { Box::from_raw(ctx.cast::<Context>()) });
     0
+}
+
+/// Make every blocking call on the context's sockets return `ETERM` (within 100 ms), and every
+/// later call too, without waiting for anything; `zmq_ctx_term` must still be called.
+///
+/// # Safety
+/// As [`zmq_ctx_term`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_ctx_shutdown(ctx: *mut c_void) -> c_int {
+    // SAFETY: by this function's contract.
+    let result = unsafe {
+        with_context(ctx, |c| {
+            c.shared.terminated.store(true, Ordering::SeqCst);
+            Ok(0)
+        })
+    };
+    result.unwrap_or_else(fail)
+}
+
+/// Set a context option: `ZMQ_IO_THREADS` (before the first socket), `ZMQ_MAX_SOCKETS` (1 to
+/// `ZMQ_SOCKET_LIMIT`), `ZMQ_IPV6`, `ZMQ_BLOCKY`, `ZMQ_MAX_MSGSZ`, and the thread options, which
+/// are kept but change nothing (ringmq's shards are placed by its own configuration). `EINVAL`
+/// for other options and bad values.
+///
+/// # Safety
+/// As [`zmq_ctx_term`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_ctx_set(ctx: *mut c_void, option_name: c_int, value: c_int) -> c_int {
+    let set = |c: &Context| {
+        let mut options = c
+            .shared
+            .options
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let non_negative = |v: c_int| if v >= 0 { Ok(v) } else { Err(libc::EINVAL) };
+        match option_name {
+            option::IO_THREADS => options.io_threads = non_negative(value)?,
+            option::MAX_SOCKETS => {
+                if !(1..=SOCKET_LIMIT).contains(&value) {
+                    return Err(libc::EINVAL);
+                }
+                options.max_sockets = value;
+            }
+            option::THREAD_PRIORITY => options.thread_priority = value,
+            option::THREAD_SCHED_POLICY => options.thread_sched_policy = value,
+            option::THREAD_AFFINITY_CPU_ADD | option::THREAD_AFFINITY_CPU_REMOVE => {
+                non_negative(value)?;
+            }
+            option::THREAD_NAME_PREFIX => options.thread_name_prefix = value,
+            option::MAX_MSGSZ => options.max_msgsz = non_negative(value)?,
+            option::IPV6 => options.ipv6 = value != 0,
+            option::BLOCKY => options.blocky = value != 0,
+            _ => return Err(libc::EINVAL),
+        }
+        Ok(0)
+    };
+    // SAFETY: by this function's contract.
+    unsafe { with_context(ctx, set) }.unwrap_or_else(fail)
+}
+
+/// Read a context option (as [`zmq_ctx_set`], plus `ZMQ_SOCKET_LIMIT` and `ZMQ_MSG_T_SIZE`);
+/// -1 with `EINVAL` for others, `EFAULT` for a bad context.
+///
+/// # Safety
+/// As [`zmq_ctx_term`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_ctx_get(ctx: *mut c_void, option_name: c_int) -> c_int {
+    let get = |c: &Context| {
+        let options = c.shared.options();
+        Ok(match option_name {
+            option::IO_THREADS => options.io_threads,
+            option::MAX_SOCKETS => options.max_sockets,
+            option::SOCKET_LIMIT => SOCKET_LIMIT,
+            option::THREAD_SCHED_POLICY => options.thread_sched_policy,
+            option::THREAD_NAME_PREFIX => options.thread_name_prefix,
+            option::MAX_MSGSZ => options.max_msgsz,
+            option::MSG_T_SIZE => std::mem::size_of::<crate::zmq_msg_t>() as c_int,
+            option::IPV6 => c_int::from(options.ipv6),
+            option::BLOCKY => c_int::from(options.blocky),
+            _ => return Err(libc::EINVAL),
+        })
+    };
+    // SAFETY: by this function's contract.
+    unsafe { with_context(ctx, get) }.unwrap_or_else(fail)
+}
+
+/// The older way to make a context: [`zmq_ctx_new`] with `ZMQ_IO_THREADS` set to `io_threads`
+/// (`EINVAL` if negative).
+#[no_mangle]
+pub extern "C" fn zmq_init(io_threads: c_int) -> *mut c_void {
+    if io_threads < 0 {
+        set_errno(libc::EINVAL);
+        return std::ptr::null_mut();
+    }
+    let ctx = zmq_ctx_new();
+    // SAFETY: a live context just made, not shared with anyone yet.
+    if unsafe { zmq_ctx_set(ctx, option::IO_THREADS, io_threads) } != 0 {
+        // SAFETY: as above; it has no sockets.
+        unsafe { zmq_ctx_term(ctx) };
+        set_errno(libc::EINVAL);
+        return std::ptr::null_mut();
+    }
+    ctx
+}
+
+/// The older name of [`zmq_ctx_term`].
+///
+/// # Safety
+/// As [`zmq_ctx_term`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_term(ctx: *mut c_void) -> c_int {
+    // SAFETY: same contract.
+    unsafe { zmq_ctx_term(ctx) }
 }
 
 /// The older name of [`zmq_ctx_term`].

@@ -1,10 +1,12 @@
 //! libzmq's C ABI (`zmq.h`) over ringmq, built as the shared library `libzmq.so.5`.
 //!
-//! This is the first slice: contexts, sockets, bind/connect/unbind/disconnect, a handful of
-//! socket options, frame-by-frame `zmq_send`/`zmq_recv` and `zmq_msg_*`, Z85 and CURVE key
-//! generation. Every function declared in `include/zmq.h` is implemented here, and nothing else
-//! is exported. It does not have `zmq_poll`, `zmq_proxy`, `zmq_socket_monitor`, `ZMQ_FD` or the
-//! security options yet.
+//! Every stable function of libzmq 4.3 is exported (the draft API is not): contexts, sockets,
+//! every socket option (stored and readable; which ones ringmq acts on is in `sockopt`),
+//! frame-by-frame `zmq_send`/`zmq_recv` and `zmq_msg_*` with connection properties,
+//! `zmq_poll` over sockets and descriptors, `ZMQ_FD`/`ZMQ_EVENTS`, proxies, `zmq_socket_monitor`,
+//! NULL/PLAIN/CURVE with a ZAP handler at `inproc://zeromq.zap.01`, Z85 and CURVE keys, and the
+//! utilities (atomic counters, timers, stopwatch, threads). `include/zmq.h` declares exactly
+//! what is exported. `ZMQ_STREAM` sockets are not offered (`zmq_socket` fails with `EINVAL`).
 //!
 //! How it maps onto ringmq: a context is one [`ringmq::Runtime`] (so inproc works between the
 //! sockets of one context, as in libzmq); a socket is one [`ringmq::BlockingSocket`], made at
@@ -19,22 +21,42 @@
 
 mod context;
 mod error;
+mod monitor;
 mod msg;
+mod poll;
+mod proxy;
 mod socket;
+mod sockopt;
+mod utility;
 
 use std::ffi::{c_char, c_int, CStr};
 
-pub use context::{zmq_ctx_destroy, zmq_ctx_new, zmq_ctx_term};
+pub use context::{
+    zmq_ctx_destroy, zmq_ctx_get, zmq_ctx_new, zmq_ctx_set, zmq_ctx_shutdown, zmq_ctx_term,
+    zmq_init, zmq_term,
+};
 pub use error::{zmq_errno, zmq_strerror};
 pub use error::{EFSM, EMTHREAD, ENOCOMPATPROTO, ETERM, HAUSNUMERO};
+pub use monitor::zmq_socket_monitor;
 pub use msg::{
-    zmq_free_fn, zmq_msg_close, zmq_msg_copy, zmq_msg_data, zmq_msg_init, zmq_msg_init_data,
-    zmq_msg_init_size, zmq_msg_more, zmq_msg_move, zmq_msg_size, zmq_msg_t,
+    zmq_free_fn, zmq_msg_close, zmq_msg_copy, zmq_msg_data, zmq_msg_get, zmq_msg_gets,
+    zmq_msg_init, zmq_msg_init_data, zmq_msg_init_size, zmq_msg_more, zmq_msg_move, zmq_msg_set,
+    zmq_msg_size, zmq_msg_t,
 };
+pub use poll::{zmq_poll, zmq_pollitem_t, ZMQ_POLLERR, ZMQ_POLLPRI};
+pub use proxy::{zmq_device, zmq_proxy, zmq_proxy_steerable};
 pub use socket::{
     zmq_bind, zmq_close, zmq_connect, zmq_disconnect, zmq_getsockopt, zmq_msg_recv, zmq_msg_send,
-    zmq_recv, zmq_send, zmq_setsockopt, zmq_socket, zmq_unbind, ZMQ_DONTWAIT, ZMQ_POLLIN,
-    ZMQ_POLLOUT, ZMQ_SNDMORE,
+    zmq_recv, zmq_recviov, zmq_recvmsg, zmq_send, zmq_send_const, zmq_sendiov, zmq_sendmsg,
+    zmq_setsockopt, zmq_socket, zmq_unbind, ZMQ_DONTWAIT, ZMQ_POLLIN, ZMQ_POLLOUT, ZMQ_SNDMORE,
+};
+pub use utility::{
+    zmq_atomic_counter_dec, zmq_atomic_counter_destroy, zmq_atomic_counter_inc,
+    zmq_atomic_counter_new, zmq_atomic_counter_set, zmq_atomic_counter_value, zmq_sleep,
+    zmq_stopwatch_intermediate, zmq_stopwatch_start, zmq_stopwatch_stop, zmq_thread_fn,
+    zmq_threadclose, zmq_threadstart, zmq_timer_fn, zmq_timers_add, zmq_timers_cancel,
+    zmq_timers_destroy, zmq_timers_execute, zmq_timers_new, zmq_timers_reset,
+    zmq_timers_set_interval, zmq_timers_timeout,
 };
 
 use error::{fail, set_errno};
@@ -66,9 +88,8 @@ pub unsafe extern "C" fn zmq_version(major: *mut c_int, minor: *mut c_int, patch
     }
 }
 
-/// 1 if this library has `capability` ("ipc"), 0 otherwise. "curve" is 0 in this slice: CURVE
-/// keys can be made ([`zmq_curve_keypair`]) but the socket options that turn CURVE on are not
-/// mapped yet.
+/// 1 if this library has `capability`: "ipc", "curve" (and "plain", "null"); 0 for the others
+/// libzmq may have ("pgm", "tipc", "norm", "gssapi", "draft", "ws", "wss", "vmci").
 ///
 /// # Safety
 /// `capability` must be null or a NUL-terminated string.
@@ -79,7 +100,7 @@ pub unsafe extern "C" fn zmq_has(capability: *const c_char) -> c_int {
     }
     // SAFETY: non-null and, by the contract above, NUL-terminated.
     let capability = unsafe { CStr::from_ptr(capability) };
-    c_int::from(capability.to_bytes() == b"ipc")
+    c_int::from(matches!(capability.to_bytes(), b"ipc" | b"curve"))
 }
 
 /// Encode `size` bytes of `data` (a multiple of 4) as Z85 into `dest`, which must hold
@@ -161,6 +182,34 @@ pub unsafe extern "C" fn zmq_curve_keypair(
         write_c_string(z85_public, &public);
         write_c_string(z85_secret, &secret);
     }
+    0
+}
+
+/// Derive the Z85 public key of the Z85 secret key `z85_secret` (40 characters) into
+/// `z85_public` (41 bytes with the NUL). `EINVAL` for a bad key.
+///
+/// # Safety
+/// `z85_secret` must be NUL-terminated; `z85_public` writable for 41 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_curve_public(
+    z85_public: *mut c_char,
+    z85_secret: *const c_char,
+) -> c_int {
+    if z85_public.is_null() || z85_secret.is_null() {
+        return fail(libc::EINVAL);
+    }
+    // SAFETY: non-null and, by the contract, NUL-terminated.
+    let text = unsafe { CStr::from_ptr(z85_secret) };
+    let secret = text
+        .to_str()
+        .ok()
+        .and_then(|t| ringmq::SecretKey::from_z85(t).ok());
+    let Some(secret) = secret else {
+        return fail(libc::EINVAL);
+    };
+    let public = secret.public_key().to_z85();
+    // SAFETY: the text is 40 bytes and the caller guarantees 41 writable bytes.
+    unsafe { write_c_string(z85_public, &public) };
     0
 }
 

@@ -5,9 +5,12 @@
 //! every other call works on it in place. Content starts writable (`zmq_msg_init_size`) and is
 //! frozen into shared [`Bytes`] when it is sent or copied, so neither copies the data.
 
-use std::ffi::{c_int, c_void};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::{Bytes, BytesMut};
+use ringmq_transports::Metadata;
 
 use crate::error::{fail, set_errno};
 
@@ -38,6 +41,8 @@ pub(crate) struct Frame {
     content: Content,
     /// Set on a received frame that is not the last of its message.
     pub(crate) more: bool,
+    /// The connection properties of a received frame (`zmq_msg_gets`).
+    properties: Option<Arc<Metadata>>,
 }
 
 const _: () = assert!(std::mem::size_of::<Frame>() <= std::mem::size_of::<zmq_msg_t>());
@@ -48,6 +53,16 @@ impl Frame {
         Frame {
             content: Content::Shared(data),
             more,
+            properties: None,
+        }
+    }
+
+    /// A received frame, with its connection's properties.
+    pub(crate) fn received(data: Bytes, more: bool, properties: Option<Arc<Metadata>>) -> Frame {
+        Frame {
+            content: Content::Shared(data),
+            more,
+            properties,
         }
     }
 
@@ -148,6 +163,7 @@ pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> 
     let frame = Frame {
         content: Content::Writable(BytesMut::zeroed(size)),
         more: false,
+        properties: None,
     };
     // SAFETY: non-null; the caller guarantees it is writable.
     unsafe { init(msg, frame) };
@@ -298,14 +314,14 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
     if dest == src {
         return 0;
     }
-    let (bytes, more) = {
+    let copy = {
         // SAFETY: non-null, initialised by the contract, and distinct from `dest` (checked
         // above), so this is the only reference to it.
         let source = unsafe { frame(src) };
-        (source.freeze(), source.more)
+        Frame::received(source.freeze(), source.more, source.properties.clone())
     };
     // SAFETY: non-null, initialised by the contract; the borrow of `src` has ended.
-    unsafe { replace(dest, Frame::shared(bytes, more)) };
+    unsafe { replace(dest, copy) };
     0
 }
 
@@ -327,4 +343,116 @@ pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
         replace(dest, moved);
     }
     0
+}
+
+/// `zmq_msg_get` property: more frames follow.
+const ZMQ_MORE: c_int = 1;
+/// `zmq_msg_get` property: the file descriptor the frame was read from (deprecated).
+const ZMQ_SRCFD: c_int = 2;
+/// `zmq_msg_get` property: the frame's bytes are shared with another message.
+const ZMQ_SHARED: c_int = 3;
+
+/// An integer property: `ZMQ_MORE`, `ZMQ_SHARED` (1 when the bytes are shared with another
+/// message or the caller's buffer), `ZMQ_SRCFD` (always -1: ringmq does not expose connection
+/// descriptors). `EINVAL` for others.
+///
+/// # Safety
+/// `msg` must point to an initialised `zmq_msg_t`.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> c_int {
+    if msg.is_null() {
+        return fail(libc::EFAULT);
+    }
+    // SAFETY: non-null and, by the contract, initialised.
+    let frame = unsafe { frame_ref(msg) };
+    match property {
+        ZMQ_MORE => c_int::from(frame.more),
+        ZMQ_SRCFD => -1,
+        ZMQ_SHARED => c_int::from(match &frame.content {
+            Content::Writable(_) => false,
+            Content::Shared(bytes) => !bytes.is_unique(),
+        }),
+        _ => fail(libc::EINVAL),
+    }
+}
+
+/// Set an integer property: libzmq 4.3 has none that can be set, so always `EINVAL`.
+///
+/// # Safety
+/// `msg` must be null or point to an initialised `zmq_msg_t`.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, property: c_int, value: c_int) -> c_int {
+    let _ = (msg, property, value);
+    fail(libc::EINVAL)
+}
+
+/// NUL-terminated copies of one connection's properties, made once per connection the first
+/// time a program asks, and kept while the connection's properties live.
+type CProperties = HashMap<String, CString>;
+
+/// The copies by the address of the properties they were made from. An entry whose properties
+/// are gone is replaced when the address is reused and pruned as the table grows.
+static C_PROPERTIES: Mutex<Vec<(Weak<Metadata>, Arc<CProperties>)>> = Mutex::new(Vec::new());
+
+fn c_properties(properties: &Arc<Metadata>) -> Arc<CProperties> {
+    let mut table = C_PROPERTIES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, copies)) = table
+        .iter()
+        .find(|(weak, _)| std::ptr::eq(weak.as_ptr(), Arc::as_ptr(properties)))
+    {
+        return copies.clone();
+    }
+    table.retain(|(weak, _)| weak.strong_count() > 0);
+    let copies: CProperties = properties
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = CString::new(value.to_vec()).ok()?;
+            Some((name.to_ascii_lowercase(), value))
+        })
+        .collect();
+    let copies = Arc::new(copies);
+    table.push((Arc::downgrade(properties), copies.clone()));
+    copies
+}
+
+/// A connection property of a received message, as a NUL-terminated string that lives as long
+/// as the message: `Socket-Type`, `Identity` / `Routing-Id` (the peer's, when it sent one),
+/// `Peer-Address` (tcp), `User-Id` (PLAIN, CURVE), and the peer's other metadata. Names match
+/// without regard to case. NULL with `EINVAL` when the message has no such property.
+///
+/// # Safety
+/// `msg` must point to an initialised `zmq_msg_t`; `property` must be NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_msg_gets(
+    msg: *const zmq_msg_t,
+    property: *const c_char,
+) -> *const c_char {
+    if msg.is_null() || property.is_null() {
+        set_errno(libc::EINVAL);
+        return std::ptr::null();
+    }
+    // SAFETY: non-null and, by the contract, NUL-terminated.
+    let name = unsafe { CStr::from_ptr(property) }
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let name = if name == "routing-id" {
+        "identity".to_owned()
+    } else {
+        name
+    };
+    // SAFETY: non-null and, by the contract, initialised.
+    let frame = unsafe { frame_ref(msg) };
+    let found = frame.properties.as_ref().and_then(|properties| {
+        let copies = c_properties(properties);
+        // The string lives in `copies`, which the table keeps while `properties` (held by this
+        // message) lives.
+        copies.get(&name).map(|value| value.as_ptr())
+    });
+    match found {
+        Some(pointer) => pointer,
+        None => {
+            set_errno(libc::EINVAL);
+            std::ptr::null()
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! [`Socket::incoming`] and comes out one frame per call, `ZMQ_RCVMORE` saying whether more
 //! follow.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use ringmq_transports::{Endpoint, EndpointError};
 use crate::context::{with_context, ContextShared};
 use crate::error::{errno_of, fail, set_errno, EFSM, ETERM};
 use crate::msg::{self, zmq_msg_t, Frame};
+use crate::sockopt::Security;
 
 /// `zmq_send` flag: return `EAGAIN` instead of waiting.
 pub const ZMQ_DONTWAIT: c_int = 1;
@@ -33,54 +34,46 @@ pub const ZMQ_POLLIN: c_int = 1;
 /// `ZMQ_EVENTS` bit: a frame can be sent now.
 pub const ZMQ_POLLOUT: c_int = 2;
 
-/// Socket option numbers (zmq_setsockopt(3)).
-mod option {
-    use std::ffi::c_int;
-    pub const ROUTING_ID: c_int = 5;
-    pub const SUBSCRIBE: c_int = 6;
-    pub const UNSUBSCRIBE: c_int = 7;
-    pub const RCVMORE: c_int = 13;
-    pub const EVENTS: c_int = 15;
-    pub const TYPE: c_int = 16;
-    pub const LINGER: c_int = 17;
-    pub const SNDHWM: c_int = 23;
-    pub const RCVHWM: c_int = 24;
-    pub const RCVTIMEO: c_int = 27;
-    pub const SNDTIMEO: c_int = 28;
-    pub const LAST_ENDPOINT: c_int = 32;
-}
-
 /// How often a blocked send or receive looks whether its context was terminated.
 const TERM_CHECK: Duration = Duration::from_millis(100);
-
-/// Longest routing id (`ZMQ_ROUTING_ID`), as in ZMTP's one-byte length.
-const ROUTING_ID_LEN_MAX: usize = 255;
 
 /// The socket types by their `zmq.h` numbers, in order (libzmq's numbering).
 const SOCKET_TYPES: [SocketType; 11] = SocketType::ALL;
 
 /// A socket as C holds it (`void *`).
 pub(crate) struct Socket {
-    context: Arc<ContextShared>,
-    socket_type: SocketType,
+    pub(crate) context: Arc<ContextShared>,
+    /// The shard the socket lives on (its monitor's PAIR socket lives there too).
+    pub(crate) shard: ShardHandle,
+    /// The running `zmq_socket_monitor`, stopped when this is replaced or dropped.
+    pub(crate) monitor: Option<crate::monitor::SocketMonitor>,
+    pub(crate) socket_type: SocketType,
     handle: Handle,
     /// The `zmq.h` number of its type (`ZMQ_TYPE`).
-    type_number: c_int,
+    pub(crate) type_number: c_int,
     /// `ZMQ_RCVTIMEO` in ms; -1: forever.
-    rcvtimeo_ms: c_int,
+    pub(crate) rcvtimeo_ms: c_int,
     /// `ZMQ_SNDTIMEO` in ms; -1: forever.
-    sndtimeo_ms: c_int,
+    pub(crate) sndtimeo_ms: c_int,
     /// Frames sent with `ZMQ_SNDMORE`, waiting for the last frame of their message.
     outgoing: Vec<Bytes>,
     /// The rest of the last received message, handed out one frame per receive.
-    incoming: VecDeque<Bytes>,
+    pub(crate) incoming: VecDeque<Bytes>,
+    /// The connection properties of the message in `incoming` (`zmq_msg_gets`).
+    pub(crate) incoming_properties: Option<Message>,
     /// Whether the last received frame has more after it (`ZMQ_RCVMORE`).
-    rcvmore: bool,
+    pub(crate) rcvmore: bool,
     /// The endpoint of the last bind or connect (`ZMQ_LAST_ENDPOINT`).
-    last_endpoint: String,
+    pub(crate) last_endpoint: String,
     /// REQ/REP order, checked at a message's first frame so a misuse fails there with `EFSM`
     /// as in libzmq, not at its last (the socket checks the whole message again).
-    turn: Turn,
+    pub(crate) turn: Turn,
+    /// Options ringmq does not act on, kept as set so they read back (see `sockopt`).
+    pub(crate) kept: HashMap<c_int, Vec<u8>>,
+    /// The security options (`ZMQ_PLAIN_*`, `ZMQ_CURVE_*`).
+    pub(crate) security: Security,
+    /// `ZMQ_IPV6`.
+    pub(crate) ipv6: bool,
 }
 
 /// The ringmq socket behind a C socket, made at its first bind, connect, send, receive,
@@ -111,7 +104,7 @@ fn is_live(socket: *mut c_void) -> bool {
 /// # Safety
 /// No other thread may use or close the socket while `f` runs (libzmq's rule: a socket is used
 /// by one thread at a time).
-unsafe fn with_socket<R>(
+pub(crate) unsafe fn with_socket<R>(
     socket: *mut c_void,
     f: impl FnOnce(&mut Socket) -> Result<R, c_int>,
 ) -> Result<R, c_int> {
@@ -142,7 +135,7 @@ fn size_to_c(size: usize) -> c_int {
 ///
 /// # Safety
 /// `endpoint` must be null or NUL-terminated.
-unsafe fn endpoint_str<'a>(endpoint: *const c_char) -> Result<&'a str, c_int> {
+pub(crate) unsafe fn endpoint_str<'a>(endpoint: *const c_char) -> Result<&'a str, c_int> {
     if endpoint.is_null() {
         return Err(libc::EINVAL);
     }
@@ -168,7 +161,7 @@ fn ringmq_errno(e: &ringmq::Error) -> c_int {
 
 impl Socket {
     /// The ringmq socket, made now if it is not yet (see [`Handle`]).
-    fn inner(&mut self) -> Result<&mut BlockingSocket, c_int> {
+    pub(crate) fn inner(&mut self) -> Result<&mut BlockingSocket, c_int> {
         if let Handle::Pending { shard, options } = &self.handle {
             let socket = BlockingSocket::new(shard, self.socket_type, Options::clone(options))
                 .map_err(|e| ringmq_errno(&e))?;
@@ -180,14 +173,36 @@ impl Socket {
         }
     }
 
-    fn options(&self) -> Result<Options, c_int> {
+    /// The descriptor that signals a change of `ZMQ_EVENTS` (`ZMQ_FD`).
+    pub(crate) fn readiness_fd(&mut self) -> Result<c_int, c_int> {
+        self.inner()?.readiness_fd().map_err(|e| ringmq_errno(&e))
+    }
+
+    /// Whether a frame can be received (`ZMQ_POLLIN`) or sent (`ZMQ_POLLOUT`) now.
+    pub(crate) fn events(&mut self) -> Result<c_int, c_int> {
+        let has_frames = !self.incoming.is_empty();
+        let events = self.inner()?.events();
+        let mut bits = 0;
+        if events.readable || has_frames {
+            bits |= ZMQ_POLLIN;
+        }
+        if events.writable {
+            bits |= ZMQ_POLLOUT;
+        }
+        Ok(bits)
+    }
+
+    pub(crate) fn options(&self) -> Result<Options, c_int> {
         match &self.handle {
             Handle::Pending { options, .. } => Ok(Options::clone(options)),
             Handle::Open(socket) => socket.options().map_err(|e| ringmq_errno(&e)),
         }
     }
 
-    fn update_options(&mut self, change: impl FnOnce(&mut Options)) -> Result<(), c_int> {
+    pub(crate) fn update_options(
+        &mut self,
+        change: impl FnOnce(&mut Options),
+    ) -> Result<(), c_int> {
         match &mut self.handle {
             Handle::Pending { options, .. } => {
                 change(&mut *options);
@@ -204,7 +219,7 @@ impl Socket {
     /// Send one frame; the message goes when a frame comes without `ZMQ_SNDMORE`. On `EAGAIN`
     /// and `ETERM` the frames before this one stay buffered (send this frame again to retry);
     /// on other errors the whole message is dropped.
-    fn send_frame(&mut self, frame: Bytes, flags: c_int) -> Result<(), c_int> {
+    pub(crate) fn send_frame(&mut self, frame: Bytes, flags: c_int) -> Result<(), c_int> {
         if !Pattern::can_send(self.socket_type) {
             return Err(libc::ENOTSUP);
         }
@@ -251,7 +266,7 @@ impl Socket {
     }
 
     /// Receive one frame, and set `rcvmore`.
-    fn recv_frame(&mut self, flags: c_int) -> Result<Bytes, c_int> {
+    pub(crate) fn recv_frame(&mut self, flags: c_int) -> Result<Bytes, c_int> {
         if self.incoming.is_empty() {
             if !Pattern::can_recv(self.socket_type) {
                 return Err(libc::ENOTSUP);
@@ -259,7 +274,10 @@ impl Socket {
             self.turn.check_recv().map_err(|_| EFSM)?;
             let message = self.recv_message(flags & ZMQ_DONTWAIT != 0)?;
             self.turn.received();
-            self.incoming.extend(message.into_frames());
+            let mut message = message;
+            let frames: Vec<Bytes> = std::iter::from_fn(|| message.pop_front()).collect();
+            self.incoming.extend(frames);
+            self.incoming_properties = Some(message);
             if self.incoming.is_empty() {
                 self.incoming.push_back(Bytes::new());
             }
@@ -325,12 +343,17 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             .and_then(|i| SOCKET_TYPES.get(i).copied())
             .ok_or(libc::EINVAL)?;
         let (shard, shared) = context.open_socket()?;
+        let context_options = shared.options();
+        // libzmq's default linger: forever, or not at all in a non-blocky context.
         let options = Options {
-            linger: None,
+            linger: (!context_options.blocky).then_some(Duration::ZERO),
+            message_properties: true,
             ..Options::default()
         };
         Ok(Socket {
             context: shared,
+            shard: shard.clone(),
+            monitor: None,
             socket_type,
             handle: Handle::Pending {
                 shard: shard.clone(),
@@ -341,9 +364,13 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             sndtimeo_ms: -1,
             outgoing: Vec::new(),
             incoming: VecDeque::new(),
+            incoming_properties: None,
             rcvmore: false,
             last_endpoint: String::new(),
             turn: Turn::new(socket_type, false),
+            kept: HashMap::new(),
+            security: Security::default(),
+            ipv6: context_options.ipv6,
         })
     };
     // SAFETY: by this function's contract the context is null or live and not terminated
@@ -482,15 +509,8 @@ unsafe fn value_bytes<'a>(value: *const c_void, len: usize) -> Result<&'a [u8], 
     Ok(unsafe { std::slice::from_raw_parts(value.cast::<u8>(), len) })
 }
 
-/// The option value as an `int`; `EINVAL` unless it is exactly one.
-fn value_int(bytes: &[u8]) -> Result<c_int, c_int> {
-    let bytes: [u8; std::mem::size_of::<c_int>()] = bytes.try_into().map_err(|_| libc::EINVAL)?;
-    Ok(c_int::from_ne_bytes(bytes))
-}
-
-/// Set an option: `ZMQ_LINGER`, `ZMQ_SNDHWM`, `ZMQ_RCVHWM`, `ZMQ_RCVTIMEO`, `ZMQ_SNDTIMEO`
-/// (`int`s), `ZMQ_SUBSCRIBE`, `ZMQ_UNSUBSCRIBE` (SUB and XSUB; a prefix), `ZMQ_ROUTING_ID` (1 to
-/// 255 bytes). Any other option, or a bad value, is `EINVAL`.
+/// Set an option: any option of libzmq 4.3 (see the `sockopt` module for which ones ringmq acts
+/// on). An unknown or read-only option, or a bad value, is `EINVAL`.
 ///
 /// # Safety
 /// `socket` as in [`zmq_close`]; `value` null or readable for `len` bytes.
@@ -504,7 +524,7 @@ pub unsafe extern "C" fn zmq_setsockopt(
     let call = |s: &mut Socket| {
         // SAFETY: by the contract, null or readable for `len` bytes.
         let bytes = unsafe { value_bytes(value, len) }?;
-        set_option(s, option_name, bytes)?;
+        s.set_option(option_name, bytes)?;
         Ok(0)
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
@@ -512,58 +532,9 @@ pub unsafe extern "C" fn zmq_setsockopt(
     to_c(unsafe { with_socket(socket, call) })
 }
 
-fn set_option(s: &mut Socket, option_name: c_int, bytes: &[u8]) -> Result<(), c_int> {
-    let millis = |v: c_int| Duration::from_millis(v as u64);
-    match option_name {
-        option::LINGER => {
-            let v = value_int(bytes)?;
-            s.update_options(|o| o.linger = (v >= 0).then(|| millis(v)))
-        }
-        option::SNDHWM | option::RCVHWM => {
-            let v = usize::try_from(value_int(bytes)?).map_err(|_| libc::EINVAL)?;
-            s.update_options(|o| match option_name {
-                option::SNDHWM => o.sndhwm = v,
-                _ => o.rcvhwm = v,
-            })
-        }
-        option::RCVTIMEO | option::SNDTIMEO => {
-            let v = value_int(bytes)?;
-            if v < -1 {
-                return Err(libc::EINVAL);
-            }
-            if option_name == option::RCVTIMEO {
-                s.rcvtimeo_ms = v;
-            } else {
-                s.sndtimeo_ms = v;
-            }
-            Ok(())
-        }
-        option::SUBSCRIBE | option::UNSUBSCRIBE => {
-            if !matches!(s.socket_type, SocketType::Sub | SocketType::XSub) {
-                return Err(libc::EINVAL);
-            }
-            let result = if option_name == option::SUBSCRIBE {
-                s.inner()?.subscribe(bytes)
-            } else {
-                s.inner()?.unsubscribe(bytes)
-            };
-            result.map_err(|_| libc::EINVAL)
-        }
-        option::ROUTING_ID => {
-            if bytes.is_empty() || bytes.len() > ROUTING_ID_LEN_MAX {
-                return Err(libc::EINVAL);
-            }
-            let id = Bytes::copy_from_slice(bytes);
-            s.update_options(|o| o.routing_id = Some(id))
-        }
-        _ => Err(libc::EINVAL),
-    }
-}
-
-/// Read an option: `ZMQ_TYPE`, `ZMQ_RCVMORE`, `ZMQ_EVENTS`, `ZMQ_LINGER`, `ZMQ_SNDHWM`,
-/// `ZMQ_RCVHWM`, `ZMQ_RCVTIMEO`, `ZMQ_SNDTIMEO` (`int`s), `ZMQ_ROUTING_ID` (bytes),
-/// `ZMQ_LAST_ENDPOINT` (a NUL-terminated string). `*len` says the buffer's size on entry and the
-/// value's on return; `EINVAL` for a buffer too small or any other option.
+/// Read an option (any of libzmq 4.3's that is not write-only). `*len` says the buffer's size on
+/// entry and the value's on return; `EINVAL` for a buffer too small, an unknown or write-only
+/// option.
 ///
 /// # Safety
 /// `socket` as in [`zmq_close`]; `value` writable for `*len` bytes; `len` a valid pointer.
@@ -578,9 +549,9 @@ pub unsafe extern "C" fn zmq_getsockopt(
         if value.is_null() || len.is_null() {
             return Err(libc::EINVAL);
         }
-        let bytes = option_value(s, option_name)?;
         // SAFETY: `len` is non-null and, by the contract, valid.
         let capacity = unsafe { len.read() };
+        let bytes = s.option_value(option_name, capacity)?;
         if bytes.len() > capacity {
             return Err(libc::EINVAL);
         }
@@ -595,46 +566,6 @@ pub unsafe extern "C" fn zmq_getsockopt(
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
     // by this thread alone.
     to_c(unsafe { with_socket(socket, call) })
-}
-
-/// The option's value as the bytes C gets.
-fn option_value(s: &mut Socket, option_name: c_int) -> Result<Vec<u8>, c_int> {
-    let int = |v: c_int| Ok(v.to_ne_bytes().to_vec());
-    let millis = |d: Option<Duration>| match d {
-        None => -1,
-        Some(d) => c_int::try_from(d.as_millis()).unwrap_or(c_int::MAX),
-    };
-    match option_name {
-        option::TYPE => int(s.type_number),
-        option::RCVMORE => int(c_int::from(s.rcvmore)),
-        option::EVENTS => {
-            let events = s.inner()?.events();
-            let mut bits = 0;
-            if events.readable || !s.incoming.is_empty() {
-                bits |= ZMQ_POLLIN;
-            }
-            if events.writable {
-                bits |= ZMQ_POLLOUT;
-            }
-            int(bits)
-        }
-        option::LINGER => int(millis(s.options()?.linger)),
-        option::SNDHWM => int(size_to_c(s.options()?.sndhwm)),
-        option::RCVHWM => int(size_to_c(s.options()?.rcvhwm)),
-        option::RCVTIMEO => int(s.rcvtimeo_ms),
-        option::SNDTIMEO => int(s.sndtimeo_ms),
-        option::ROUTING_ID => Ok(s
-            .options()?
-            .routing_id
-            .map(|id| id.to_vec())
-            .unwrap_or_default()),
-        option::LAST_ENDPOINT => {
-            let mut text = s.last_endpoint.clone().into_bytes();
-            text.push(0);
-            Ok(text)
-        }
-        _ => Err(libc::EINVAL),
-    }
 }
 
 /// Send `len` bytes from `buf` as one frame (copied); `ZMQ_SNDMORE`: more frames follow;
@@ -735,9 +666,185 @@ pub unsafe extern "C" fn zmq_msg_recv(
     let call = |s: &mut Socket| {
         let frame = s.recv_frame(flags)?;
         let size = frame.len();
-        // SAFETY: `msg` is non-null (checked) and, by the contract, initialised and ours.
-        unsafe { msg::replace(msg, Frame::shared(frame, s.rcvmore)) };
+        let properties = s
+            .incoming_properties
+            .as_ref()
+            .and_then(|m| m.properties().cloned());
+        // SAFETY: as above.
+        unsafe { msg::replace(msg, Frame::received(frame, s.rcvmore, properties)) };
         Ok(size_to_c(size))
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// The caller's constant buffer given to `zmq_send_const`: never freed.
+struct ConstBuffer {
+    data: *const u8,
+    len: usize,
+}
+
+// SAFETY: `zmq_send_const`'s contract is that the buffer is constant and lives for the rest of
+// the program, so any thread may read it.
+unsafe impl Send for ConstBuffer {}
+
+impl AsRef<[u8]> for ConstBuffer {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: by `zmq_send_const`'s contract, readable for `len` bytes and never changed
+        // or freed.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+/// As [`zmq_send`], but the frame refers to `buf` instead of copying it.
+///
+/// # Safety
+/// As [`zmq_send`], and `buf` must stay readable and unchanged for the rest of the program.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_send_const(
+    socket: *mut c_void,
+    buf: *const c_void,
+    len: usize,
+    flags: c_int,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        if buf.is_null() && len > 0 {
+            return Err(libc::EINVAL);
+        }
+        let frame = Bytes::from_owner(ConstBuffer {
+            data: buf.cast(),
+            len,
+        });
+        s.send_frame(frame, flags)?;
+        Ok(size_to_c(len))
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// The older name of [`zmq_msg_send`], with the socket first.
+///
+/// # Safety
+/// As [`zmq_msg_send`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_sendmsg(
+    socket: *mut c_void,
+    msg: *mut zmq_msg_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { zmq_msg_send(msg, socket, flags) }
+}
+
+/// The older name of [`zmq_msg_recv`], with the socket first.
+///
+/// # Safety
+/// As [`zmq_msg_recv`].
+#[no_mangle]
+pub unsafe extern "C" fn zmq_recvmsg(
+    socket: *mut c_void,
+    msg: *mut zmq_msg_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { zmq_msg_recv(msg, socket, flags) }
+}
+
+/// Send `count` buffers as the frames of one message (copied), `flags` applying to the last
+/// (`ZMQ_SNDMORE` there: more frames follow). Returns 0.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `iov` readable for `count` entries, each readable for its
+/// length.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_sendiov(
+    socket: *mut c_void,
+    iov: *mut libc::iovec,
+    count: usize,
+    flags: c_int,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        if count == 0 || iov.is_null() {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: non-null and, by the contract, `count` readable entries.
+        let entries = unsafe { std::slice::from_raw_parts(iov, count) };
+        for (i, entry) in entries.iter().enumerate() {
+            // SAFETY: by the contract each entry is readable for its length.
+            let bytes = unsafe { value_bytes(entry.iov_base, entry.iov_len) }?;
+            let frame_flags = if i + 1 < count {
+                (flags & ZMQ_DONTWAIT) | ZMQ_SNDMORE
+            } else {
+                flags
+            };
+            s.send_frame(Bytes::copy_from_slice(bytes), frame_flags)?;
+        }
+        Ok(0)
+    };
+    // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
+    // by this thread alone.
+    to_c(unsafe { with_socket(socket, call) })
+}
+
+/// Receive up to `*count` frames of a message into `iov`, each into a buffer allocated with
+/// `malloc` that the caller frees; `*count` becomes the number received. Returns the number of
+/// bytes received, and `ZMQ_RCVMORE` says whether frames are left.
+///
+/// # Safety
+/// `socket` as in [`zmq_close`]; `iov` writable for `*count` entries; `count` valid.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_recviov(
+    socket: *mut c_void,
+    iov: *mut libc::iovec,
+    count: *mut usize,
+    flags: c_int,
+) -> c_int {
+    let call = |s: &mut Socket| {
+        if iov.is_null() || count.is_null() {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: non-null and, by the contract, valid.
+        let capacity = unsafe { count.read() };
+        if capacity == 0 {
+            return Err(libc::EINVAL);
+        }
+        let mut received = 0;
+        let mut bytes_total = 0usize;
+        while received < capacity {
+            let frame = match s.recv_frame(flags) {
+                Ok(frame) => frame,
+                Err(code) if received == 0 => return Err(code),
+                Err(_) => break,
+            };
+            // SAFETY: malloc of the frame's size (at least 1, so an empty frame gets a valid
+            // pointer too); checked for NULL below.
+            let buffer = unsafe { libc::malloc(frame.len().max(1)) }.cast::<u8>();
+            if buffer.is_null() {
+                return Err(libc::ENOMEM);
+            }
+            // SAFETY: `buffer` holds `frame.len()` bytes; the regions are distinct allocations;
+            // `iov` has `capacity > received` writable entries by the contract.
+            unsafe {
+                std::ptr::copy_nonoverlapping(frame.as_ptr(), buffer, frame.len());
+                iov.add(received).write(libc::iovec {
+                    iov_base: buffer.cast(),
+                    iov_len: frame.len(),
+                });
+            }
+            received += 1;
+            bytes_total += frame.len();
+            if !s.rcvmore {
+                break;
+            }
+        }
+        // SAFETY: valid by the contract.
+        unsafe { count.write(received) };
+        Ok(size_to_c(bytes_total))
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
     // by this thread alone.

@@ -430,9 +430,16 @@ impl ConnDriver {
                         return Some(ConnEnd::Refused);
                     }
                     self.handshaken = true;
-                    if let Some(user) = &self.user_id {
+                    if self.user_id.is_some() || core.options.message_properties {
                         let mut props = ringmq_transports::Metadata::new();
-                        props.insert("User-Id", user.clone().into_bytes());
+                        if core.options.message_properties {
+                            for (name, value) in peer_metadata.iter() {
+                                props.insert(name, value.clone());
+                            }
+                        }
+                        if let Some(user) = &self.user_id {
+                            props.insert("User-Id", user.clone().into_bytes());
+                        }
                         if let Some(addr) = self.peer_address {
                             props.insert("Peer-Address", addr.to_string().into_bytes());
                         }

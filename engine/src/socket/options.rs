@@ -101,6 +101,13 @@ pub struct Options {
     /// more is disconnected, so subscriptions cannot grow the socket's tries without bound.
     /// Default 100 000.
     pub max_subscriptions: usize,
+    /// Attach each peer's connection properties to the messages it sends us, for
+    /// [`Message::property`](crate::Message::property): the peer's handshake metadata
+    /// (`Socket-Type`, `Identity`, application `X-` properties), `Peer-Address` (tcp) and
+    /// `User-Id` (PLAIN, CURVE). Costs a reference count per message; without it (default)
+    /// only authenticated peers' messages carry `User-Id` and `Peer-Address`. The C ABI sets it,
+    /// as `zmq_msg_gets` needs it.
+    pub message_properties: bool,
 }
 
 /// An inbound rate limit ([`Options::inbound_rate`]); `None` leaves that dimension unlimited.
@@ -146,6 +153,7 @@ impl Default for Options {
             zap_endpoint: None,
             inbound_rate: None,
             max_subscriptions: 100_000,
+            message_properties: false,
         }
     }
 }
