@@ -9,6 +9,9 @@
 //! - **kept**: accepted, checked and read back, but ringmq does not act on it (yet): multicast
 //!   options (ringmq has no pgm), `ZMQ_AFFINITY`, and the options the README's C section lists
 //!   as not honoured.
+//!
+//! The tcp options (`ZMQ_SNDBUF`, `ZMQ_RCVBUF`, `ZMQ_TOS`, `ZMQ_TCP_KEEPALIVE*`,
+//! `ZMQ_BINDTODEVICE`) are mapped onto [`ringmq::TcpTuning`] and kept for reading back.
 
 use std::ffi::c_int;
 use std::time::Duration;
@@ -439,6 +442,34 @@ impl Socket {
                 }
                 self.security.mechanism = 2;
                 self.apply_security()?;
+            }
+            SNDBUF | RCVBUF | TOS | TCP_KEEPALIVE | TCP_KEEPALIVE_IDLE | TCP_KEEPALIVE_INTVL
+            | TCP_KEEPALIVE_CNT => {
+                let v = int()?;
+                if v < -1 || (name == TCP_KEEPALIVE && v > 1) {
+                    return Err(libc::EINVAL);
+                }
+                let positive = u32::try_from(v).ok();
+                let seconds = positive.map(|v| Duration::from_secs(u64::from(v)));
+                self.update_options(|o| match name {
+                    SNDBUF => o.tcp.send_buffer_size = positive.map(|v| v as usize),
+                    RCVBUF => o.tcp.recv_buffer_size = positive.map(|v| v as usize),
+                    TOS => o.tcp.tos = positive,
+                    TCP_KEEPALIVE => o.tcp.keepalive = positive.map(|v| v == 1),
+                    TCP_KEEPALIVE_IDLE => o.tcp.keepalive_idle = seconds,
+                    TCP_KEEPALIVE_INTVL => o.tcp.keepalive_interval = seconds,
+                    _ => o.tcp.keepalive_count = positive,
+                })?;
+                self.keep(name, bytes);
+            }
+            BINDTODEVICE => {
+                let device = value_text(bytes)?;
+                let mut text = device.clone().into_bytes();
+                text.push(0);
+                self.update_options(|o| {
+                    o.tcp.bind_to_device = (!device.is_empty()).then_some(device)
+                })?;
+                self.kept.insert(name, text);
             }
             CONFLATE | IMMEDIATE | XPUB_NODROP | XPUB_VERBOSER | PROBE_ROUTER | ROUTER_RAW
             | INVERT_MATCHING | STREAM_NOTIFY | IPC_FILTER_PID | IPC_FILTER_UID

@@ -108,6 +108,32 @@ pub struct Options {
     /// only authenticated peers' messages carry `User-Id` and `Peer-Address`. The C ABI sets it,
     /// as `zmq_msg_gets` needs it.
     pub message_properties: bool,
+    /// Settings for the operating system's tcp sockets (buffer sizes, TOS, keepalive, device).
+    /// Default: the system's.
+    pub tcp: TcpTuning,
+}
+
+/// tcp socket settings applied to every connecting socket and listener (accepted connections
+/// inherit them from the listener). `None` leaves the system's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpTuning {
+    /// `SO_SNDBUF` in bytes (`ZMQ_SNDBUF`).
+    pub send_buffer_size: Option<usize>,
+    /// `SO_RCVBUF` in bytes (`ZMQ_RCVBUF`).
+    pub recv_buffer_size: Option<usize>,
+    /// `IP_TOS` / IPv6 traffic class (`ZMQ_TOS`).
+    pub tos: Option<u32>,
+    /// `SO_KEEPALIVE` (`ZMQ_TCP_KEEPALIVE`).
+    pub keepalive: Option<bool>,
+    /// Idle time before the first keepalive probe (`ZMQ_TCP_KEEPALIVE_IDLE`).
+    pub keepalive_idle: Option<Duration>,
+    /// Time between probes (`ZMQ_TCP_KEEPALIVE_INTVL`).
+    pub keepalive_interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (`ZMQ_TCP_KEEPALIVE_CNT`).
+    pub keepalive_count: Option<u32>,
+    /// Bind the socket to this network interface, `SO_BINDTODEVICE` (`ZMQ_BINDTODEVICE`; needs
+    /// `CAP_NET_RAW`).
+    pub bind_to_device: Option<String>,
 }
 
 /// An inbound rate limit ([`Options::inbound_rate`]); `None` leaves that dimension unlimited.
@@ -154,6 +180,7 @@ impl Default for Options {
             inbound_rate: None,
             max_subscriptions: 100_000,
             message_properties: false,
+            tcp: TcpTuning::default(),
         }
     }
 }

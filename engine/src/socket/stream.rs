@@ -287,7 +287,8 @@ pub(crate) fn connect_to(
             core2.borrow_mut().emit(MonitorEvent::ConnectDelayed {
                 endpoint: endpoint.clone(),
             });
-            match killable(stop.clone(), try_connect(&target)).await {
+            let tuning = core2.borrow().options.tcp.clone();
+            match killable(stop.clone(), try_connect(&target, &tuning)).await {
                 None => break,
                 Some(Ok(fd)) => {
                     ivl = ivl_first;
@@ -332,9 +333,9 @@ fn has_queued(core: &Rc<RefCell<Core>>, peer: ringmq_patterns::PeerId) -> bool {
 }
 
 /// One connection attempt to `target`.
-async fn try_connect(target: &Target) -> std::io::Result<IoFd> {
+async fn try_connect(target: &Target, tuning: &super::options::TcpTuning) -> std::io::Result<IoFd> {
     match target {
-        Target::Tcp(host, port) => super::tcp::try_connect(host, *port).await,
+        Target::Tcp(host, port) => super::tcp::try_connect(host, *port, tuning).await,
         Target::Ipc(path) => super::ipc::try_connect(path).await,
     }
 }

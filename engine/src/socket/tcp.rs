@@ -45,6 +45,49 @@ pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<Sock
     Ok(addrs)
 }
 
+/// Apply `tuning` to a tcp socket before it listens or connects.
+pub(crate) fn apply_tuning(
+    socket: &RawSocket,
+    tuning: &super::options::TcpTuning,
+) -> std::io::Result<()> {
+    if let Some(size) = tuning.send_buffer_size {
+        socket.set_send_buffer_size(size)?;
+    }
+    if let Some(size) = tuning.recv_buffer_size {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(tos) = tuning.tos {
+        match socket.domain()? {
+            Domain::IPV6 => socket.set_tclass_v6(tos)?,
+            _ => socket.set_tos(tos)?,
+        }
+    }
+    if let Some(on) = tuning.keepalive {
+        socket.set_keepalive(on)?;
+    }
+    let mut keepalive = socket2::TcpKeepalive::new();
+    let mut tune_keepalive = false;
+    if let Some(idle) = tuning.keepalive_idle {
+        keepalive = keepalive.with_time(idle);
+        tune_keepalive = true;
+    }
+    if let Some(interval) = tuning.keepalive_interval {
+        keepalive = keepalive.with_interval(interval);
+        tune_keepalive = true;
+    }
+    if let Some(count) = tuning.keepalive_count {
+        keepalive = keepalive.with_retries(count);
+        tune_keepalive = true;
+    }
+    if tune_keepalive {
+        socket.set_tcp_keepalive(&keepalive)?;
+    }
+    if let Some(device) = &tuning.bind_to_device {
+        socket.bind_device(Some(device.as_bytes()))?;
+    }
+    Ok(())
+}
+
 /// Bind a listener and start accepting; returns the bound endpoint (with the real port).
 pub(crate) fn bind(
     core: &Rc<RefCell<Core>>,
@@ -53,7 +96,10 @@ pub(crate) fn bind(
     port: u16,
 ) -> Result<String, Error> {
     let addr = resolve(host, port, true)?[0];
-    let backlog = core.borrow().options.backlog;
+    let (backlog, tuning) = {
+        let core = core.borrow();
+        (core.options.backlog, core.options.tcp.clone())
+    };
     let socket = RawSocket::new(
         Domain::for_address(addr),
         Type::STREAM.cloexec(),
@@ -67,6 +113,7 @@ pub(crate) fn bind(
         )
     };
     socket.set_reuse_address(true).map_err(bind_err)?;
+    apply_tuning(&socket, &tuning).map_err(bind_err)?;
     if addr.is_ipv6() {
         let _ = socket.set_only_v6(true);
     }
@@ -125,7 +172,11 @@ async fn resolve_off_shard(host: &Host, port: u16) -> Result<Vec<SocketAddr>, Er
 }
 
 /// One connection attempt to `host:port`: every address it resolves to, in order.
-pub(crate) async fn try_connect(host: &Host, port: u16) -> std::io::Result<IoFd> {
+pub(crate) async fn try_connect(
+    host: &Host,
+    port: u16,
+    tuning: &super::options::TcpTuning,
+) -> std::io::Result<IoFd> {
     let addrs = resolve_off_shard(host, port)
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -136,6 +187,7 @@ pub(crate) async fn try_connect(host: &Host, port: u16) -> std::io::Result<IoFd>
             Type::STREAM.cloexec(),
             Some(Protocol::TCP),
         )?;
+        apply_tuning(&socket, tuning)?;
         match driver::connect(OwnedFd::from(socket), addr.into()).await {
             Ok(fd) if is_self_connected(&fd) => {
                 // Connecting to a port in the ephemeral range that nothing listens on can pick
@@ -161,5 +213,50 @@ fn is_self_connected(fd: &IoFd) -> bool {
             local.as_socket().is_some() && local.as_socket() == peer.as_socket()
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::socket::options::TcpTuning;
+
+    #[test]
+    fn tuning_reaches_the_socket() {
+        let socket = RawSocket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        let tuning = TcpTuning {
+            send_buffer_size: Some(64 * 1024),
+            recv_buffer_size: Some(96 * 1024),
+            tos: Some(0x10),
+            keepalive: Some(true),
+            keepalive_idle: Some(Duration::from_secs(7)),
+            keepalive_interval: Some(Duration::from_secs(3)),
+            keepalive_count: Some(4),
+            bind_to_device: None,
+        };
+        apply_tuning(&socket, &tuning).unwrap();
+        // Linux doubles the buffer sizes it is given (socket(7)).
+        assert_eq!(socket.send_buffer_size().unwrap(), 128 * 1024);
+        assert_eq!(socket.recv_buffer_size().unwrap(), 192 * 1024);
+        assert_eq!(socket.tos().unwrap(), 0x10);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.keepalive_time().unwrap(), Duration::from_secs(7));
+        assert_eq!(socket.keepalive_interval().unwrap(), Duration::from_secs(3));
+        assert_eq!(socket.keepalive_retries().unwrap(), 4);
+    }
+
+    #[test]
+    fn default_tuning_leaves_the_system_defaults() {
+        let tuned = RawSocket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        let plain = RawSocket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        apply_tuning(&tuned, &TcpTuning::default()).unwrap();
+        assert_eq!(
+            tuned.send_buffer_size().unwrap(),
+            plain.send_buffer_size().unwrap()
+        );
+        assert_eq!(tuned.keepalive().unwrap(), plain.keepalive().unwrap());
+        assert_eq!(tuned.tos().unwrap(), plain.tos().unwrap());
     }
 }
