@@ -178,15 +178,22 @@ impl Socket {
         self.inner()?.readiness_fd().map_err(|e| ringmq_errno(&e))
     }
 
-    /// Whether a frame can be received (`ZMQ_POLLIN`) or sent (`ZMQ_POLLOUT`) now.
+    /// Whether a frame can be received (`ZMQ_POLLIN`) or sent (`ZMQ_POLLOUT`) now: never for a
+    /// direction the socket type lacks (a SUB is never writable), and, as in libzmq, only in
+    /// its turn for REQ and REP (a REQ awaiting its reply is not writable, a REP owing a reply
+    /// not readable). The rest of a message being received or sent always may go on.
     pub(crate) fn events(&mut self) -> Result<c_int, c_int> {
         let has_frames = !self.incoming.is_empty();
+        let sending = !self.outgoing.is_empty();
+        let may_recv = Pattern::can_recv(self.socket_type) && self.turn.check_recv().is_ok();
+        let may_send =
+            Pattern::can_send(self.socket_type) && (sending || self.turn.check_send().is_ok());
         let events = self.inner()?.events();
         let mut bits = 0;
-        if events.readable || has_frames {
+        if has_frames || (events.readable && may_recv) {
             bits |= ZMQ_POLLIN;
         }
-        if events.writable {
+        if events.writable && may_send {
             bits |= ZMQ_POLLOUT;
         }
         Ok(bits)
@@ -755,8 +762,10 @@ pub unsafe extern "C" fn zmq_recvmsg(
     unsafe { zmq_msg_recv(msg, socket, flags) }
 }
 
-/// Send `count` buffers as the frames of one message (copied), `flags` applying to the last
-/// (`ZMQ_SNDMORE` there: more frames follow). Returns 0.
+/// Send `count` buffers as frames (copied), libzmq's way: each but the last with `flags` as
+/// given, the last with `flags` less `ZMQ_SNDMORE`. So with `ZMQ_SNDMORE` the buffers are the
+/// frames of one message, and without it each buffer is a message of its own. Returns the size
+/// of the last frame; `EINVAL` for no buffers.
 ///
 /// # Safety
 /// `socket` as in [`zmq_close`]; `iov` readable for `count` entries, each readable for its
@@ -774,17 +783,19 @@ pub unsafe extern "C" fn zmq_sendiov(
         }
         // SAFETY: non-null and, by the contract, `count` readable entries.
         let entries = unsafe { std::slice::from_raw_parts(iov, count) };
+        let mut last_size = 0;
         for (i, entry) in entries.iter().enumerate() {
             // SAFETY: by the contract each entry is readable for its length.
             let bytes = unsafe { value_bytes(entry.iov_base, entry.iov_len) }?;
             let frame_flags = if i + 1 < count {
-                (flags & ZMQ_DONTWAIT) | ZMQ_SNDMORE
-            } else {
                 flags
+            } else {
+                flags & !ZMQ_SNDMORE
             };
             s.send_frame(Bytes::copy_from_slice(bytes), frame_flags)?;
+            last_size = size_to_c(bytes.len());
         }
-        Ok(0)
+        Ok(last_size)
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
     // by this thread alone.
@@ -792,8 +803,10 @@ pub unsafe extern "C" fn zmq_sendiov(
 }
 
 /// Receive up to `*count` frames of a message into `iov`, each into a buffer allocated with
-/// `malloc` that the caller frees; `*count` becomes the number received. Returns the number of
-/// bytes received, and `ZMQ_RCVMORE` says whether frames are left.
+/// `malloc` that the caller frees; `*count` becomes the number received. Returns that number
+/// (libzmq's return value; not bytes), and `ZMQ_RCVMORE` says whether frames are left. An error
+/// at any frame returns -1, `*count` still saying how many were received before it; `EFAULT`
+/// for a NULL `count`.
 ///
 /// # Safety
 /// `socket` as in [`zmq_close`]; `iov` writable for `*count` entries; `count` valid.
@@ -805,22 +818,19 @@ pub unsafe extern "C" fn zmq_recviov(
     flags: c_int,
 ) -> c_int {
     let call = |s: &mut Socket| {
-        if iov.is_null() || count.is_null() {
-            return Err(libc::EINVAL);
+        if count.is_null() {
+            return Err(libc::EFAULT);
         }
         // SAFETY: non-null and, by the contract, valid.
         let capacity = unsafe { count.read() };
-        if capacity == 0 {
-            return Err(libc::EINVAL);
+        // SAFETY: as above.
+        unsafe { count.write(0) };
+        if capacity > 0 && iov.is_null() {
+            return Err(libc::EFAULT);
         }
         let mut received = 0;
-        let mut bytes_total = 0usize;
         while received < capacity {
-            let frame = match s.recv_frame(flags) {
-                Ok(frame) => frame,
-                Err(code) if received == 0 => return Err(code),
-                Err(_) => break,
-            };
+            let frame = s.recv_frame(flags)?;
             // SAFETY: malloc of the frame's size (at least 1, so an empty frame gets a valid
             // pointer too); checked for NULL below.
             let buffer = unsafe { libc::malloc(frame.len().max(1)) }.cast::<u8>();
@@ -828,23 +838,21 @@ pub unsafe extern "C" fn zmq_recviov(
                 return Err(libc::ENOMEM);
             }
             // SAFETY: `buffer` holds `frame.len()` bytes; the regions are distinct allocations;
-            // `iov` has `capacity > received` writable entries by the contract.
+            // `iov` has `capacity > received` writable entries by the contract; `count` valid.
             unsafe {
                 std::ptr::copy_nonoverlapping(frame.as_ptr(), buffer, frame.len());
                 iov.add(received).write(libc::iovec {
                     iov_base: buffer.cast(),
                     iov_len: frame.len(),
                 });
+                received += 1;
+                count.write(received);
             }
-            received += 1;
-            bytes_total += frame.len();
             if !s.rcvmore {
                 break;
             }
         }
-        // SAFETY: valid by the contract.
-        unsafe { count.write(received) };
-        Ok(size_to_c(bytes_total))
+        Ok(size_to_c(received))
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
     // by this thread alone.

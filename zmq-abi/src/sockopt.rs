@@ -471,10 +471,18 @@ impl Socket {
                 })?;
                 self.kept.insert(name, text);
             }
-            CONFLATE | IMMEDIATE | XPUB_NODROP | XPUB_VERBOSER | PROBE_ROUTER | ROUTER_RAW
-            | INVERT_MATCHING | STREAM_NOTIFY | IPC_FILTER_PID | IPC_FILTER_UID
-            | IPC_FILTER_GID => {
-                if matches!(name, CONFLATE | IMMEDIATE | INVERT_MATCHING | STREAM_NOTIFY) {
+            CONFLATE | XPUB_NODROP | INVERT_MATCHING => {
+                let v = value_bool(bytes)?;
+                self.update_options(|o| match name {
+                    CONFLATE => o.conflate = v,
+                    XPUB_NODROP => o.xpub_nodrop = v,
+                    _ => o.invert_matching = v,
+                })?;
+                self.keep(name, bytes);
+            }
+            IMMEDIATE | XPUB_VERBOSER | PROBE_ROUTER | ROUTER_RAW | STREAM_NOTIFY
+            | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
+                if matches!(name, IMMEDIATE | STREAM_NOTIFY) {
                     value_bool(bytes)?;
                 }
                 self.keep(name, bytes);

@@ -52,15 +52,17 @@ pub unsafe extern "C" fn zmq_atomic_counter_inc(counter_: *mut c_void) -> c_int 
     unsafe { counter(counter_) }.map_or(0, |c| c.fetch_add(1, Ordering::SeqCst))
 }
 
-/// Subtract one; returns 1 if the counter is still above zero afterwards, 0 if it reached zero.
+/// Subtract one; returns 0 if the counter is zero afterwards, 1 if it is not (below zero
+/// included: libzmq's counter is unsigned, so from 0 it wraps to -1 and is "still non-zero").
 ///
 /// # Safety
 /// As [`counter`].
 #[no_mangle]
 pub unsafe extern "C" fn zmq_atomic_counter_dec(counter_: *mut c_void) -> c_int {
     // SAFETY: by this function's contract.
-    unsafe { counter(counter_) }
-        .map_or(0, |c| c_int::from(c.fetch_sub(1, Ordering::SeqCst) - 1 > 0))
+    unsafe { counter(counter_) }.map_or(0, |c| {
+        c_int::from(c.fetch_sub(1, Ordering::SeqCst).wrapping_sub(1) != 0)
+    })
 }
 
 /// The counter's value.

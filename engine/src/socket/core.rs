@@ -664,11 +664,17 @@ impl Core {
             ));
         }
         let bytes = msg.size();
+        // A conflating socket always has room: the new message replaces the queued one.
+        let sndhwm = if self.options.conflate {
+            0
+        } else {
+            self.options.sndhwm
+        };
         let plan = self.routing.plan_send(
             msg,
             &Peers {
                 pipes: &self.pipes,
-                sndhwm: self.options.sndhwm,
+                sndhwm,
             },
         );
         let result = self.execute(plan);
@@ -684,6 +690,9 @@ impl Core {
         match plan {
             SendPlan::Queue(id, msg) => {
                 let pipe = self.pipes.get_mut(&id).expect("planned pipes exist");
+                if self.options.conflate {
+                    pipe.outq.clear();
+                }
                 pipe.outq.push_back(msg);
                 pipe.wake_driver();
                 Ok(())
@@ -719,12 +728,27 @@ impl Core {
             },
             SendPlan::FanOut(msg) => {
                 let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
+                let invert = self.options.invert_matching;
+                let wants = |pipe: &Pipe| {
+                    pipe.connected && pipe.peer_subscriptions.matches(topic) != invert
+                };
+                if self.options.xpub_nodrop
+                    && !self.options.conflate
+                    && self
+                        .pipes
+                        .values()
+                        .any(|p| wants(p) && Options::at_hwm(hwm, p.outq.len()))
+                {
+                    return Err(SendError::Full(msg));
+                }
                 let mut dropped = 0;
                 for pipe in self.pipes.values_mut() {
-                    if !pipe.connected || !pipe.peer_subscriptions.matches(topic) {
+                    if !wants(pipe) {
                         continue;
                     }
-                    if Options::at_hwm(hwm, pipe.outq.len()) {
+                    if self.options.conflate {
+                        pipe.outq.clear();
+                    } else if Options::at_hwm(hwm, pipe.outq.len()) {
                         dropped += 1;
                         continue;
                     }
@@ -851,7 +875,7 @@ impl Core {
         }
         if self.pattern.filters_incoming {
             let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
-            if !self.subscriptions.matches(topic) {
+            if self.subscriptions.matches(topic) == self.options.invert_matching {
                 return;
             }
         }
@@ -861,6 +885,11 @@ impl Core {
                 msg.set_properties(props.clone());
             }
             let bytes = msg.size();
+            if self.options.conflate {
+                let replaced: usize = pipe.inq.drain(..).map(|m| m.size()).sum();
+                pipe.inq_bytes -= replaced;
+                self.budget_unreported -= replaced as i64;
+            }
             pipe.inq.push_back(msg);
             pipe.inq_bytes += bytes;
             pipe.received += 1;

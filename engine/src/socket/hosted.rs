@@ -184,7 +184,12 @@ impl Bridge {
         };
         Bridge {
             to_shard: ArrayQueue::new(to_shard),
-            from_shard: ArrayQueue::new(cap(options.rcvhwm)),
+            // A conflating socket keeps its newest message in the core; the hand-off holds one.
+            from_shard: ArrayQueue::new(if options.conflate {
+                1
+            } else {
+                cap(options.rcvhwm)
+            }),
             pump: AtomicWaker::new(),
             pump_asleep: AtomicBool::new(false),
             pump_wants_room: AtomicBool::new(false),
@@ -378,8 +383,10 @@ impl Hosted {
         options: super::Options,
     ) -> Result<Hosted, Error> {
         let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
-        let blocks_at_hwm =
-            Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm()) || synchronous_send;
+        // A NODROP publisher waits at its subscribers' HWM like a PUSH does.
+        let blocks_at_hwm = Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm())
+            || synchronous_send
+            || (options.xpub_nodrop && matches!(socket_type, SocketType::Pub | SocketType::XPub));
         let bridge = Arc::new(Bridge::new(&options, blocks_at_hwm));
         let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
         let req_relaxed = options.req_relaxed;

@@ -71,6 +71,16 @@ pub struct Options {
     pub xpub_manual: bool,
     /// XPUB: a message sent to each new subscriber when it connects (`ZMQ_XPUB_WELCOME_MSG`).
     pub xpub_welcome_msg: Option<Bytes>,
+    /// PUB, XPUB: when a subscriber is at its HWM, refuse the send (`SendError::Full`, or wait)
+    /// instead of dropping the message for that subscriber (`ZMQ_XPUB_NODROP`).
+    pub xpub_nodrop: bool,
+    /// Keep only the newest message in each peer's queues, inbound and outbound: a new one
+    /// replaces what is waiting (`ZMQ_CONFLATE`; for single-part messages on PUSH, PULL, PUB,
+    /// SUB, DEALER and PAIR, where libzmq allows it).
+    pub conflate: bool,
+    /// SUB, XSUB, PUB, XPUB: match the messages that do *not* start with a subscribed prefix
+    /// (`ZMQ_INVERT_MATCHING`; set it on both sides, as the publisher filters too).
+    pub invert_matching: bool,
     /// Permissions of ipc socket files this socket binds. Default 0o600: owner only.
     pub ipc_mode: u32,
     /// Allow binding ipc in a world-writable directory without the sticky bit (refused by
@@ -180,6 +190,9 @@ impl Default for Options {
             inbound_rate: None,
             max_subscriptions: 100_000,
             message_properties: false,
+            xpub_nodrop: false,
+            conflate: false,
+            invert_matching: false,
             tcp: TcpTuning::default(),
         }
     }

@@ -1,0 +1,159 @@
+//! The libzmq options the C ABI needed the engine to honour: `conflate` (`ZMQ_CONFLATE`),
+//! `xpub_nodrop` (`ZMQ_XPUB_NODROP`), `invert_matching` (`ZMQ_INVERT_MATCHING`).
+
+mod support;
+
+use support::{runtime, socket_with, wait_until, WAIT};
+
+use ringmq::{Message, Options, SendError, SocketType};
+
+fn number(m: &Message) -> u32 {
+    u32::from_be_bytes(m.frames()[0][..4].try_into().unwrap())
+}
+
+#[test]
+fn conflate_keeps_only_the_newest_message() {
+    for conflate in [true, false] {
+        let rt = runtime(2);
+        let pull = socket_with(
+            &rt,
+            SocketType::Pull,
+            Options {
+                conflate,
+                ..Options::default()
+            },
+        );
+        let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
+        let push = socket_with(&rt, SocketType::Push, Options::default());
+        push.connect(&endpoint).unwrap();
+        for i in 0..100u32 {
+            push.send(Message::single(i.to_be_bytes().to_vec()))
+                .unwrap();
+        }
+        // Closing flushes the PUSH and ends the connection after its last byte, so once the PULL
+        // has seen the disconnect every message has reached it.
+        drop(push);
+        wait_until("the pusher's connection ends", || {
+            pull.stats().unwrap().disconnects == 1
+        });
+        let held = pull.stats().unwrap().queued_in;
+        if conflate {
+            // One in the hand-off queue (taken before newer ones came) and one in the socket at most.
+            assert!(held <= 2, "a conflating PULL holds {held} messages");
+            let mut last = number(&pull.recv().unwrap());
+            while let Some(m) = pull.try_recv().unwrap() {
+                assert!(number(&m) > last);
+                last = number(&m);
+            }
+            assert_eq!(last, 99, "the newest message is kept");
+        } else {
+            assert_eq!(held, 100);
+            for i in 0..100 {
+                assert_eq!(number(&pull.recv().unwrap()), i);
+            }
+        }
+    }
+}
+
+#[test]
+fn xpub_nodrop_refuses_instead_of_dropping() {
+    for nodrop in [true, false] {
+        let rt = runtime(2);
+        let xpub = socket_with(
+            &rt,
+            SocketType::XPub,
+            Options {
+                xpub_nodrop: nodrop,
+                sndhwm: 10,
+                ..Options::default()
+            },
+        );
+        let endpoint = xpub.bind("tcp://127.0.0.1:*").unwrap();
+        let sub = socket_with(
+            &rt,
+            SocketType::Sub,
+            Options {
+                rcvhwm: 10,
+                ..Options::default()
+            },
+        );
+        sub.connect(&endpoint).unwrap();
+        sub.subscribe(b"").unwrap();
+        // The subscription reaches the XPUB's application side once it is applied.
+        assert_eq!(xpub.recv().unwrap().frames()[0][..], [1u8][..]);
+        // The subscriber does not read: its queues (and the publisher's) fill up.
+        let mut refused = false;
+        // Large messages, so the kernel's socket buffers fill after a few dozen.
+        for i in 0..10_000u32 {
+            let mut body = vec![0u8; 64 * 1024];
+            body[..4].copy_from_slice(&i.to_be_bytes());
+            match xpub.try_send(Message::single(body)) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => {
+                    refused = true;
+                    break;
+                }
+                Err(e) => panic!("send failed: {e:?}"),
+            }
+        }
+        let stats = xpub.stats().unwrap();
+        let dropped = stats.dropped.peer_at_hwm;
+        if nodrop {
+            assert!(
+                refused,
+                "a NODROP publisher refuses at the subscriber's HWM"
+            );
+            assert_eq!(dropped, 0);
+            // Whatever was accepted arrives, in order, with no gap.
+            let mut expected = 0;
+            while let Some(m) = sub.try_recv().unwrap() {
+                assert_eq!(number(&m), expected);
+                expected += 1;
+            }
+            assert!(expected > 0);
+        } else {
+            assert!(
+                dropped > 0,
+                "a plain publisher drops at the subscriber's HWM"
+            );
+        }
+    }
+}
+
+#[test]
+fn invert_matching_delivers_what_does_not_match() {
+    let rt = runtime(1);
+    let inverted = Options {
+        invert_matching: true,
+        ..Options::default()
+    };
+    let publisher = socket_with(&rt, SocketType::Pub, inverted.clone());
+    let endpoint = publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let sub = socket_with(&rt, SocketType::Sub, inverted);
+    sub.connect(&endpoint).unwrap();
+    sub.subscribe(b"skip").unwrap();
+    // Until the subscription has reached the publisher it sends nothing to this subscriber:
+    // send "keep" until one arrives; from then on every "skip" must be filtered.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        publisher.send(Message::single("keep")).unwrap();
+        if let Some(m) = sub.try_recv().unwrap() {
+            if m.frames()[0][..] == b"keep"[..] {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    publisher.send(Message::single("skip-this")).unwrap();
+    publisher.send(Message::single("other")).unwrap();
+    // "keep"s still in flight may come first; a "skip" never does.
+    loop {
+        let m = sub.recv().unwrap();
+        match &m.frames()[0][..] {
+            b"keep" => continue,
+            b"other" => break,
+            other => panic!("received {:?}", String::from_utf8_lossy(other)),
+        }
+    }
+}
