@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -98,7 +98,43 @@ fn clear_stale(path: &Path) -> Result<(), Error> {
 }
 
 /// Bind and listen on `ipc://path`; returns the endpoint.
+/// Name prefix of the private directories made for `ipc://*` binds.
+pub(crate) const WILDCARD_DIR_PREFIX: &str = "ringmq-ipc-";
+
+/// For `ipc://*` (libzmq's wildcard): a fresh directory of our own (mode 0700) in the system's
+/// temporary directory, and a socket path in it.
+fn wildcard_path() -> Result<String, Error> {
+    let base = std::env::temp_dir();
+    for _ in 0..16 {
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).map_err(|e| {
+            Error::new(
+                ErrorKind::BindFailed,
+                format!("no randomness for ipc://*: {e}"),
+            )
+        })?;
+        let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = base.join(format!("{WILDCARD_DIR_PREFIX}{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir.join("socket").to_string_lossy().into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("creating a directory for ipc://*", e)),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::BindFailed,
+        "no free directory name for ipc://*",
+    ))
+}
+
 pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Result<String, Error> {
+    let wildcard;
+    let path = if path == "*" {
+        wildcard = wildcard_path()?;
+        wildcard.as_str()
+    } else {
+        path
+    };
     let (mode, allow_insecure, backlog) = {
         let c = core.borrow();
         (

@@ -23,6 +23,15 @@ pub(crate) struct RemoveOnDrop(pub(crate) std::path::PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        // The private directory a wildcard `ipc://*` bind made for it goes too.
+        if let Some(dir) = self.0.parent() {
+            if dir.file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .starts_with(super::ipc::WILDCARD_DIR_PREFIX)
+            }) {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
     }
 }
 
