@@ -5,7 +5,7 @@ mod support;
 
 use support::{runtime, socket_with, wait_until, WAIT};
 
-use ringmq::{Message, Options, SendError, SocketType};
+use ringmq::{Bytes, Message, Options, SendError, SocketType};
 
 fn number(m: &Message) -> u32 {
     u32::from_be_bytes(m.frames()[0][..4].try_into().unwrap())
@@ -177,4 +177,73 @@ fn ipc_wildcard_bind_picks_a_private_path() {
     wait_until("the socket file and its directory are removed", || {
         !dir.exists()
     });
+}
+
+#[test]
+fn probe_router_announces_a_new_peer() {
+    let rt = runtime(1);
+    let router = socket_with(&rt, SocketType::Router, Options::default());
+    let endpoint = router.bind("tcp://127.0.0.1:*").unwrap();
+    let dealer = socket_with(
+        &rt,
+        SocketType::Dealer,
+        Options {
+            probe_router: true,
+            routing_id: Some(Bytes::from_static(b"prober")),
+            ..Options::default()
+        },
+    );
+    dealer.connect(&endpoint).unwrap();
+    // The DEALER sends nothing itself: the probe is what arrives.
+    let probe = router.recv().unwrap();
+    assert_eq!(probe.frames().len(), 2);
+    assert_eq!(probe.frames()[0][..], b"prober"[..]);
+    assert!(probe.frames()[1].is_empty());
+    // Now the ROUTER can address it.
+    router
+        .send(Message::from_frames([&b"prober"[..], b"hello"]))
+        .unwrap();
+    assert_eq!(dealer.recv().unwrap(), Message::single("hello"));
+}
+
+#[test]
+fn connect_routing_id_names_the_next_connection() {
+    let rt = runtime(1);
+    let server = socket_with(
+        &rt,
+        SocketType::Router,
+        Options {
+            routing_id: Some(Bytes::from_static(b"server-side")),
+            ..Options::default()
+        },
+    );
+    let endpoint = server.bind("tcp://127.0.0.1:*").unwrap();
+    let client = socket_with(
+        &rt,
+        SocketType::Router,
+        Options {
+            router_mandatory: true,
+            connect_routing_id: Some(Bytes::from_static(b"my-name-for-it")),
+            routing_id: Some(Bytes::from_static(b"client-side")),
+            ..Options::default()
+        },
+    );
+    client.connect(&endpoint).unwrap();
+    // The option was for that connect only.
+    assert_eq!(client.options().unwrap().connect_routing_id, None);
+    // Unroutable (EHOSTUNREACH) until the connection is up; then it goes to the named peer.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match client.send(Message::from_frames([&b"my-name-for-it"[..], b"hi"])) {
+            Ok(()) => break,
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "never routable: {e:?}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let m = server.recv().unwrap();
+    assert_eq!(m.frames()[0][..], b"client-side"[..]);
+    assert_eq!(m.frames()[1][..], b"hi"[..]);
 }

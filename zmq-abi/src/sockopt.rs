@@ -480,8 +480,19 @@ impl Socket {
                 })?;
                 self.keep(name, bytes);
             }
-            IMMEDIATE | XPUB_VERBOSER | PROBE_ROUTER | ROUTER_RAW | STREAM_NOTIFY
-            | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
+            PROBE_ROUTER => {
+                let v = value_bool(bytes)?;
+                self.update_options(|o| o.probe_router = v)?;
+            }
+            CONNECT_ROUTING_ID => {
+                if bytes.is_empty() || bytes.len() > 255 {
+                    return Err(libc::EINVAL);
+                }
+                let id = Bytes::copy_from_slice(bytes);
+                self.update_options(|o| o.connect_routing_id = Some(id))?;
+            }
+            IMMEDIATE | XPUB_VERBOSER | ROUTER_RAW | STREAM_NOTIFY | IPC_FILTER_PID
+            | IPC_FILTER_UID | IPC_FILTER_GID => {
                 if matches!(name, IMMEDIATE | STREAM_NOTIFY) {
                     value_bool(bytes)?;
                 }

@@ -186,6 +186,9 @@ pub(crate) struct Pipe {
     pub(crate) live: bool,
     /// `unbind` / `disconnect` asked this pipe to go: its connection writes what is queued and
     /// closes, at the latest at `leave_deadline` (the socket's linger; `None`: no limit).
+    /// The routing id a ROUTER gives the peer of this connect (`ZMQ_CONNECT_ROUTING_ID`),
+    /// instead of the one the peer names or a generated one.
+    pub(crate) connect_routing_id: Option<Bytes>,
     pub(crate) leaving: bool,
     pub(crate) leave_deadline: Option<std::time::Instant>,
     /// Bytes of the messages in `inq`, counted against the runtime's inbound budget.
@@ -220,6 +223,7 @@ impl Pipe {
             inq_bytes: 0,
             budget_blocked: false,
             overflow: None,
+            connect_routing_id: None,
         }
     }
 
@@ -379,7 +383,12 @@ impl Core {
     pub(crate) fn add_pipe(&mut self, persistent: bool) -> PeerId {
         let id = PeerId(self.next_peer);
         self.next_peer = self.next_peer.wrapping_add(1);
-        self.pipes.insert(id, Pipe::new(persistent));
+        let mut pipe = Pipe::new(persistent);
+        if persistent {
+            // Set for the next connect only, as libzmq does.
+            pipe.connect_routing_id = self.options.connect_routing_id.take();
+        }
+        self.pipes.insert(id, pipe);
         if persistent && self.pattern.send != SendStrategy::FanOut {
             self.attach(id);
         }
@@ -569,6 +578,11 @@ impl Core {
         if self.pipes.get(&id).is_some_and(|p| p.leaving) {
             return false; // disconnected or unbound meanwhile
         }
+        let preset = self
+            .pipes
+            .get(&id)
+            .and_then(|p| p.connect_routing_id.clone());
+        let identity = preset.as_deref().unwrap_or(identity);
         if let Some(identified) = self
             .routing
             .identify(id, identity, self.options.router_handover)
@@ -596,6 +610,11 @@ impl Core {
         let welcome = (self.socket_type == SocketType::XPub)
             .then(|| self.options.xpub_welcome_msg.clone())
             .flatten();
+        let probe = self.options.probe_router
+            && matches!(
+                self.socket_type,
+                SocketType::Router | SocketType::Dealer | SocketType::Req
+            );
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return true;
         };
@@ -606,6 +625,11 @@ impl Core {
         pipe.subscription_commands = topics.into_iter().map(|t| (Bytes::from(t), true)).collect();
         if let Some(welcome) = welcome {
             pipe.outq.push_back(Message::single(welcome));
+            pipe.wake_driver();
+        }
+        if probe {
+            // Ahead of anything queued before the connection was up.
+            pipe.outq.push_front(Message::single(Bytes::new()));
             pipe.wake_driver();
         }
         self.attach(id);

@@ -81,6 +81,12 @@ pub struct Options {
     /// SUB, XSUB, PUB, XPUB: match the messages that do *not* start with a subscribed prefix
     /// (`ZMQ_INVERT_MATCHING`; set it on both sides, as the publisher filters too).
     pub invert_matching: bool,
+    /// ROUTER, DEALER, REQ: send an empty message to each new peer as soon as its connection is
+    /// up, so a ROUTER peer learns our routing id before we send (`ZMQ_PROBE_ROUTER`).
+    pub probe_router: bool,
+    /// ROUTER: the routing id to give the peer of the next `connect` (`ZMQ_CONNECT_ROUTING_ID`);
+    /// taken by that connect. Default `None`.
+    pub connect_routing_id: Option<Bytes>,
     /// Permissions of ipc socket files this socket binds. Default 0o600: owner only.
     pub ipc_mode: u32,
     /// Allow binding ipc in a world-writable directory without the sticky bit (refused by
@@ -193,6 +199,8 @@ impl Default for Options {
             xpub_nodrop: false,
             conflate: false,
             invert_matching: false,
+            probe_router: false,
+            connect_routing_id: None,
             tcp: TcpTuning::default(),
         }
     }
