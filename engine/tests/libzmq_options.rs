@@ -247,3 +247,46 @@ fn connect_routing_id_names_the_next_connection() {
     assert_eq!(m.frames()[0][..], b"client-side"[..]);
     assert_eq!(m.frames()[1][..], b"hi"[..]);
 }
+
+#[test]
+fn immediate_queues_only_on_live_connections() {
+    for immediate in [true, false] {
+        let rt = runtime(1);
+        let pull = socket_with(&rt, SocketType::Pull, Options::default());
+        let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
+        let push = socket_with(
+            &rt,
+            SocketType::Push,
+            Options {
+                immediate,
+                // What waits for the dead peer is dropped at the end, not kept for 30 s.
+                linger: Some(std::time::Duration::ZERO),
+                ..Options::default()
+            },
+        );
+        // A connection that will never come up (nothing listens on an unbound ipc path), and a
+        // live one.
+        let dead = std::env::temp_dir().join(format!("ringmq-immediate-{}", std::process::id()));
+        push.connect(&format!("ipc://{}", dead.display())).unwrap();
+        push.connect(&endpoint).unwrap();
+        wait_until("the live connection is up", || {
+            push.stats().unwrap().connected_peers == 1
+        });
+        for i in 0..10u32 {
+            push.send(Message::single(i.to_be_bytes().to_vec()))
+                .unwrap();
+        }
+        if immediate {
+            // All ten reach the live peer; none wait for the dead one.
+            for i in 0..10 {
+                assert_eq!(number(&pull.recv().unwrap()), i);
+            }
+        } else {
+            // Round robin over both pipes: half wait on the one that is not connected.
+            for _ in 0..5 {
+                pull.recv().unwrap();
+            }
+            assert_eq!(push.stats().unwrap().queued_out, 5);
+        }
+    }
+}

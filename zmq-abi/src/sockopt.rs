@@ -480,9 +480,13 @@ impl Socket {
                 })?;
                 self.keep(name, bytes);
             }
-            PROBE_ROUTER => {
+            PROBE_ROUTER | IMMEDIATE => {
                 let v = value_bool(bytes)?;
-                self.update_options(|o| o.probe_router = v)?;
+                self.update_options(|o| match name {
+                    PROBE_ROUTER => o.probe_router = v,
+                    _ => o.immediate = v,
+                })?;
+                self.keep(name, bytes);
             }
             CONNECT_ROUTING_ID => {
                 if bytes.is_empty() || bytes.len() > 255 {
@@ -491,9 +495,9 @@ impl Socket {
                 let id = Bytes::copy_from_slice(bytes);
                 self.update_options(|o| o.connect_routing_id = Some(id))?;
             }
-            IMMEDIATE | XPUB_VERBOSER | ROUTER_RAW | STREAM_NOTIFY | IPC_FILTER_PID
-            | IPC_FILTER_UID | IPC_FILTER_GID => {
-                if matches!(name, IMMEDIATE | STREAM_NOTIFY) {
+            XPUB_VERBOSER | ROUTER_RAW | STREAM_NOTIFY | IPC_FILTER_PID | IPC_FILTER_UID
+            | IPC_FILTER_GID => {
+                if name == STREAM_NOTIFY {
                     value_bool(bytes)?;
                 }
                 self.keep(name, bytes);

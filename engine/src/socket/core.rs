@@ -389,7 +389,7 @@ impl Core {
             pipe.connect_routing_id = self.options.connect_routing_id.take();
         }
         self.pipes.insert(id, pipe);
-        if persistent && self.pattern.send != SendStrategy::FanOut {
+        if persistent && !self.options.immediate && self.pattern.send != SendStrategy::FanOut {
             self.attach(id);
         }
         id
@@ -659,6 +659,10 @@ impl Core {
         };
         pipe.connected = false;
         if pipe.persistent && (!self.closing || !pipe.outq.is_empty()) {
+            if self.options.immediate {
+                // Nothing new is queued for it until it is connected again.
+                self.routing.detach(id);
+            }
             return;
         }
         pipe.dead = true;

@@ -84,6 +84,10 @@ pub struct Options {
     /// ROUTER, DEALER, REQ: send an empty message to each new peer as soon as its connection is
     /// up, so a ROUTER peer learns our routing id before we send (`ZMQ_PROBE_ROUTER`).
     pub probe_router: bool,
+    /// Queue messages only on connections that are up (`ZMQ_IMMEDIATE`): a connect-side peer
+    /// takes part in load balancing from its handshake until its disconnection, not from the
+    /// `connect` call. Default false (libzmq's default too).
+    pub immediate: bool,
     /// ROUTER: the routing id to give the peer of the next `connect` (`ZMQ_CONNECT_ROUTING_ID`);
     /// taken by that connect. Default `None`.
     pub connect_routing_id: Option<Bytes>,
@@ -200,6 +204,7 @@ impl Default for Options {
             conflate: false,
             invert_matching: false,
             probe_router: false,
+            immediate: false,
             connect_routing_id: None,
             tcp: TcpTuning::default(),
         }
