@@ -290,3 +290,22 @@ fn immediate_queues_only_on_live_connections() {
         }
     }
 }
+
+#[test]
+fn tcp_connect_from_a_chosen_source_address() {
+    let rt = runtime(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A free port to connect from: bound and released.
+    let source_port = std::net::TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let push = socket_with(&rt, SocketType::Push, Options::default());
+    push.connect(&format!("tcp://127.0.0.2:{source_port};127.0.0.1:{port}"))
+        .unwrap();
+    let (_stream, peer) = listener.accept().unwrap();
+    assert_eq!(peer.ip().to_string(), "127.0.0.2");
+    assert_eq!(peer.port(), source_port);
+}

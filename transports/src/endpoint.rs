@@ -49,6 +49,33 @@ pub enum EndpointError {
     EmptyAddress(&'static str),
 }
 
+/// libzmq's `tcp://source;destination` connect syntax: the local address to connect from
+/// (`ip:port` or `*:port`, port 0 or `*` for any) and the endpoint without it. `Ok((None, s))`
+/// for any other endpoint.
+pub fn split_tcp_source(
+    endpoint: &str,
+) -> Result<(Option<std::net::SocketAddr>, String), EndpointError> {
+    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+        return Ok((None, endpoint.to_owned()));
+    };
+    let Some((source, destination)) = rest.split_once(';') else {
+        return Ok((None, endpoint.to_owned()));
+    };
+    let bad = || EndpointError::InvalidTcpAddress(source.to_owned());
+    let Endpoint::Tcp { host, port } = parse_tcp(source)? else {
+        return Err(bad());
+    };
+    let ip = match host {
+        Host::Any => IpAddr::from([0, 0, 0, 0]),
+        Host::Ip(ip) => ip,
+        Host::Name(_) => return Err(bad()),
+    };
+    Ok((
+        Some(std::net::SocketAddr::new(ip, port)),
+        format!("tcp://{destination}"),
+    ))
+}
+
 impl Endpoint {
     /// Parse an endpoint string.
     pub fn parse(s: &str) -> Result<Endpoint, EndpointError> {
@@ -88,7 +115,7 @@ impl Endpoint {
 
 fn parse_tcp(rest: &str) -> Result<Endpoint, EndpointError> {
     let bad = || EndpointError::InvalidTcpAddress(rest.to_owned());
-    // libzmq allows "source;dest" for connect; ringmq does not yet, so it is an error.
+    // libzmq's "source;dest" for connect is taken apart by `split_tcp_source` first.
     let (host, port) = if let Some(after) = rest.strip_prefix('[') {
         let (ip, port) = after.split_once("]:").ok_or_else(bad)?;
         (Host::Ip(ip.parse::<IpAddr>().map_err(|_| bad())?), port)
@@ -141,6 +168,22 @@ impl std::str::FromStr for Endpoint {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tcp_source_is_split_off() {
+        let (source, rest) = split_tcp_source("tcp://127.0.0.2:0;127.0.0.1:5555").unwrap();
+        assert_eq!(source, Some("127.0.0.2:0".parse().unwrap()));
+        assert_eq!(rest, "tcp://127.0.0.1:5555");
+        let (source, _) = split_tcp_source("tcp://*:7000;host:1").unwrap();
+        assert_eq!(source, Some("0.0.0.0:7000".parse().unwrap()));
+        assert_eq!(
+            split_tcp_source("tcp://a:1").unwrap(),
+            (None, "tcp://a:1".to_owned())
+        );
+        assert_eq!(split_tcp_source("ipc:///x;y").unwrap().0, None);
+        assert!(split_tcp_source("tcp://name:1;host:2").is_err());
+    }
+
     use super::*;
 
     #[test]

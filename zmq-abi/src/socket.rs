@@ -148,7 +148,9 @@ pub(crate) unsafe fn endpoint_str<'a>(endpoint: *const c_char) -> Result<&'a str
 /// Refuse an endpoint libzmq would refuse before trying it: `EPROTONOSUPPORT` for a transport
 /// ringmq does not have, `EINVAL` for one that does not parse.
 fn check_endpoint(endpoint: &str) -> Result<(), c_int> {
-    match Endpoint::parse(endpoint) {
+    let (_, destination) =
+        ringmq_transports::endpoint::split_tcp_source(endpoint).map_err(|_| libc::EINVAL)?;
+    match Endpoint::parse(&destination) {
         Ok(_) => Ok(()),
         Err(EndpointError::UnsupportedTransport(_)) => Err(libc::EPROTONOSUPPORT),
         Err(_) => Err(libc::EINVAL),

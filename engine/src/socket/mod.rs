@@ -133,13 +133,18 @@ impl Socket {
     /// Connect to `endpoint`. Returns at once; the connection is made (and remade after failures,
     /// every `reconnect_ivl`, backing off to `reconnect_ivl_max`) in the background. Messages sent
     /// meanwhile queue for this peer up to `sndhwm`, as libzmq does.
+    ///
+    /// tcp endpoints may name the local address to connect from, as libzmq allows:
+    /// `tcp://192.168.1.17:0;10.0.0.1:5555` (`*` for any interface, port 0 for any port).
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
-        let parsed = parse(endpoint)?;
+        let (source, destination) = ringmq_transports::endpoint::split_tcp_source(endpoint)
+            .map_err(|e| Error::new(ErrorKind::InvalidEndpoint, e.to_string()))?;
+        let parsed = parse(&destination)?;
         self.check_policy(&parsed)?;
         match parsed {
             Endpoint::Tcp { host, port } => stream::connect_to(
                 &self.core,
-                stream::Target::tcp(host, port)?,
+                stream::Target::tcp(host, port, source)?,
                 endpoint.to_owned(),
             ),
             Endpoint::Ipc(path) => {

@@ -247,20 +247,24 @@ async fn run_connection(
 /// Where a connecting socket goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    Tcp(Host, u16),
+    Tcp(Host, u16, Option<std::net::SocketAddr>),
     Ipc(String),
 }
 
 impl Target {
     /// The tcp target of `connect(tcp://host:port)`, refusing what only a bind may name.
-    pub(crate) fn tcp(host: Host, port: u16) -> Result<Target, Error> {
+    pub(crate) fn tcp(
+        host: Host,
+        port: u16,
+        source: Option<std::net::SocketAddr>,
+    ) -> Result<Target, Error> {
         if matches!(host, Host::Any) || port == 0 {
             return Err(Error::new(
                 crate::error::ErrorKind::InvalidEndpoint,
                 "connect needs a host and a port",
             ));
         }
-        Ok(Target::Tcp(host, port))
+        Ok(Target::Tcp(host, port, source))
     }
 }
 
@@ -344,7 +348,9 @@ fn has_queued(core: &Rc<RefCell<Core>>, peer: ringmq_patterns::PeerId) -> bool {
 /// One connection attempt to `target`.
 async fn try_connect(target: &Target, tuning: &super::options::TcpTuning) -> std::io::Result<IoFd> {
     match target {
-        Target::Tcp(host, port) => super::tcp::try_connect(host, *port, tuning).await,
+        Target::Tcp(host, port, source) => {
+            super::tcp::try_connect(host, *port, *source, tuning).await
+        }
         Target::Ipc(path) => super::ipc::try_connect(path).await,
     }
 }

@@ -175,6 +175,7 @@ async fn resolve_off_shard(host: &Host, port: u16) -> Result<Vec<SocketAddr>, Er
 pub(crate) async fn try_connect(
     host: &Host,
     port: u16,
+    source: Option<SocketAddr>,
     tuning: &super::options::TcpTuning,
 ) -> std::io::Result<IoFd> {
     let addrs = resolve_off_shard(host, port)
@@ -188,6 +189,13 @@ pub(crate) async fn try_connect(
             Some(Protocol::TCP),
         )?;
         apply_tuning(&socket, tuning)?;
+        if let Some(source) = source {
+            // Connect from the address asked for (`tcp://source;destination`).
+            if source.port() != 0 {
+                socket.set_reuse_address(true)?;
+            }
+            socket.bind(&source.into())?;
+        }
         match driver::connect(OwnedFd::from(socket), addr.into()).await {
             Ok(fd) if is_self_connected(&fd) => {
                 // Connecting to a port in the ephemeral range that nothing listens on can pick
