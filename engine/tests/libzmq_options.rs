@@ -309,3 +309,41 @@ fn tcp_connect_from_a_chosen_source_address() {
     assert_eq!(peer.ip().to_string(), "127.0.0.2");
     assert_eq!(peer.port(), source_port);
 }
+
+#[test]
+fn xpub_verboser_passes_every_unsubscribe() {
+    for verboser in [true, false] {
+        let rt = runtime(1);
+        let xpub = socket_with(
+            &rt,
+            SocketType::XPub,
+            Options {
+                xpub_verboser: verboser,
+                ..Options::default()
+            },
+        );
+        let endpoint = xpub.bind("inproc://verboser").unwrap();
+        let subs: Vec<_> = (0..2)
+            .map(|_| {
+                let sub = socket_with(&rt, SocketType::Sub, Options::default());
+                sub.connect(&endpoint).unwrap();
+                sub.subscribe(b"news").unwrap();
+                sub
+            })
+            .collect();
+        let subscribe = Message::single(&b"\x01news"[..]);
+        let cancel = Message::single(&b"\x00news"[..]);
+        // Verboser implies verbose: both subscribes come through; plain XPUB passes the first.
+        assert_eq!(xpub.recv().unwrap(), subscribe);
+        if verboser {
+            assert_eq!(xpub.recv().unwrap(), subscribe);
+        }
+        subs[0].unsubscribe(b"news").unwrap();
+        if verboser {
+            assert_eq!(xpub.recv().unwrap(), cancel, "the first cancel is passed on");
+        }
+        subs[1].unsubscribe(b"news").unwrap();
+        assert_eq!(xpub.recv().unwrap(), cancel, "the last cancel is always passed on");
+        assert_eq!(xpub.try_recv().unwrap(), None);
+    }
+}

@@ -495,8 +495,11 @@ impl Socket {
                 let id = Bytes::copy_from_slice(bytes);
                 self.update_options(|o| o.connect_routing_id = Some(id))?;
             }
-            XPUB_VERBOSER | ROUTER_RAW | STREAM_NOTIFY | IPC_FILTER_PID | IPC_FILTER_UID
-            | IPC_FILTER_GID => {
+            XPUB_VERBOSER => {
+                let v = value_bool(bytes)?;
+                self.update_options(|o| o.xpub_verboser = v)?;
+            }
+            ROUTER_RAW | STREAM_NOTIFY | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
                 if name == STREAM_NOTIFY {
                     value_bool(bytes)?;
                 }

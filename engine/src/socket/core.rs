@@ -1005,8 +1005,13 @@ impl Core {
             } else {
                 self.xpub_all.unsubscribe(topic)
             };
-        // xpub_verbose passes every subscribe on; cancels only when the last one goes.
-        if changed_overall || (subscribe && self.options.xpub_verbose) {
+        // xpub_verbose passes every subscribe on; cancels only when the last one goes, unless
+        // xpub_verboser, which passes each peer's cancel too.
+        let verbose = self.options.xpub_verbose || self.options.xpub_verboser;
+        if changed_overall
+            || (subscribe && verbose)
+            || (!subscribe && changed_for_peer && self.options.xpub_verboser)
+        {
             self.xpub_notify(topic, subscribe);
         }
     }

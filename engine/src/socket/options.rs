@@ -65,6 +65,9 @@ pub struct Options {
     /// XPUB: pass every subscription to the application, not only new ones
     /// (`ZMQ_XPUB_VERBOSE`).
     pub xpub_verbose: bool,
+    /// XPUB: as `xpub_verbose`, and pass each peer's unsubscribe on too, not only the last one
+    /// for a prefix (`ZMQ_XPUB_VERBOSER`).
+    pub xpub_verboser: bool,
     /// XPUB: subscriptions from peers are passed to the application only, not applied; the
     /// application applies them with `subscribe`/`unsubscribe` on the XPUB, which act on the peer
     /// whose subscription message it received last (`ZMQ_XPUB_MANUAL`).
@@ -187,6 +190,7 @@ impl Default for Options {
             router_mandatory: false,
             router_handover: false,
             xpub_verbose: false,
+            xpub_verboser: false,
             xpub_manual: false,
             xpub_welcome_msg: None,
             ipc_mode: 0o600,
