@@ -340,10 +340,63 @@ fn xpub_verboser_passes_every_unsubscribe() {
         }
         subs[0].unsubscribe(b"news").unwrap();
         if verboser {
-            assert_eq!(xpub.recv().unwrap(), cancel, "the first cancel is passed on");
+            assert_eq!(
+                xpub.recv().unwrap(),
+                cancel,
+                "the first cancel is passed on"
+            );
         }
         subs[1].unsubscribe(b"news").unwrap();
-        assert_eq!(xpub.recv().unwrap(), cancel, "the last cancel is always passed on");
+        assert_eq!(
+            xpub.recv().unwrap(),
+            cancel,
+            "the last cancel is always passed on"
+        );
         assert_eq!(xpub.try_recv().unwrap(), None);
     }
+}
+
+#[test]
+fn use_fd_binds_on_the_programs_own_listener() {
+    use std::os::fd::IntoRawFd;
+    let rt = runtime(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pull = socket_with(
+        &rt,
+        SocketType::Pull,
+        Options {
+            use_fd: Some(listener.into_raw_fd()),
+            ..Options::default()
+        },
+    );
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    assert_eq!(pull.bind(&endpoint).unwrap(), endpoint);
+    let push = socket_with(&rt, SocketType::Push, Options::default());
+    push.connect(&endpoint).unwrap();
+    push.send(Message::single("through the program's descriptor"))
+        .unwrap();
+    assert_eq!(
+        pull.recv().unwrap(),
+        Message::single("through the program's descriptor")
+    );
+}
+
+#[test]
+fn use_fd_refuses_what_is_not_a_stream_socket() {
+    use std::os::fd::AsRawFd;
+    let rt = runtime(1);
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let pull = socket_with(
+        &rt,
+        SocketType::Pull,
+        Options {
+            use_fd: Some(file.as_raw_fd()),
+            ..Options::default()
+        },
+    );
+    let error = pull.bind("tcp://127.0.0.1:0").unwrap_err();
+    assert_eq!(error.kind(), ringmq::ErrorKind::BindFailed);
+    // The descriptor is still the program's, open.
+    assert!(file.metadata().is_ok());
 }

@@ -480,6 +480,14 @@ impl Socket {
                 })?;
                 self.keep(name, bytes);
             }
+            USE_FD => {
+                let v = int()?;
+                if v < -1 {
+                    return Err(libc::EINVAL);
+                }
+                self.update_options(|o| o.use_fd = (v >= 0).then_some(v))?;
+                self.keep(name, bytes);
+            }
             PROBE_ROUTER | IMMEDIATE => {
                 let v = value_bool(bytes)?;
                 self.update_options(|o| match name {

@@ -143,6 +143,21 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Res
             c.options.backlog,
         )
     };
+    let use_fd = core.borrow().options.use_fd;
+    if let Some(fd) = use_fd {
+        let bind_err = |e: std::io::Error| {
+            Error::new(
+                ErrorKind::BindFailed,
+                format!("cannot use descriptor {fd} for ipc://{path}: {e}"),
+            )
+        };
+        let socket = super::stream::adopt_listener(fd).map_err(bind_err)?;
+        socket.listen(backlog).map_err(bind_err)?;
+        let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
+        let endpoint = format!("ipc://{path}");
+        super::stream::listen(core, listener, requested, &endpoint, false, None);
+        return Ok(endpoint);
+    }
     let abstract_name = path.starts_with('@');
     if !abstract_name {
         check_directory(Path::new(path), allow_insecure)?;

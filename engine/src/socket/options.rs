@@ -91,6 +91,10 @@ pub struct Options {
     /// takes part in load balancing from its handshake until its disconnection, not from the
     /// `connect` call. Default false (libzmq's default too).
     pub immediate: bool,
+    /// `bind` takes over this descriptor, a tcp or ipc socket the program has bound (and may
+    /// have made listen), instead of making one (`ZMQ_USE_FD`). The socket owns and closes it
+    /// from then on. Default `None`.
+    pub use_fd: Option<std::os::fd::RawFd>,
     /// ROUTER: the routing id to give the peer of the next `connect` (`ZMQ_CONNECT_ROUTING_ID`);
     /// taken by that connect. Default `None`.
     pub connect_routing_id: Option<Bytes>,
@@ -209,6 +213,7 @@ impl Default for Options {
             invert_matching: false,
             probe_router: false,
             immediate: false,
+            use_fd: None,
             connect_routing_id: None,
             tcp: TcpTuning::default(),
         }

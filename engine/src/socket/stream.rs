@@ -35,6 +35,29 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Take over `fd`, a bound socket the program handed over with `Options::use_fd`
+/// (`ZMQ_USE_FD`). Refused unless it is a stream socket.
+pub(crate) fn adopt_listener(fd: std::os::fd::RawFd) -> std::io::Result<socket2::Socket> {
+    use std::os::fd::{BorrowedFd, FromRawFd};
+    if fd < 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    {
+        // SAFETY: only borrowed for the type check below, while the program (which gave it to
+        // us) keeps it open; nothing is closed if the check fails.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        if socket2::SockRef::from(&borrowed).r#type()? != socket2::Type::STREAM {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTSOCK));
+        }
+    }
+    // SAFETY: `Options::use_fd` documents that the socket takes ownership of the descriptor the
+    // program gives it (libzmq's ZMQ_USE_FD contract): it is an open stream socket (checked
+    // above) and nothing else closes it.
+    let socket = unsafe { socket2::Socket::from_raw_fd(fd) };
+    socket.set_cloexec(true)?;
+    Ok(socket)
+}
+
 /// Start accepting on `listener`, bound as `endpoint` (asked for as `requested`): the accept loop
 /// runs until the socket closes or `unbind` stops it.
 pub(crate) fn listen(

@@ -96,28 +96,38 @@ pub(crate) fn bind(
     port: u16,
 ) -> Result<String, Error> {
     let addr = resolve(host, port, true)?[0];
-    let (backlog, tuning) = {
+    let (backlog, tuning, use_fd) = {
         let core = core.borrow();
-        (core.options.backlog, core.options.tcp.clone())
+        (
+            core.options.backlog,
+            core.options.tcp.clone(),
+            core.options.use_fd,
+        )
     };
-    let socket = RawSocket::new(
-        Domain::for_address(addr),
-        Type::STREAM.cloexec(),
-        Some(Protocol::TCP),
-    )
-    .map_err(|e| Error::io("creating a tcp socket", e))?;
     let bind_err = |e: std::io::Error| {
         Error::new(
             ErrorKind::BindFailed,
             format!("cannot bind tcp://{addr}: {e}"),
         )
     };
-    socket.set_reuse_address(true).map_err(bind_err)?;
-    apply_tuning(&socket, &tuning).map_err(bind_err)?;
-    if addr.is_ipv6() {
-        let _ = socket.set_only_v6(true);
-    }
-    socket.bind(&addr.into()).map_err(bind_err)?;
+    let socket = match use_fd {
+        Some(fd) => super::stream::adopt_listener(fd).map_err(bind_err)?,
+        None => {
+            let socket = RawSocket::new(
+                Domain::for_address(addr),
+                Type::STREAM.cloexec(),
+                Some(Protocol::TCP),
+            )
+            .map_err(|e| Error::io("creating a tcp socket", e))?;
+            socket.set_reuse_address(true).map_err(bind_err)?;
+            apply_tuning(&socket, &tuning).map_err(bind_err)?;
+            if addr.is_ipv6() {
+                let _ = socket.set_only_v6(true);
+            }
+            socket.bind(&addr.into()).map_err(bind_err)?;
+            socket
+        }
+    };
     socket.listen(backlog).map_err(bind_err)?;
     let local = socket
         .local_addr()
