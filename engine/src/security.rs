@@ -204,9 +204,14 @@ pub(crate) type PendingDecision =
 /// How a peer's credentials are judged: the one answer of [`authenticate`].
 pub(crate) enum AuthDecision {
     /// Go on; `user_id` (possibly empty) becomes the `User-Id` property of the peer's messages.
-    Accept { user_id: String },
-    /// Refuse the peer, for this reason (logged, and reported as `handshake-failed(auth)`).
-    Refuse(String),
+    Accept {
+        user_id: String,
+        /// Properties the ZAP handler attached to the peer (its reply's metadata).
+        metadata: Option<ringmq_transports::Metadata>,
+    },
+    /// Refuse the peer with a ZAP status code (300, 400 or 500, sent to the peer in the ERROR
+    /// command, as libzmq does) and a reason (logged, and reported as `handshake-failed(auth)`).
+    Refuse(u16, String),
     /// The answer comes later; the caller bounds the wait by `zap_timeout`.
     Pending(PendingDecision),
 }
@@ -232,17 +237,21 @@ pub(crate) fn authenticate(
             Ok(reply) => AuthDecision::Pending(Box::pin(async move {
                 let reply = reply.await;
                 if reply.is_success() {
+                    let metadata = ringmq_transports::Metadata::decode(&reply.metadata)
+                        .ok()
+                        .filter(|m| m.iter().next().is_some());
                     AuthDecision::Accept {
                         user_id: reply.user_id,
+                        metadata,
                     }
                 } else {
-                    AuthDecision::Refuse(format!(
-                        "ZAP {}: {}",
-                        reply.status_code, reply.status_text
-                    ))
+                    AuthDecision::Refuse(
+                        reply.status_code,
+                        format!("ZAP {}: {}", reply.status_code, reply.status_text),
+                    )
                 }
             })),
-            Err(e) => AuthDecision::Refuse(format!("ZAP unavailable: {e}")),
+            Err(e) => AuthDecision::Refuse(500, format!("ZAP unavailable: {e}")),
         };
     }
     match options.authorizer.clone() {
@@ -251,17 +260,24 @@ pub(crate) fn authenticate(
             let decision = decide_off_shard(authorizer, credentials, address, deadline);
             AuthDecision::Pending(Box::pin(async move {
                 match decision.await {
-                    Ok(user_id) => AuthDecision::Accept { user_id },
-                    Err(reason) => AuthDecision::Refuse(reason),
+                    Ok(user_id) => AuthDecision::Accept {
+                        user_id,
+                        metadata: None,
+                    },
+                    Err(reason) => AuthDecision::Refuse(400, reason),
                 }
             }))
         }
         Some(authorizer) => match authorizer.decide(&credentials, address) {
-            Ok(user_id) => AuthDecision::Accept { user_id },
-            Err(reason) => AuthDecision::Refuse(reason),
+            Ok(user_id) => AuthDecision::Accept {
+                user_id,
+                metadata: None,
+            },
+            Err(reason) => AuthDecision::Refuse(400, reason),
         },
         None => AuthDecision::Accept {
             user_id: String::new(),
+            metadata: None,
         },
     }
 }

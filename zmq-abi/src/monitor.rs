@@ -4,7 +4,8 @@
 //! Each event is a two-frame message: 6 bytes (the `ZMQ_EVENT_*` number as a native-endian
 //! `uint16_t`, then a native-endian `uint32_t` value) and the endpoint. The value is the retry
 //! interval in ms for `CONNECT_RETRIED`, a `ZMQ_PROTOCOL_ERROR_*` code for
-//! `HANDSHAKE_FAILED_PROTOCOL`, the ZAP status code for `HANDSHAKE_FAILED_AUTH`, and 0 where
+//! `HANDSHAKE_FAILED_PROTOCOL`, the ZAP status code (300, 400, 500) for `HANDSHAKE_FAILED_AUTH`,
+//! on the server and on the refused client alike, and 0 where
 //! libzmq gives a file descriptor (ringmq's descriptors are the shard's, not the program's).
 //!
 //! A thread per monitor moves events from ringmq's [`Monitor`] to the PAIR socket. When the
@@ -54,12 +55,22 @@ fn event_value(event: &MonitorEvent) -> u32 {
             u32::try_from(interval.as_millis()).unwrap_or(u32::MAX)
         }
         MonitorEvent::HandshakeFailed {
-            reason: HandshakeFailure::Auth(_),
+            reason: HandshakeFailure::Auth(reason),
             ..
-        } => ZAP_STATUS_DENIED,
+        } => zap_status(reason),
         MonitorEvent::HandshakeFailed { .. } => PROTOCOL_ERROR_ZMTP_UNSPECIFIED,
         _ => 0,
     }
+}
+
+/// The ZAP status code in an authentication failure's reason ("ZAP 300: ..."), or 400.
+fn zap_status(reason: &str) -> u32 {
+    reason
+        .strip_prefix("ZAP ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse::<u32>().ok())
+        .filter(|code| (300..600).contains(code))
+        .unwrap_or(ZAP_STATUS_DENIED)
 }
 
 fn event_message(event: u16, value: u32, endpoint: &str) -> Message {
@@ -173,4 +184,17 @@ pub unsafe extern "C" fn zmq_socket_monitor(
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
     // by this thread alone.
     unsafe { with_socket(socket, call) }.unwrap_or_else(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zap_status_from_the_reason() {
+        assert_eq!(zap_status("ZAP 300: try later"), 300);
+        assert_eq!(zap_status("ZAP 500: refused by the server"), 500);
+        assert_eq!(zap_status("unknown CURVE key"), 400);
+        assert_eq!(zap_status("ZAP 2"), 400);
+    }
 }

@@ -66,6 +66,7 @@ pub(crate) async fn run(
         endpoint,
         handshaken: false,
         user_id: None,
+        zap_metadata: None,
         pending_auth: None,
         peer_address: socket2::SockRef::from(&fd)
             .peer_addr()
@@ -147,6 +148,8 @@ struct ConnDriver {
     peer_address: Option<std::net::IpAddr>,
     /// The authenticated user (PLAIN/CURVE), attached to messages as `User-Id`.
     user_id: Option<String>,
+    /// Properties the ZAP handler attached to the peer, attached to its messages.
+    zap_metadata: Option<ringmq_transports::Metadata>,
     /// An authentication decision still to come (ZAP handler or the authentication thread), and
     /// its deadline.
     pending_auth: Option<(PendingDecision, Pin<Box<Sleep>>)>,
@@ -255,6 +258,7 @@ impl ConnDriver {
                     Poll::Ready(d) => Some(d),
                     Poll::Pending => deadline.as_mut().poll(cx).is_ready().then(|| {
                         AuthDecision::Refuse(
+                            500,
                             "authentication (ZAP handler) did not answer in time".into(),
                         )
                     }),
@@ -388,17 +392,21 @@ impl ConnDriver {
     /// [`AuthDecision::Pending`].
     fn apply_decision(&mut self, decision: AuthDecision) -> Option<ConnEnd> {
         match decision {
-            AuthDecision::Accept { user_id } => {
+            AuthDecision::Accept { user_id, metadata } => {
                 tracing::debug!(endpoint = %self.endpoint, user = %user_id, "peer authenticated");
                 self.user_id = (!user_id.is_empty()).then_some(user_id);
+                self.zap_metadata = metadata;
                 self.conn
                     .accept_peer(Instant::now())
                     .err()
                     .map(ConnEnd::Protocol)
             }
-            AuthDecision::Refuse(reason) => {
+            AuthDecision::Refuse(status_code, reason) => {
                 tracing::info!(endpoint = %self.endpoint, %reason, "peer refused");
-                Some(ConnEnd::Protocol(self.conn.reject_peer(&reason)))
+                // The peer is told the status code alone, as libzmq tells it; the reason stays
+                // here, for the log and the monitor.
+                let _ = self.conn.reject_peer(&status_code.to_string());
+                Some(ConnEnd::Protocol(ProtocolError::AuthFailed(reason)))
             }
             AuthDecision::Pending(_) => unreachable!("pending decisions are awaited, not applied"),
         }
@@ -434,6 +442,9 @@ impl ConnDriver {
                         let mut props = ringmq_transports::Metadata::new();
                         if core.options.message_properties {
                             for (name, value) in peer_metadata.iter() {
+                                props.insert(name, value.clone());
+                            }
+                            for (name, value) in self.zap_metadata.iter().flat_map(|m| m.iter()) {
                                 props.insert(name, value.clone());
                             }
                         }

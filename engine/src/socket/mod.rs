@@ -334,6 +334,9 @@ pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Res
     if let Some(name) = &entry.inproc_name {
         inproc::unbind(core, name);
     }
+    core.borrow_mut().emit(MonitorEvent::Closed {
+        endpoint: entry.resolved.clone(),
+    });
     if let Some(listener) = entry.listener {
         // An accept still in flight holds the descriptor until its cancellation completes
         // (io_uring): wait for that, within reason.

@@ -197,6 +197,16 @@ async fn run_connection(
                 reason: HandshakeFailure::Auth(reason.clone()),
             }
         }
+        // A server that refused us says so with a ZAP status code (libzmq sends the code alone).
+        ConnEnd::Protocol(ringmq_transports::ProtocolError::PeerError(code))
+            if !handshaken && is_zap_refusal_code(code) =>
+        {
+            tracing::info!(%endpoint, %code, "the server refused our credentials");
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                reason: HandshakeFailure::Auth(format!("ZAP {code}: refused by the server")),
+            }
+        }
         ConnEnd::Protocol(e) => {
             if e.is_peer_fault() {
                 tracing::info!(%endpoint, error = %e, "connection closed: protocol error");
@@ -265,6 +275,13 @@ async fn run_connection(
     c.connections -= 1;
     c.pipe_disconnected(peer);
     c.idle_wakers.wake_all();
+}
+
+/// Whether an ERROR reason is a ZAP refusal's status code: 300, 400 or 500 style, three digits.
+fn is_zap_refusal_code(reason: &str) -> bool {
+    reason.len() == 3
+        && reason.bytes().all(|b| b.is_ascii_digit())
+        && matches!(reason.as_bytes()[0], b'3' | b'4' | b'5')
 }
 
 /// Where a connecting socket goes.
