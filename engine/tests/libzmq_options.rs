@@ -400,3 +400,40 @@ fn use_fd_refuses_what_is_not_a_stream_socket() {
     // The descriptor is still the program's, open.
     assert!(file.metadata().is_ok());
 }
+
+#[test]
+fn a_load_balancing_handle_with_no_peer_refuses_to_send() {
+    for socket_type in [
+        SocketType::Push,
+        SocketType::Dealer,
+        SocketType::Req,
+        SocketType::Pair,
+    ] {
+        let rt = runtime(1);
+        let mut sender = socket_with(&rt, socket_type, Options::default());
+        sender.set_sndtimeo(Some(std::time::Duration::from_millis(50)));
+        // Nothing bound or connected: nowhere to queue (libzmq: EAGAIN), and not writable.
+        assert!(matches!(
+            sender.try_send(Message::single("nowhere")),
+            Err(SendError::Full(_))
+        ));
+        assert!(matches!(
+            sender.send(Message::single("nowhere")),
+            Err(SendError::Full(_))
+        ));
+        assert!(!sender.events().writable, "{socket_type:?}");
+        // A connect gives it a peer to queue for, before that peer even exists.
+        sender.connect("inproc://later").unwrap();
+        assert!(sender.events().writable, "{socket_type:?}");
+        sender.try_send(Message::single("queued")).unwrap();
+        let receiver_type = match socket_type {
+            SocketType::Push => SocketType::Pull,
+            SocketType::Req => SocketType::Rep,
+            SocketType::Pair => SocketType::Pair,
+            _ => SocketType::Dealer,
+        };
+        let receiver = socket_with(&rt, receiver_type, Options::default());
+        receiver.bind("inproc://later").unwrap();
+        assert_eq!(receiver.recv().unwrap(), Message::single("queued"));
+    }
+}

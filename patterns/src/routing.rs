@@ -124,6 +124,12 @@ impl Routing {
         self.lb.detach(peer);
     }
 
+    /// Whether a load-balancing or exclusive type has a peer to send to at all (connected, or
+    /// connect-side and queueing for its peer).
+    pub fn has_send_peers(&self) -> bool {
+        !self.lb.peers().is_empty()
+    }
+
     /// ROUTER: give the newly connected `peer` a routing id (the `Identity` it asked for, or a
     /// generated one). Other types: nothing to do, `None`.
     pub fn identify(

@@ -31,6 +31,8 @@ mod option {
     /// `ZMQ_THREAD_PRIORITY` shares its number with `ZMQ_SOCKET_LIMIT`; only `zmq_ctx_set`
     /// takes it (the limit is read-only).
     pub const THREAD_PRIORITY: c_int = 3;
+    /// Draft API, read-only here: received messages are never copied.
+    pub const ZERO_COPY_RECV: c_int = 10;
     pub const IPV6: c_int = 42;
     pub const BLOCKY: c_int = 70;
 }
@@ -347,6 +349,7 @@ pub unsafe extern "C" fn zmq_ctx_get(ctx: *mut c_void, option_name: c_int) -> c_
             option::MSG_T_SIZE => std::mem::size_of::<crate::zmq_msg_t>() as c_int,
             option::IPV6 => c_int::from(options.ipv6),
             option::BLOCKY => c_int::from(options.blocky),
+            option::ZERO_COPY_RECV => 1,
             _ => return Err(libc::EINVAL),
         })
     };

@@ -62,7 +62,7 @@ pub use utility::{
 use error::{fail, set_errno};
 
 /// The libzmq version this library stands in for (what `zmq_version` reports).
-pub const VERSION: (c_int, c_int, c_int) = (4, 3, 5);
+pub const VERSION: (c_int, c_int, c_int) = (4, 3, 4);
 
 /// Z85 text length of a 32-byte CURVE key, without the terminating NUL.
 const KEY_Z85_LEN: usize = 40;

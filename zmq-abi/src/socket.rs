@@ -354,8 +354,11 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
         let (shard, shared) = context.open_socket()?;
         let context_options = shared.options();
         // libzmq's default linger: forever, or not at all in a non-blocky context.
+        // libzmq's SUB and XSUB start with linger 0.
+        let no_linger =
+            !context_options.blocky || matches!(socket_type, SocketType::Sub | SocketType::XSub);
         let options = Options {
-            linger: (!context_options.blocky).then_some(Duration::ZERO),
+            linger: no_linger.then_some(Duration::ZERO),
             message_properties: true,
             ..Options::default()
         };

@@ -96,6 +96,30 @@ pub(crate) mod option {
     pub const MULTICAST_MAXTPDU: c_int = 84;
     pub const USE_FD: c_int = 89;
     pub const BINDTODEVICE: c_int = 92;
+    // GSSAPI's options: accepted and kept (Debian's libzmq has GSSAPI; ringmq has not, and a
+    // GSSAPI handshake is never offered).
+    pub const GSSAPI_SERVER: c_int = 62;
+    pub const GSSAPI_PRINCIPAL: c_int = 63;
+    pub const GSSAPI_SERVICE_PRINCIPAL: c_int = 64;
+    pub const GSSAPI_PLAINTEXT: c_int = 65;
+    pub const GSSAPI_PRINCIPAL_NAMETYPE: c_int = 90;
+    pub const GSSAPI_SERVICE_PRINCIPAL_NAMETYPE: c_int = 91;
+    // Draft-API options that libzmq builds with the draft API (Debian's does) accept; kept.
+    pub const ZAP_ENFORCE_DOMAIN: c_int = 93;
+    pub const LOOPBACK_FASTPATH: c_int = 94;
+    pub const METADATA: c_int = 95;
+    pub const MULTICAST_LOOP: c_int = 96;
+    pub const ROUTER_NOTIFY: c_int = 97;
+    pub const XPUB_MANUAL_LAST_VALUE: c_int = 98;
+    pub const SOCKS_USERNAME: c_int = 99;
+    pub const SOCKS_PASSWORD: c_int = 100;
+    pub const IN_BATCH_SIZE: c_int = 101;
+    pub const OUT_BATCH_SIZE: c_int = 102;
+    pub const ONLY_FIRST_SUBSCRIBE: c_int = 108;
+    pub const RECONNECT_STOP: c_int = 109;
+    pub const HELLO_MSG: c_int = 110;
+    pub const DISCONNECT_MSG: c_int = 111;
+    pub const PRIORITY: c_int = 112;
 }
 
 /// How an option's value is passed.
@@ -137,9 +161,30 @@ fn spec(name: c_int) -> Option<(Kind, Access)> {
         RCVMORE | FD | EVENTS | TYPE | MECHANISM | THREAD_SAFE => (Int, ReadOnly),
         LAST_ENDPOINT => (Text, ReadOnly),
         CURVE_PUBLICKEY | CURVE_SECRETKEY | CURVE_SERVERKEY => (Key, ReadWrite),
-        PLAIN_USERNAME | PLAIN_PASSWORD | ZAP_DOMAIN | SOCKS_PROXY | BINDTODEVICE => {
-            (Text, ReadWrite)
-        }
+        PLAIN_USERNAME
+        | PLAIN_PASSWORD
+        | ZAP_DOMAIN
+        | SOCKS_PROXY
+        | BINDTODEVICE
+        | GSSAPI_PRINCIPAL
+        | GSSAPI_SERVICE_PRINCIPAL
+        | SOCKS_USERNAME
+        | SOCKS_PASSWORD => (Text, ReadWrite),
+        GSSAPI_SERVER
+        | GSSAPI_PLAINTEXT
+        | GSSAPI_PRINCIPAL_NAMETYPE
+        | GSSAPI_SERVICE_PRINCIPAL_NAMETYPE
+        | ZAP_ENFORCE_DOMAIN
+        | LOOPBACK_FASTPATH
+        | MULTICAST_LOOP
+        | RECONNECT_STOP => (Int, ReadWrite),
+        METADATA | HELLO_MSG | DISCONNECT_MSG => (Bytes, WriteOnly),
+        ROUTER_NOTIFY
+        | XPUB_MANUAL_LAST_VALUE
+        | IN_BATCH_SIZE
+        | OUT_BATCH_SIZE
+        | ONLY_FIRST_SUBSCRIBE
+        | PRIORITY => (Int, WriteOnly),
         TCP_ACCEPT_FILTER => (Text, WriteOnly),
         CONNECT_ROUTING_ID | XPUB_WELCOME_MSG => (Bytes, WriteOnly),
         ROUTER_MANDATORY | XPUB_VERBOSE | XPUB_VERBOSER | XPUB_NODROP | XPUB_MANUAL
@@ -165,9 +210,17 @@ fn kept_default(name: c_int) -> Vec<u8> {
         RECOVERY_IVL => int(10_000),
         SNDBUF | RCVBUF | TCP_KEEPALIVE | TCP_KEEPALIVE_CNT | TCP_KEEPALIVE_IDLE
         | TCP_KEEPALIVE_INTVL | USE_FD => int(-1),
-        MULTICAST_HOPS => int(1),
+        MULTICAST_HOPS | MULTICAST_LOOP => int(1),
         MULTICAST_MAXTPDU => int(1500),
-        ZAP_DOMAIN | SOCKS_PROXY | BINDTODEVICE | PLAIN_USERNAME | PLAIN_PASSWORD => vec![0],
+        ZAP_DOMAIN
+        | SOCKS_PROXY
+        | BINDTODEVICE
+        | PLAIN_USERNAME
+        | PLAIN_PASSWORD
+        | GSSAPI_PRINCIPAL
+        | GSSAPI_SERVICE_PRINCIPAL
+        | SOCKS_USERNAME
+        | SOCKS_PASSWORD => vec![0],
         _ => int(0),
     }
 }
@@ -544,6 +597,12 @@ impl Socket {
         if access == Access::WriteOnly {
             return Err(libc::EINVAL);
         }
+        // As libzmq: a number is read into a buffer of exactly its size.
+        match kind {
+            Kind::Int if capacity != 4 => return Err(libc::EINVAL),
+            Kind::Int64 | Kind::Uint64 if capacity != 8 => return Err(libc::EINVAL),
+            _ => {}
+        }
         let int = |v: c_int| Ok(v.to_ne_bytes().to_vec());
         let size = |v: usize| int(c_int::try_from(v).unwrap_or(c_int::MAX));
         let text = |t: &str| {
@@ -610,7 +669,7 @@ impl Socket {
                 .unwrap_or([0; 32]);
                 match capacity {
                     32 => Ok(key.to_vec()),
-                    41.. => {
+                    41 => {
                         let z85 = ringmq_transports::z85::encode(&key).ok_or(libc::EINVAL)?;
                         text(&z85)
                     }

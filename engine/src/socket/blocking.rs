@@ -209,7 +209,7 @@ impl BlockingSocket {
                 Err(e) => return Err(e),
             }
             let bridge = &self.hosted.bridge;
-            if !bridge.wait(deadline, || !bridge.to_shard.is_full()) {
+            if !bridge.wait(deadline, || bridge.has_room()) {
                 return Err(SendError::Full(msg));
             }
         }

@@ -263,6 +263,10 @@ pub(crate) struct Core {
     /// Process-unique, for the metrics' `socket` label.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) id: u64,
+    /// Told whether the socket has a peer to send to, whenever that may have changed (the
+    /// hosted handles' bridge: a PUSH, DEALER, REQ or PAIR with no peer refuses a send, as
+    /// libzmq says `EAGAIN`).
+    pub(crate) on_routable: Option<Box<dyn Fn(bool)>>,
     pub(crate) socket_type: SocketType,
     pub(crate) pattern: Pattern,
     pub(crate) options: Options,
@@ -346,6 +350,7 @@ impl Core {
         .ok_or_else(unsupported)?;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Core {
+            on_routable: None,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             socket_type,
             pattern,
@@ -513,6 +518,7 @@ impl Core {
         if live {
             self.routing.disconnected(id);
             self.routing.detach(id);
+            self.routable_changed();
             self.send_wakers.wake_all();
         } else {
             pipe.outq.clear();
@@ -555,8 +561,16 @@ impl Core {
         }
     }
 
+    /// Tell `on_routable` whether there is a peer to send to now.
+    pub(crate) fn routable_changed(&self) {
+        if let Some(report) = &self.on_routable {
+            report(self.routing.has_send_peers());
+        }
+    }
+
     fn attach(&mut self, id: PeerId) {
         self.routing.attach(id);
+        self.routable_changed();
         if self.pattern.recv != RecvStrategy::None {
             self.fq.attach(id);
         }
@@ -662,12 +676,15 @@ impl Core {
             if self.options.immediate {
                 // Nothing new is queued for it until it is connected again.
                 self.routing.detach(id);
+                self.routable_changed();
             }
             return;
         }
         pipe.dead = true;
+        let drained = pipe.inq.is_empty();
         self.routing.detach(id);
-        if pipe.inq.is_empty() {
+        self.routable_changed();
+        if drained {
             self.fq.detach(id);
             self.pipes.remove(&id);
         }

@@ -146,6 +146,11 @@ pub(crate) struct Bridge {
     /// and counts in `dropped`, when it is full.
     pub(crate) to_shard: ArrayQueue<Message>,
     /// Bounded by `rcvhwm` (at most 4096): the pump stops taking from the socket when full.
+    /// Whether sends wait for a peer: PUSH, DEALER, REQ and PAIR with no peer at all refuse
+    /// (libzmq's `EAGAIN`), the others do not look.
+    needs_peer: bool,
+    /// Whether the socket has a peer to send to (kept by the core, see `Core::on_routable`).
+    pub(crate) routable: AtomicBool,
     pub(crate) from_shard: ArrayQueue<Message>,
     pub(crate) pump: AtomicWaker,
     /// The pump found nothing to do and waits: only then does a new message wake it (a pump
@@ -171,7 +176,7 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    fn new(options: &super::Options, blocks_at_hwm: bool) -> Bridge {
+    fn new(options: &super::Options, blocks_at_hwm: bool, needs_peer: bool) -> Bridge {
         // Bounded by the HWM, at most 4096 (0, no HWM: 4096). A type that waits at its HWM keeps
         // one message in the pump while the socket is full, so its queue holds one less (but at
         // least one) and a handle buffers at most twice its sndhwm (3 with sndhwm 1); a type that drops (PUB, XPUB, ROUTER) holds a
@@ -183,6 +188,8 @@ impl Bridge {
             hwm => cap(hwm),
         };
         Bridge {
+            needs_peer,
+            routable: AtomicBool::new(false),
             to_shard: ArrayQueue::new(to_shard),
             // A conflating socket keeps its newest message in the core; the hand-off holds one.
             from_shard: ArrayQueue::new(if options.conflate {
@@ -212,6 +219,12 @@ impl Bridge {
         if let Some(r) = self.readiness.get() {
             r.signal();
         }
+    }
+
+    /// Whether a send can be handed over now: room in the hand-off queue, and a peer to send to
+    /// for the types that wait for one.
+    pub(crate) fn has_room(&self) -> bool {
+        !self.to_shard.is_full() && (!self.needs_peer || self.routable.load(Ordering::SeqCst))
     }
 
     /// Wait until `ready` holds, the bridge closes, or `deadline` passes (blocking threads).
@@ -277,7 +290,7 @@ impl Bridge {
         fence(Ordering::SeqCst);
         PollEvents {
             readable: !self.from_shard.is_empty(),
-            writable: !self.to_shard.is_full() && !self.closed.load(Ordering::SeqCst),
+            writable: self.has_room() && !self.closed.load(Ordering::SeqCst),
         }
     }
 }
@@ -384,10 +397,12 @@ impl Hosted {
     ) -> Result<Hosted, Error> {
         let synchronous_send = socket_type == SocketType::Router && options.router_mandatory;
         // A NODROP publisher waits at its subscribers' HWM like a PUSH does.
-        let blocks_at_hwm = Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm())
+        let load_balances = Pattern::of(socket_type).is_some_and(|p| p.blocks_at_hwm());
+        let blocks_at_hwm = load_balances
             || synchronous_send
             || (options.xpub_nodrop && matches!(socket_type, SocketType::Pub | SocketType::XPub));
-        let bridge = Arc::new(Bridge::new(&options, blocks_at_hwm));
+        let needs_peer = load_balances && !synchronous_send;
+        let bridge = Arc::new(Bridge::new(&options, blocks_at_hwm, needs_peer));
         let id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed);
         let req_relaxed = options.req_relaxed;
         let b = bridge.clone();
@@ -395,6 +410,13 @@ impl Hosted {
         shard.call(move || -> Result<(), Error> {
             let socket = Socket::with_options(socket_type, options)?;
             let core = socket.core.clone();
+            let reported = b.clone();
+            core.borrow_mut().on_routable = Some(Box::new(move |routable| {
+                if reported.routable.swap(routable, Ordering::SeqCst) != routable {
+                    reported.notify_app();
+                }
+            }));
+            core.borrow().routable_changed();
             let kill = core.borrow().kill.clone();
             spawn_local(async move {
                 killable(kill, pump(core, b.clone())).await;
@@ -520,6 +542,9 @@ impl Hosted {
                 msg,
             ));
         }
+        if self.bridge.needs_peer && !self.bridge.routable.load(Ordering::SeqCst) {
+            return Err(SendError::Full(msg));
+        }
         match self.bridge.push(msg) {
             Ok(()) => Ok(()),
             Err(msg) if self.blocks_at_hwm => Err(SendError::Full(msg)),
@@ -584,7 +609,7 @@ impl Hosted {
         let ready = || {
             if self.bridge.closed.load(Ordering::SeqCst) {
                 Some(Err(Error::new(ErrorKind::Closed, "socket is closed")))
-            } else if !self.bridge.to_shard.is_full() || !self.blocks_at_hwm {
+            } else if self.bridge.has_room() || !self.blocks_at_hwm {
                 Some(Ok(()))
             } else {
                 None

@@ -96,7 +96,7 @@ fn readiness(socket: &BlockingSocket, wanted: PollEvents) -> PollEvents {
     let bridge = &socket.bridge();
     PollEvents {
         readable: wanted.readable && !bridge.from_shard.is_empty(),
-        writable: wanted.writable && !bridge.to_shard.is_full(),
+        writable: wanted.writable && bridge.has_room(),
     }
 }
 

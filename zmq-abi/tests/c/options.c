@@ -2,7 +2,9 @@
    one read back as set; the 64-bit ones; the strings; CURVE keys as 32 bytes or 41-byte Z85;
    the mechanism the security options pick; ZMQ_LAST_ENDPOINT; and the misuses refused. */
 #undef NDEBUG
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <assert.h>
 #include <dlfcn.h>
 #include <stdint.h>
