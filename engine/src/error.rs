@@ -55,6 +55,8 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The operating system's error number behind it, if any.
+    os_error: Option<i32>,
 }
 
 impl Error {
@@ -62,11 +64,25 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            os_error: None,
         }
     }
 
     pub(crate) fn io(context: &str, e: std::io::Error) -> Error {
-        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+        Error::new(ErrorKind::Io, format!("{context}: {e}")).with_os_error(&e)
+    }
+
+    /// Keep `e`'s error number (see [`Error::raw_os_error`]).
+    pub(crate) fn with_os_error(mut self, e: &std::io::Error) -> Error {
+        self.os_error = e.raw_os_error();
+        self
+    }
+
+    /// The operating system's error number behind this error (`ENOENT` for an ipc path in a
+    /// missing directory, `EADDRINUSE`, `EACCES`...), when there is one; as
+    /// [`std::io::Error::raw_os_error`].
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.os_error
     }
 
     /// What went wrong, with its context (the same text `Display` prints).

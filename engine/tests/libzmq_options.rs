@@ -437,3 +437,25 @@ fn a_load_balancing_handle_with_no_peer_refuses_to_send() {
         assert_eq!(receiver.recv().unwrap(), Message::single("queued"));
     }
 }
+
+#[test]
+fn bind_failures_keep_the_systems_error_number() {
+    let rt = runtime(1);
+    let socket = socket_with(&rt, SocketType::Pull, Options::default());
+    let missing = socket
+        .bind("ipc:///nonexistent-ringmq-dir/socket")
+        .unwrap_err();
+    assert_eq!(missing.kind(), ringmq::ErrorKind::BindFailed);
+    assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
+    let long = format!("ipc:///tmp/{}", "a".repeat(120));
+    assert_eq!(
+        socket.bind(&long).unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    let taken = socket.bind("tcp://127.0.0.1:*").unwrap();
+    let other = socket_with(&rt, SocketType::Pull, Options::default());
+    assert_eq!(
+        other.bind(&taken).unwrap_err().raw_os_error(),
+        Some(libc::EADDRINUSE)
+    );
+}

@@ -157,8 +157,13 @@ fn check_endpoint(endpoint: &str) -> Result<(), c_int> {
     }
 }
 
+/// The errno for a ringmq error: the operating system's own number where there is one (an ipc
+/// directory that does not exist is `ENOENT`, as in libzmq), else by its kind.
 fn ringmq_errno(e: &ringmq::Error) -> c_int {
-    errno_of(e.kind())
+    match (e.kind(), e.raw_os_error()) {
+        (ErrorKind::BindFailed | ErrorKind::Io, Some(code)) => code,
+        (kind, _) => errno_of(kind),
+    }
 }
 
 impl Socket {

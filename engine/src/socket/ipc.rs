@@ -20,6 +20,10 @@ use crate::runtime::driver::{self, IoFd};
 
 /// The socket address of an ipc endpoint path (`@name`: abstract namespace).
 fn address(path: &str) -> std::io::Result<SockAddr> {
+    // sun_path holds 108 bytes with the terminating NUL (unix(7)); say so as the kernel would.
+    if path.len() >= 108 {
+        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
     match path.strip_prefix('@') {
         Some(name) => {
             let mut bytes = vec![0u8];
@@ -57,6 +61,7 @@ fn check_directory(path: &Path, allow_insecure: bool) -> Result<(), Error> {
             ErrorKind::BindFailed,
             format!("ipc directory {}: {e}", dir.display()),
         )
+        .with_os_error(&e)
     })?;
     if is_insecure_mode(meta.permissions().mode()) && !allow_insecure {
         return Err(Error::new(
@@ -168,6 +173,7 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Res
             ErrorKind::BindFailed,
             format!("cannot bind ipc://{path}: {e}"),
         )
+        .with_os_error(&e)
     };
     let socket = RawSocket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(bind_err)?;
     socket

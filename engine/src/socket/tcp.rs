@@ -109,6 +109,7 @@ pub(crate) fn bind(
             ErrorKind::BindFailed,
             format!("cannot bind tcp://{addr}: {e}"),
         )
+        .with_os_error(&e)
     };
     let socket = match use_fd {
         Some(fd) => super::stream::adopt_listener(fd).map_err(bind_err)?,
