@@ -90,6 +90,7 @@ impl Pattern {
             SocketType::Router => p(S::Route, R::FairQueue, false, false),
             SocketType::XPub => p(S::FanOut, R::Subscriptions, false, false),
             SocketType::XSub => p(S::Broadcast, R::FairQueue, false, true),
+            SocketType::Stream => p(S::Route, R::FairQueue, false, false),
         })
     }
 

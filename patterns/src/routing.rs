@@ -72,6 +72,9 @@ pub enum SendPlan {
     Full(Message),
     /// Dropped by the rules: an unroutable ROUTER message, or one with nothing after the id.
     Dropped,
+    /// STREAM: close the connection to this peer (the application sent its id and an empty
+    /// frame).
+    Disconnect(PeerId),
     /// Refused; the message goes back to the caller.
     Refused(SendRefusal, Message),
 }
@@ -106,7 +109,8 @@ impl Routing {
             req: (socket_type == SocketType::Req)
                 .then(|| Req::new(req_relaxed, req_correlate, seed)),
             rep: (socket_type == SocketType::Rep).then(Rep::new),
-            routing: (socket_type == SocketType::Router).then(|| RoutingTable::new(seed)),
+            routing: matches!(socket_type, SocketType::Router | SocketType::Stream)
+                .then(|| RoutingTable::new(seed)),
             router_mandatory,
         })
     }
@@ -159,7 +163,7 @@ impl Routing {
         match self.socket_type {
             SocketType::Req => return self.plan_request(msg, peers),
             SocketType::Rep => return self.plan_reply(msg),
-            SocketType::Router => return self.plan_routed(msg),
+            SocketType::Router | SocketType::Stream => return self.plan_routed(msg),
             SocketType::XSub => {
                 return match ringmq_transports::subscription::decode(&msg) {
                     Some((topic, subscribe)) => SendPlan::Subscription { topic, subscribe },
@@ -221,7 +225,12 @@ impl Routing {
             .routing
             .as_ref()
             .expect("ROUTER sockets have a routing table");
+        let closes = self.socket_type == SocketType::Stream
+            && msg.len() == 1
+            && msg.first().is_some_and(|f| f.is_empty());
         match table.lookup(&routing_id) {
+            // STREAM: an empty body closes the connection to that peer (zmq_socket(3)).
+            Some(peer) if closes => SendPlan::Disconnect(peer),
             Some(peer) if !msg.is_empty() => SendPlan::Route {
                 peer,
                 msg,
@@ -272,7 +281,7 @@ impl Routing {
                 .take_request(peer, msg),
             // The routing id travels with the pipe: a peer that has already left still gets its
             // last messages delivered under its id.
-            SocketType::Router => routing_id.map(|id| {
+            SocketType::Router | SocketType::Stream => routing_id.map(|id| {
                 msg.push_front(id);
                 msg
             }),

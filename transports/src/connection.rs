@@ -266,6 +266,17 @@ impl TransmitBuf {
         }
     }
 
+    /// A body with no frame header (a STREAM socket's raw bytes).
+    fn put_raw(&mut self, body: &Bytes) {
+        self.len += body.len();
+        if body.len() >= ZERO_COPY_MIN {
+            self.seal();
+            self.chunks.push(body.clone());
+        } else {
+            self.current.put_slice(body);
+        }
+    }
+
     fn seal(&mut self) {
         if !self.current.is_empty() {
             self.chunks.push(self.current.split().freeze());
@@ -357,6 +368,9 @@ impl Connection {
             .min(HANDSHAKE_FRAME_MAX);
         let receives_subscriptions =
             matches!(config.socket_type, SocketType::Pub | SocketType::XPub);
+        if config.socket_type == SocketType::Stream {
+            return Connection::raw(config, now);
+        }
         Connection {
             handshake_deadline: config.handshake_timeout.map(|t| now + t),
             greeting_deadline: config.greeting_timeout.map(|t| now + t),
@@ -376,6 +390,39 @@ impl Connection {
             ping_deadline: None,
             peer_ttl: None,
             receives_subscriptions,
+            deferred: BytesMut::new(),
+        }
+    }
+
+    /// A STREAM socket's connection: no ZMTP at all. It is ready at once (one
+    /// [`Event::HandshakeSucceeded`] with peer type STREAM and no metadata), every read becomes
+    /// one single-frame [`Event::Message`], and messages are written as their bare bytes.
+    fn raw(config: ConnectionConfig, now: Instant) -> Connection {
+        let mut events = VecDeque::new();
+        events.push_back(Event::HandshakeSucceeded {
+            peer_socket_type: SocketType::Stream,
+            peer_minor: 1,
+            peer_metadata: Metadata::new(),
+        });
+        Connection {
+            handshake_deadline: None,
+            greeting_deadline: None,
+            decoder: FrameDecoder::new(u64::MAX),
+            config,
+            state: State::Traffic(Framing::Raw),
+            greeting: [0; GREETING_LEN],
+            greeting_read: GREETING_LEN,
+            greeting_sent: GREETING_LEN,
+            peer_minor: 1,
+            pending: TransmitBuf::new(),
+            events,
+            partial: Message::new(),
+            partial_size: 0,
+            last_recv: now,
+            next_ping: None,
+            ping_deadline: None,
+            peer_ttl: None,
+            receives_subscriptions: false,
             deferred: BytesMut::new(),
         }
     }
@@ -405,6 +452,13 @@ impl Connection {
         buf: &mut BytesMut,
     ) -> Result<(), ProtocolError> {
         if matches!(self.state, State::Closed) {
+            return Ok(());
+        }
+        if matches!(self.state, State::Traffic(Framing::Raw)) {
+            if !buf.is_empty() {
+                let data = buf.split().freeze();
+                self.events.push_back(Event::Message(Message::single(data)));
+            }
             return Ok(());
         }
         if !buf.is_empty() {
@@ -792,6 +846,11 @@ impl Connection {
                         };
                         out.put_frame(flags, frame);
                     }
+                }
+            }
+            Framing::Raw => {
+                for frame in msgs.iter().flat_map(|msg| msg.frames()) {
+                    out.put_raw(frame);
                 }
             }
             Framing::Curve(codec) => {

@@ -25,6 +25,9 @@ pub enum SocketType {
     XPub,
     /// Subscriber that sends raw subscriptions.
     XSub,
+    /// Raw TCP (`ZMQ_STREAM`): no ZMTP; each peer is a plain byte stream, addressed by a
+    /// routing id as with ROUTER. Never appears in a ZMTP handshake.
+    Stream,
 }
 
 impl SocketType {
@@ -42,11 +45,13 @@ impl SocketType {
             SocketType::Push => "PUSH",
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
+            SocketType::Stream => "STREAM",
         }
     }
 
-    /// Every classic socket type, in libzmq's numbering (`ZMQ_PAIR` = 0 … `ZMQ_XSUB` = 10).
-    pub const ALL: [SocketType; 11] = [
+    /// Every socket type, in libzmq's numbering (`ZMQ_PAIR` = 0 … `ZMQ_XSUB` = 10,
+    /// `ZMQ_STREAM` = 11).
+    pub const ALL: [SocketType; 12] = [
         SocketType::Pair,
         SocketType::Pub,
         SocketType::Sub,
@@ -58,6 +63,7 @@ impl SocketType {
         SocketType::Push,
         SocketType::XPub,
         SocketType::XSub,
+        SocketType::Stream,
     ];
 
     /// Parse a `Socket-Type` value. ZMTP names are upper case; lower case is accepted for CLIs.

@@ -6,7 +6,7 @@
 //! `zmq_poll` over sockets and descriptors, `ZMQ_FD`/`ZMQ_EVENTS`, proxies, `zmq_socket_monitor`,
 //! NULL/PLAIN/CURVE with a ZAP handler at `inproc://zeromq.zap.01`, Z85 and CURVE keys, and the
 //! utilities (atomic counters, timers, stopwatch, threads). `include/zmq.h` declares exactly
-//! what is exported. `ZMQ_STREAM` sockets are not offered (`zmq_socket` fails with `EINVAL`).
+//! what is exported, and every socket type of the stable API, `ZMQ_STREAM` (raw tcp) included.
 //!
 //! How it maps onto ringmq: a context is one [`ringmq::Runtime`] (so inproc works between the
 //! sockets of one context, as in libzmq); a socket is one [`ringmq::BlockingSocket`], made at

@@ -38,7 +38,7 @@ pub const ZMQ_POLLOUT: c_int = 2;
 const TERM_CHECK: Duration = Duration::from_millis(100);
 
 /// The socket types by their `zmq.h` numbers, in order (libzmq's numbering).
-const SOCKET_TYPES: [SocketType; 11] = SocketType::ALL;
+const SOCKET_TYPES: [SocketType; 12] = SocketType::ALL;
 
 /// A socket as C holds it (`void *`).
 pub(crate) struct Socket {

@@ -560,10 +560,11 @@ impl Socket {
                 let v = value_bool(bytes)?;
                 self.update_options(|o| o.xpub_verboser = v)?;
             }
-            ROUTER_RAW | STREAM_NOTIFY | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
-                if name == STREAM_NOTIFY {
-                    value_bool(bytes)?;
-                }
+            STREAM_NOTIFY => {
+                let v = value_bool(bytes)?;
+                self.update_options(|o| o.stream_notify = v)?;
+            }
+            ROUTER_RAW | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
                 self.keep(name, bytes);
             }
             _ => match kind {

@@ -173,6 +173,12 @@ struct ConnDriver {
 
 impl ConnDriver {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnEnd> {
+        if !self.handshaken {
+            // A STREAM connection is ready before it reads anything.
+            if let Some(end) = self.dispatch_events() {
+                return Poll::Ready(end);
+            }
+        }
         loop {
             if !self.handshaken
                 && self

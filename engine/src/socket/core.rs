@@ -647,12 +647,23 @@ impl Core {
             pipe.wake_driver();
         }
         self.attach(id);
+        if self.socket_type == SocketType::Stream && self.options.stream_notify {
+            // STREAM: the application learns of the peer by its id and an empty frame.
+            self.deliver(id, Message::single(Bytes::new()));
+        }
         true
     }
 
     /// The connection of `id` ended. A persistent pipe waits for the next one; others leave once
     /// their received messages are delivered.
     pub(crate) fn pipe_disconnected(&mut self, id: PeerId) {
+        if self.socket_type == SocketType::Stream
+            && self.options.stream_notify
+            && self.pipes.get(&id).is_some_and(|p| p.connected)
+        {
+            // STREAM: the peer's end is reported as its id and an empty frame too.
+            self.deliver(id, Message::single(Bytes::new()));
+        }
         self.routing.disconnected(id);
         if self.socket_type == SocketType::XPub {
             // The peer's subscriptions go with it; tell the application about the ones that end.
@@ -827,6 +838,12 @@ impl Core {
                 Ok(())
             }
             SendPlan::Full(msg) => Err(SendError::Full(msg)),
+            SendPlan::Disconnect(peer) => {
+                // STREAM: write what is queued for the peer, then close (within linger).
+                let deadline = self.options.linger.map(|l| std::time::Instant::now() + l);
+                self.leave(peer, deadline);
+                Ok(())
+            }
             SendPlan::Dropped => {
                 self.counters.dropped.unroutable += 1;
                 Ok(())

@@ -115,6 +115,7 @@ impl Socket {
         let result = match parsed {
             Endpoint::Tcp { host, port } => tcp::bind(&self.core, endpoint, &host, port),
             Endpoint::Ipc(path) => ipc::bind(&self.core, endpoint, &path),
+            Endpoint::Inproc(_) if self.socket_type() == SocketType::Stream => Err(stream_inproc()),
             Endpoint::Inproc(name) => inproc::bind(&self.core, &name),
         };
         let event = match &result {
@@ -150,6 +151,7 @@ impl Socket {
             Endpoint::Ipc(path) => {
                 stream::connect_to(&self.core, stream::Target::Ipc(path), endpoint.to_owned())
             }
+            Endpoint::Inproc(_) if self.socket_type() == SocketType::Stream => Err(stream_inproc()),
             Endpoint::Inproc(name) => inproc::connect(&self.core, &name),
         }
     }
@@ -346,6 +348,14 @@ pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// STREAM sockets speak raw tcp (or ipc): inproc has no byte stream to give them.
+fn stream_inproc() -> Error {
+    Error::new(
+        ErrorKind::NotSupported,
+        "STREAM sockets work over tcp and ipc, not inproc",
+    )
 }
 
 /// See [`Socket::disconnect`].

@@ -95,6 +95,9 @@ pub struct Options {
     /// have made listen), instead of making one (`ZMQ_USE_FD`). The socket owns and closes it
     /// from then on. Default `None`.
     pub use_fd: Option<std::os::fd::RawFd>,
+    /// STREAM: tell the application of each connection and disconnection with a message of the
+    /// peer's routing id and an empty frame (`ZMQ_STREAM_NOTIFY`). Default true.
+    pub stream_notify: bool,
     /// ROUTER: the routing id to give the peer of the next `connect` (`ZMQ_CONNECT_ROUTING_ID`);
     /// taken by that connect. Default `None`.
     pub connect_routing_id: Option<Bytes>,
@@ -214,6 +217,7 @@ impl Default for Options {
             probe_router: false,
             immediate: false,
             use_fd: None,
+            stream_notify: true,
             connect_routing_id: None,
             tcp: TcpTuning::default(),
         }

@@ -61,6 +61,8 @@ pub const PUSH: i32 = 8;
 pub const XPUB: i32 = 9;
 /// `ZMQ_XSUB`: subscriber that sends subscriptions as messages.
 pub const XSUB: i32 = 10;
+/// Raw tcp peers (`ZMQ_STREAM`).
+pub const STREAM: i32 = 11;
 
 // Context options (zmq.h "Context options").
 /// Context option: number of I/O threads (default 1).

@@ -100,6 +100,7 @@ pub fn libzmq_kind(t: SocketType) -> i32 {
         SocketType::Router => zmq::ROUTER,
         SocketType::XPub => zmq::XPUB,
         SocketType::XSub => zmq::XSUB,
+        SocketType::Stream => zmq::STREAM,
     }
 }
 

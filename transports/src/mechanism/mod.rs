@@ -45,6 +45,8 @@ pub(crate) enum Framing {
     Clear,
     /// CURVE: every frame is a MESSAGE box, sealed and opened with the session's codec.
     Curve(CurveCodec),
+    /// No ZMTP at all: a STREAM socket's raw bytes.
+    Raw,
 }
 
 /// What a step leads to.
