@@ -50,30 +50,19 @@ pub enum EndpointError {
 }
 
 /// libzmq's `tcp://source;destination` connect syntax: the local address to connect from
-/// (`ip:port` or `*:port`, port 0 or `*` for any) and the endpoint without it. `Ok((None, s))`
-/// for any other endpoint.
-pub fn split_tcp_source(
-    endpoint: &str,
-) -> Result<(Option<std::net::SocketAddr>, String), EndpointError> {
+/// (`host:port`, `*:port`; port 0 or `*` for any) and the endpoint without it. `Ok((None, s))`
+/// for any other endpoint. A host name is left for the caller to resolve.
+pub fn split_tcp_source(endpoint: &str) -> Result<(Option<(Host, u16)>, String), EndpointError> {
     let Some(rest) = endpoint.strip_prefix("tcp://") else {
         return Ok((None, endpoint.to_owned()));
     };
     let Some((source, destination)) = rest.split_once(';') else {
         return Ok((None, endpoint.to_owned()));
     };
-    let bad = || EndpointError::InvalidTcpAddress(source.to_owned());
     let Endpoint::Tcp { host, port } = parse_tcp(source)? else {
-        return Err(bad());
+        return Err(EndpointError::InvalidTcpAddress(source.to_owned()));
     };
-    let ip = match host {
-        Host::Any => IpAddr::from([0, 0, 0, 0]),
-        Host::Ip(ip) => ip,
-        Host::Name(_) => return Err(bad()),
-    };
-    Ok((
-        Some(std::net::SocketAddr::new(ip, port)),
-        format!("tcp://{destination}"),
-    ))
+    Ok((Some((host, port)), format!("tcp://{destination}")))
 }
 
 impl Endpoint {
@@ -172,16 +161,18 @@ mod tests {
     #[test]
     fn tcp_source_is_split_off() {
         let (source, rest) = split_tcp_source("tcp://127.0.0.2:0;127.0.0.1:5555").unwrap();
-        assert_eq!(source, Some("127.0.0.2:0".parse().unwrap()));
+        assert_eq!(source, Some((Host::Ip("127.0.0.2".parse().unwrap()), 0)));
         assert_eq!(rest, "tcp://127.0.0.1:5555");
         let (source, _) = split_tcp_source("tcp://*:7000;host:1").unwrap();
-        assert_eq!(source, Some("0.0.0.0:7000".parse().unwrap()));
+        assert_eq!(source, Some((Host::Any, 7000)));
+        let (source, _) = split_tcp_source("tcp://localhost:5555;localhost:1235").unwrap();
+        assert_eq!(source, Some((Host::Name("localhost".into()), 5555)));
         assert_eq!(
             split_tcp_source("tcp://a:1").unwrap(),
             (None, "tcp://a:1".to_owned())
         );
         assert_eq!(split_tcp_source("ipc:///x;y").unwrap().0, None);
-        assert!(split_tcp_source("tcp://name:1;host:2").is_err());
+        assert!(split_tcp_source("tcp://bad;host:2").is_err());
     }
 
     use super::*;

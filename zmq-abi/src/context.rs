@@ -313,8 +313,8 @@ pub unsafe extern "C" fn zmq_ctx_set(ctx: *mut c_void, option_name: c_int, value
                 }
                 options.max_sockets = value;
             }
-            option::THREAD_PRIORITY => options.thread_priority = value,
-            option::THREAD_SCHED_POLICY => options.thread_sched_policy = value,
+            option::THREAD_PRIORITY => options.thread_priority = non_negative(value)?,
+            option::THREAD_SCHED_POLICY => options.thread_sched_policy = non_negative(value)?,
             option::THREAD_AFFINITY_CPU_ADD | option::THREAD_AFFINITY_CPU_REMOVE => {
                 non_negative(value)?;
             }

@@ -572,6 +572,11 @@ pub unsafe extern "C" fn zmq_getsockopt(
         if bytes.len() > capacity {
             return Err(libc::EINVAL);
         }
+        if crate::sockopt::zeroes_buffer(option_name) {
+            // As libzmq: the socket's state options clear the whole buffer they are given.
+            // SAFETY: `value` is non-null and, by the contract, writable for `capacity` bytes.
+            unsafe { std::ptr::write_bytes(value.cast::<u8>(), 0, capacity) };
+        }
         // SAFETY: `value` is non-null and writable for `capacity >= bytes.len()` bytes;
         // `bytes` is our own buffer, so they do not overlap.
         unsafe {
@@ -828,16 +833,18 @@ pub unsafe extern "C" fn zmq_recviov(
     flags: c_int,
 ) -> c_int {
     let call = |s: &mut Socket| {
-        if count.is_null() {
-            return Err(libc::EFAULT);
+        // As libzmq 4.3.4 (its own test checks it): no count, a zero count or no vector is
+        // EINVAL.
+        if count.is_null() || iov.is_null() {
+            return Err(libc::EINVAL);
         }
         // SAFETY: non-null and, by the contract, valid.
         let capacity = unsafe { count.read() };
+        if capacity == 0 {
+            return Err(libc::EINVAL);
+        }
         // SAFETY: as above.
         unsafe { count.write(0) };
-        if capacity > 0 && iov.is_null() {
-            return Err(libc::EFAULT);
-        }
         let mut received = 0;
         while received < capacity {
             let frame = s.recv_frame(flags)?;

@@ -122,6 +122,14 @@ pub(crate) mod option {
     pub const PRIORITY: c_int = 112;
 }
 
+/// Whether reading `name` clears the caller's whole buffer first, as libzmq does for the
+/// socket's own state (`ZMQ_RCVMORE`, `ZMQ_FD`, `ZMQ_EVENTS`, `ZMQ_THREAD_SAFE`), which may be
+/// read into a buffer larger than an `int`.
+pub(crate) fn zeroes_buffer(name: c_int) -> bool {
+    use option::*;
+    matches!(name, RCVMORE | FD | EVENTS | THREAD_SAFE)
+}
+
 /// How an option's value is passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -598,9 +606,12 @@ impl Socket {
         if access == Access::WriteOnly {
             return Err(libc::EINVAL);
         }
-        // As libzmq: a number is read into a buffer of exactly its size.
+        // As libzmq: a number is read into a buffer of exactly its size, but the socket's own
+        // state (RCVMORE, FD, EVENTS, THREAD_SAFE) into any buffer big enough.
+        let state = zeroes_buffer(name);
         match kind {
-            Kind::Int if capacity != 4 => return Err(libc::EINVAL),
+            Kind::Int if state && capacity < 4 => return Err(libc::EINVAL),
+            Kind::Int if !state && capacity != 4 => return Err(libc::EINVAL),
             Kind::Int64 | Kind::Uint64 if capacity != 8 => return Err(libc::EINVAL),
             _ => {}
         }

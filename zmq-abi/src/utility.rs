@@ -2,11 +2,14 @@
 //! `zmq_sleep` and threads (zmq_atomic_counter_new(3), zmq_timers(3)).
 //!
 //! Each object is a leaked `Box` handed to C as `void *` and taken back by its destroy call.
-//! libzmq does not check these pointers (a bad one is undefined behaviour there too); we check
-//! only for NULL.
+//! Timer sets are checked against the live ones (libzmq checks a tag, and its tests pass bogus
+//! pointers); for the others libzmq does not check (a bad one is undefined behaviour there
+//! too), and we check only for NULL.
 
+use std::collections::HashSet;
 use std::ffi::{c_int, c_long, c_ulong, c_void};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -124,18 +127,41 @@ impl Timers {
     }
 }
 
+/// Addresses of the live timer sets: anything else given as one is `EFAULT` (libzmq checks a
+/// tag; its own test passes the address of a local variable), never dereferenced.
+static LIVE_TIMERS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+
+fn timers_live(timers: *mut c_void) -> bool {
+    LIVE_TIMERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|live| live.contains(&(timers as usize)))
+}
+
 /// # Safety
-/// `timers` must be null or come from [`zmq_timers_new`], not destroyed, and not in use by
-/// another thread.
+/// `timers`, if it is a live set (from [`zmq_timers_new`], not destroyed), must not be in use
+/// by another thread.
 unsafe fn timers<'a>(timers: *mut c_void) -> Result<&'a mut Timers, c_int> {
-    // SAFETY: by the contract, null or a live `Timers` used by this thread alone.
-    unsafe { timers.cast::<Timers>().as_mut() }.ok_or(libc::EFAULT)
+    if timers.is_null() || !timers_live(timers) {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: the address is in LIVE_TIMERS, so it came from `Box::into_raw` in
+    // `zmq_timers_new` and is not freed (destroy removes it first); by the contract this thread
+    // alone uses it.
+    Ok(unsafe { &mut *timers.cast::<Timers>() })
 }
 
 /// A new, empty set of timers.
 #[no_mangle]
 pub extern "C" fn zmq_timers_new() -> *mut c_void {
-    Box::into_raw(Box::<Timers>::default()).cast()
+    let timers = Box::into_raw(Box::<Timers>::default()).cast::<c_void>();
+    LIVE_TIMERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashSet::new)
+        .insert(timers as usize);
+    timers
 }
 
 /// Free the timers at `*timers_p` and set it to NULL; `EFAULT` if there are none.
@@ -147,12 +173,21 @@ pub unsafe extern "C" fn zmq_timers_destroy(timers_p: *mut *mut c_void) -> c_int
     if timers_p.is_null() {
         return fail(libc::EFAULT);
     }
-    // SAFETY: non-null and, by the contract, a readable and writable pointer slot.
-    let timers = unsafe { timers_p.replace(std::ptr::null_mut()) };
-    if timers.is_null() {
+    // SAFETY: non-null and, by the contract, a readable pointer slot.
+    let timers = unsafe { timers_p.read() };
+    let removed = !timers.is_null()
+        && LIVE_TIMERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .is_some_and(|live| live.remove(&(timers as usize)));
+    if !removed {
         return fail(libc::EFAULT);
     }
-    // SAFETY: from `Box::into_raw` in `zmq_timers_new`, destroyed once (the slot is cleared).
+    // SAFETY: as above, writable.
+    unsafe { timers_p.write(std::ptr::null_mut()) };
+    // SAFETY: it was live (from `Box::into_raw` in `zmq_timers_new`) and this call removed it,
+    // so it is freed exactly once.
     drop(unsafe { Box::from_raw(timers.cast::<Timers>()) });
     0
 }

@@ -140,6 +140,19 @@ impl Socket {
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
         let (source, destination) = ringmq_transports::endpoint::split_tcp_source(endpoint)
             .map_err(|e| Error::new(ErrorKind::InvalidEndpoint, e.to_string()))?;
+        // The source names a local address: resolved now, as for a bind.
+        let source = match source {
+            Some((host, port)) => {
+                // IPv4 first, as the destination's name resolves for a connect (ipv6 off).
+                let addrs = tcp::resolve(&host, port, true)?;
+                addrs
+                    .iter()
+                    .find(|a| a.is_ipv4())
+                    .or(addrs.first())
+                    .copied()
+            }
+            None => None,
+        };
         let parsed = parse(&destination)?;
         self.check_policy(&parsed)?;
         match parsed {
