@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::error::fail;
 use crate::poll::{poll_items, zmq_pollitem_t};
-use crate::socket::{with_socket, ZMQ_DONTWAIT, ZMQ_POLLIN, ZMQ_SNDMORE};
+use crate::socket::{with_socket, ZMQ_DONTWAIT, ZMQ_POLLIN, ZMQ_POLLOUT, ZMQ_SNDMORE};
 
 /// Messages and bytes one side of a proxy has received and sent (`STATISTICS`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -126,21 +126,31 @@ unsafe fn run(
     let mut front = SideStatistics::default();
     let mut back = SideStatistics::default();
     let mut paused = false;
-    let poll_in = |socket| zmq_pollitem_t {
+    // A side with a message waiting whose destination cannot take it: the loop then waits for
+    // that destination's POLLOUT instead of the source's POLLIN (libzmq's proxy does the same:
+    // it reads only what it can pass on, so a stuck backend cannot block TERMINATE).
+    let mut front_waits = false;
+    let mut back_waits = false;
+    let item = |socket, events: c_int| zmq_pollitem_t {
         socket,
         fd: 0,
-        events: ZMQ_POLLIN as i16,
+        events: events as i16,
         revents: 0,
     };
     loop {
-        let mut items = vec![poll_in(frontend), poll_in(backend)];
+        let (front_events, back_events) = if paused {
+            (0, 0)
+        } else if frontend == backend {
+            (ZMQ_POLLIN, 0)
+        } else {
+            (
+                if front_waits { 0 } else { ZMQ_POLLIN } | if back_waits { ZMQ_POLLOUT } else { 0 },
+                if back_waits { 0 } else { ZMQ_POLLIN } | if front_waits { ZMQ_POLLOUT } else { 0 },
+            )
+        };
+        let mut items = vec![item(frontend, front_events), item(backend, back_events)];
         if !control.is_null() {
-            items.push(poll_in(control));
-        }
-        if paused {
-            // Only the control socket is listened to while paused.
-            items[0].events = 0;
-            items[1].events = 0;
+            items.push(item(control, ZMQ_POLLIN));
         }
         // SAFETY: by this function's contract.
         unsafe { poll_items(&mut items, None) }?;
@@ -168,13 +178,33 @@ unsafe fn run(
         if paused {
             continue;
         }
-        if items[0].revents != 0 {
-            // SAFETY: by this function's contract.
-            unsafe { forward(frontend, backend, capture, &mut front, &mut back) }?;
+        // SAFETY (both): by this function's contract.
+        let front_now = unsafe { with_socket(frontend, |s| s.events()) }?;
+        let back_now = unsafe { with_socket(backend, |s| s.events()) }?;
+        if frontend == backend {
+            if front_now & ZMQ_POLLIN != 0 {
+                // SAFETY: by this function's contract.
+                unsafe { forward(frontend, backend, capture, &mut front, &mut back) }?;
+            }
+            continue;
         }
-        if items[1].revents != 0 && backend != frontend {
-            // SAFETY: by this function's contract.
-            unsafe { forward(backend, frontend, capture, &mut back, &mut front) }?;
+        front_waits = false;
+        if front_now & ZMQ_POLLIN != 0 {
+            if back_now & ZMQ_POLLOUT != 0 {
+                // SAFETY: by this function's contract.
+                unsafe { forward(frontend, backend, capture, &mut front, &mut back) }?;
+            } else {
+                front_waits = true;
+            }
+        }
+        back_waits = false;
+        if back_now & ZMQ_POLLIN != 0 {
+            if front_now & ZMQ_POLLOUT != 0 {
+                // SAFETY: by this function's contract.
+                unsafe { forward(backend, frontend, capture, &mut back, &mut front) }?;
+            } else {
+                back_waits = true;
+            }
         }
     }
 }
