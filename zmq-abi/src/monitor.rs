@@ -27,6 +27,8 @@ use crate::context::ContextShared;
 use crate::error::fail;
 use crate::socket::{endpoint_str, with_socket, Socket};
 
+/// `ZMQ_EVENT_DISCONNECTED`.
+const EVENT_DISCONNECTED: u16 = 0x0200;
 /// `ZMQ_EVENT_MONITOR_STOPPED`.
 const EVENT_MONITOR_STOPPED: u16 = 0x0400;
 /// `ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED`.
@@ -107,6 +109,12 @@ fn run(
         let number = event.zmq_event();
         if number & mask != 0 {
             let message = event_message(number, event_value(&event), event.endpoint());
+            deliver(pair, &context, message);
+        }
+        // libzmq reports every connection that ends, a failed handshake's too, as DISCONNECTED
+        // after the failure itself.
+        if matches!(event, MonitorEvent::HandshakeFailed { .. }) && EVENT_DISCONNECTED & mask != 0 {
+            let message = event_message(EVENT_DISCONNECTED, 0, event.endpoint());
             deliver(pair, &context, message);
         }
     };

@@ -74,6 +74,9 @@ pub(crate) struct Socket {
     pub(crate) security: Security,
     /// `ZMQ_IPV6`.
     pub(crate) ipv6: bool,
+    /// STREAM: the routing id of the peer of the last message received, which libzmq reports
+    /// as the socket's `ZMQ_ROUTING_ID` (so a connecting STREAM learns its peer's id).
+    pub(crate) stream_peer: Option<Bytes>,
 }
 
 /// The ringmq socket behind a C socket, made at its first bind, connect, send, receive,
@@ -241,7 +244,10 @@ impl Socket {
             self.turn.check_send().map_err(|_| EFSM)?;
         }
         self.outgoing.push(frame);
-        if flags & ZMQ_SNDMORE != 0 {
+        // STREAM: a message is its peer's id and one body; libzmq ignores ZMQ_SNDMORE on the
+        // body (zmq_socket(3)).
+        let complete = self.socket_type == SocketType::Stream && self.outgoing.len() == 2;
+        if flags & ZMQ_SNDMORE != 0 && !complete {
             return Ok(());
         }
         let mut message = Message::from_frames(std::mem::take(&mut self.outgoing));
@@ -290,6 +296,9 @@ impl Socket {
             self.turn.received();
             let mut message = message;
             let frames: Vec<Bytes> = std::iter::from_fn(|| message.pop_front()).collect();
+            if self.socket_type == SocketType::Stream {
+                self.stream_peer = frames.first().cloned();
+            }
             self.incoming.extend(frames);
             self.incoming_properties = Some(message);
             if self.incoming.is_empty() {
@@ -388,6 +397,7 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             kept: HashMap::new(),
             security: Security::default(),
             ipv6: context_options.ipv6,
+            stream_peer: None,
         })
     };
     // SAFETY: by this function's contract the context is null or live and not terminated

@@ -635,11 +635,16 @@ impl Socket {
             RCVHWM => size(self.options()?.rcvhwm),
             RCVTIMEO => int(self.rcvtimeo_ms),
             SNDTIMEO => int(self.sndtimeo_ms),
-            ROUTING_ID => Ok(self
-                .options()?
-                .routing_id
-                .map(|id| id.to_vec())
-                .unwrap_or_default()),
+            ROUTING_ID => {
+                let own = self.options()?.routing_id;
+                let id = match (&self.stream_peer, own) {
+                    (Some(peer), None) if self.socket_type == SocketType::Stream => {
+                        Some(peer.clone())
+                    }
+                    (_, own) => own,
+                };
+                Ok(id.map(|id| id.to_vec()).unwrap_or_default())
+            }
             RECONNECT_IVL => match self.kept.get(&name) {
                 Some(v) => Ok(v.clone()),
                 None => int(millis_of(Some(self.options()?.reconnect_ivl))),

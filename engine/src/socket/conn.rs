@@ -438,12 +438,8 @@ impl ConnDriver {
                         );
                         return Some(ConnEnd::Refused);
                     }
-                    let identity = peer_metadata.get("Identity").cloned().unwrap_or_default();
-                    if !core.pipe_connected(self.peer, &identity) {
-                        tracing::info!("refusing a peer whose routing id is already in use");
-                        return Some(ConnEnd::Refused);
-                    }
-                    self.handshaken = true;
+                    // The properties first: a STREAM socket's connection notice, delivered as the
+                    // pipe connects, carries them too.
                     if self.user_id.is_some() || core.options.message_properties {
                         let mut props = ringmq_transports::Metadata::new();
                         if core.options.message_properties {
@@ -462,6 +458,12 @@ impl ConnDriver {
                         }
                         core.set_pipe_properties(self.peer, std::sync::Arc::new(props));
                     }
+                    let identity = peer_metadata.get("Identity").cloned().unwrap_or_default();
+                    if !core.pipe_connected(self.peer, &identity) {
+                        tracing::info!("refusing a peer whose routing id is already in use");
+                        return Some(ConnEnd::Refused);
+                    }
+                    self.handshaken = true;
                     core.emit(crate::monitor::MonitorEvent::HandshakeSucceeded {
                         endpoint: self.endpoint.clone(),
                         peer_socket_type,
