@@ -66,6 +66,18 @@ cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ip
 cargo run --release -p loadgen -- --compare --smoke --curve
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport inproc
 
+# --- the C ABI's judges -------------------------------------------------------------------------
+# libzmq's own test programs (Debian's zeromq3 source package) and pyzmq's test suite (its PyPI
+# sdist), each built against real libzmq and against ringmq's libzmq.so.5 and run one test at a
+# time; each prints its table (also in target/judge/). They fetch what they judge with apt-get and
+# pip at run time. The tables are the result: the judges fail only when they cannot run.
+step "judge: libzmq's own tests, real libzmq and ringmq's libzmq.so.5"
+bash scripts/judge-libzmq.sh --timeout "${JUDGE_TIMEOUT:-45}"
+step "judge: pyzmq's test suite, real libzmq and ringmq's libzmq.so.5"
+bash scripts/judge-pyzmq.sh --timeout "${JUDGE_TIMEOUT:-45}" --suite-timeout 720
+step "libzmq's perf programs on both libraries (smoke: scripts/bench-abi.sh for the real run)"
+bash scripts/bench-abi.sh --smoke
+
 fuzz_seconds="${FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzzing each target for ${fuzz_seconds}s"
