@@ -459,3 +459,39 @@ fn bind_failures_keep_the_systems_error_number() {
         Some(libc::EADDRINUSE)
     );
 }
+
+#[test]
+fn tcp_accept_filter_admits_only_the_listed_networks() {
+    let rt = runtime(1);
+    let pull = socket_with(
+        &rt,
+        SocketType::Pull,
+        Options {
+            tcp_accept_filter: vec![ringmq::IpNet::parse("127.0.0.2/32").unwrap()],
+            ..Options::default()
+        },
+    );
+    let endpoint = pull.bind("tcp://0.0.0.0:*").unwrap();
+    let port = endpoint.rsplit(':').next().unwrap();
+    let monitor = pull.monitor().unwrap();
+    // From 127.0.0.1: accepted by the kernel, closed by the filter before any byte is read.
+    let mut outsider = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    outsider.set_read_timeout(Some(WAIT)).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut outsider, &mut byte).unwrap_or(0),
+        0,
+        "the filter closes the connection without a greeting"
+    );
+    // From 127.0.0.2 (tcp://source;destination): admitted.
+    let push = socket_with(&rt, SocketType::Push, Options::default());
+    push.connect(&format!("tcp://127.0.0.2:0;127.0.0.1:{port}"))
+        .unwrap();
+    push.send(Message::single("admitted")).unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::single("admitted"));
+    // Only the admitted one was ever accepted.
+    let accepted = std::iter::from_fn(|| monitor.try_recv())
+        .filter(|e| e.name() == "accepted")
+        .count();
+    assert_eq!(accepted, 1);
+}

@@ -572,6 +572,16 @@ impl Socket {
                 let v = value_bool(bytes)?;
                 self.update_options(|o| o.stream_notify = v)?;
             }
+            TCP_ACCEPT_FILTER => {
+                // Each call adds one address or network; an empty one clears the list.
+                if bytes.is_empty() {
+                    self.update_options(|o| o.tcp_accept_filter.clear())?;
+                } else {
+                    let text = value_text(bytes)?;
+                    let net = ringmq::IpNet::parse(&text).map_err(|_| libc::EINVAL)?;
+                    self.update_options(|o| o.tcp_accept_filter.push(net))?;
+                }
+            }
             ROUTER_RAW | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
                 self.keep(name, bytes);
             }

@@ -98,6 +98,9 @@ pub struct Options {
     /// STREAM: tell the application of each connection and disconnection with a message of the
     /// peer's routing id and an empty frame (`ZMQ_STREAM_NOTIFY`). Default true.
     pub stream_notify: bool,
+    /// tcp listeners accept only peers whose address is in one of these networks; others are
+    /// closed at once, before any byte is read (`ZMQ_TCP_ACCEPT_FILTER`). Empty (default): any.
+    pub tcp_accept_filter: Vec<crate::security::IpNet>,
     /// ROUTER: the routing id to give the peer of the next `connect` (`ZMQ_CONNECT_ROUTING_ID`);
     /// taken by that connect. Default `None`.
     pub connect_routing_id: Option<Bytes>,
@@ -218,6 +221,7 @@ impl Default for Options {
             immediate: false,
             use_fd: None,
             stream_notify: true,
+            tcp_accept_filter: Vec::new(),
             connect_routing_id: None,
             tcp: TcpTuning::default(),
         }

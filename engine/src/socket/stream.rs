@@ -95,6 +95,22 @@ pub(crate) fn listen(
 
 /// Accept on `listener` until the socket's tasks are stopped, running each connection as a task
 /// of its own.
+/// Whether a tcp connection's peer address is in `filter` (`Options::tcp_accept_filter`; an empty
+/// filter allows every peer). Non-tcp connections are not filtered.
+fn accept_filter_allows(filter: &[crate::security::IpNet], fd: &IoFd) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    match SockRef::from(fd)
+        .peer_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+    {
+        Some(peer) => filter.iter().any(|net| net.contains(peer.ip())),
+        None => true,
+    }
+}
+
 async fn accept_loop(
     core: Rc<RefCell<Core>>,
     listener: IoFd,
@@ -109,6 +125,10 @@ async fn accept_loop(
             Ok(fd) => {
                 if nodelay {
                     let _ = SockRef::from(&fd).set_nodelay(true);
+                }
+                if !accept_filter_allows(&core.borrow().options.tcp_accept_filter, &fd) {
+                    tracing::debug!(%endpoint, "connection refused by tcp_accept_filter");
+                    continue;
                 }
                 let peer = core.borrow_mut().accept_pipe();
                 if let Some(pipe) = core.borrow_mut().pipes.get_mut(&peer) {
