@@ -84,11 +84,23 @@ pub(crate) struct ContextShared {
     socket_closed: Condvar,
     /// The threads of `zmq_socket_monitor`, joined by `zmq_ctx_term` before the runtime stops.
     monitors: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The process that made the context: a forked child inherits it without its threads.
+    owner_pid: OnceLock<u32>,
 }
 
 impl ContextShared {
+    /// Whether every call on the context's sockets fails with `ETERM`: it was shut down or
+    /// terminated, or this is a forked child, which inherited the context without the threads
+    /// that run it (it may only close what it inherited, as in libzmq).
     pub(crate) fn is_terminated(&self) -> bool {
-        self.terminated.load(Ordering::SeqCst)
+        self.terminated.load(Ordering::SeqCst) || self.inherited()
+    }
+
+    /// Whether this process is a fork of the one that made the context.
+    pub(crate) fn inherited(&self) -> bool {
+        self.owner_pid
+            .get()
+            .is_some_and(|&pid| pid != std::process::id())
     }
 
     /// The context's options now.
@@ -227,9 +239,11 @@ impl Context {
 /// read, except `RINGMQ_BACKEND`).
 #[no_mangle]
 pub extern "C" fn zmq_ctx_new() -> *mut c_void {
+    let shared = ContextShared::default();
+    let _ = shared.owner_pid.set(std::process::id());
     let context = Box::new(Context {
         runtime: OnceLock::new(),
-        shared: Arc::default(),
+        shared: Arc::new(shared),
     });
     let ptr = Box::into_raw(context).cast::<c_void>();
     LIVE_CONTEXTS
@@ -255,6 +269,23 @@ pub unsafe extern "C" fn zmq_ctx_term(ctx: *mut c_void) -> c_int {
         Err(code) => return fail(code),
     };
     shared.terminated.store(true, Ordering::SeqCst);
+    if shared.inherited() {
+        // A forked child: the runtime's threads (and the monitors') are the parent's. Forget
+        // the context without stopping anything; the child's own contexts work as usual.
+        let removed = LIVE_CONTEXTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .is_some_and(|live| live.remove(&(ctx as usize)));
+        if !removed {
+            return fail(libc::EFAULT);
+        }
+        // SAFETY: `ctx` came from `Box::into_raw` in `zmq_ctx_new` and this thread removed it
+        // from LIVE_CONTEXTS; it is leaked, not dropped, so no thread of the parent's is waited
+        // for.
+        std::mem::forget(unsafe { Box::from_raw(ctx.cast::<Context>()) });
+        return 0;
+    }
     shared.wait_all_closed();
     shared.join_monitors();
     let removed = LIVE_CONTEXTS

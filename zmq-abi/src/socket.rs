@@ -441,7 +441,13 @@ pub unsafe extern "C" fn zmq_close(socket: *mut c_void) -> c_int {
     // it, so it is freed exactly once and no later call reaches it.
     let socket = unsafe { Box::from_raw(socket.cast::<Socket>()) };
     let context = socket.context.clone();
-    drop(socket);
+    if context.inherited() {
+        // A forked child closing what it inherited: the socket's shard is a thread of the
+        // parent's, so it is forgotten, not closed (the parent still owns the real socket).
+        std::mem::forget(socket);
+    } else {
+        drop(socket);
+    }
     context.closed();
     0
 }

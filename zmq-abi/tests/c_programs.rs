@@ -140,6 +140,11 @@ fn version_z85_keys_and_options() {
 }
 
 #[test]
+fn a_forked_child_closes_what_it_inherited_and_starts_afresh() {
+    run_both("fork");
+}
+
+#[test]
 fn poll_sockets_and_a_pipe_pollout_turns_and_eterm() {
     run_both("poll");
 }
