@@ -435,7 +435,8 @@ impl Socket {
                 if !(0..=6_553_599).contains(&v) {
                     return Err(libc::EINVAL);
                 }
-                self.keep(name, bytes);
+                // Kept as the deciseconds ZMTP carries, as libzmq keeps it.
+                self.keep(name, &(v - v % 100).to_ne_bytes());
             }
             ROUTER_MANDATORY | ROUTER_HANDOVER | REQ_RELAXED | REQ_CORRELATE | XPUB_VERBOSE
             | XPUB_MANUAL => {
