@@ -26,6 +26,46 @@ pub enum HandshakeFailure {
     Auth(String),
 }
 
+impl HandshakeFailure {
+    /// libzmq's `ZMQ_PROTOCOL_ERROR_*` number for a protocol failure (the value of its
+    /// `ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`), from the failure's reason as ringmq's protocol
+    /// errors word it; `ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED` where libzmq has no closer one.
+    /// `None` for an authentication failure.
+    pub fn zmq_protocol_error(&self) -> Option<u32> {
+        const UNSPECIFIED: u32 = 0x1000_0000;
+        let HandshakeFailure::Protocol(reason) = self else {
+            return None;
+        };
+        let code = if reason.starts_with("CURVE: ") {
+            0x1100_0001 // CRYPTOGRAPHIC
+        } else if reason.starts_with("security mechanism mismatch") {
+            0x1100_0002 // MECHANISM_MISMATCH
+        } else if reason.starts_with("unexpected ") {
+            0x1000_0001 // UNEXPECTED_COMMAND
+        } else if reason.starts_with("invalid READY metadata")
+            || reason.starts_with("malformed metadata")
+        {
+            0x1000_0018 // INVALID_METADATA
+        } else if let Some(command) = reason
+            .strip_prefix("malformed ")
+            .and_then(|r| r.strip_suffix(" command"))
+        {
+            match command {
+                "MESSAGE" => 0x1000_0012,
+                "HELLO" => 0x1000_0013,
+                "INITIATE" => 0x1000_0014,
+                "ERROR" => 0x1000_0015,
+                "READY" => 0x1000_0016,
+                "WELCOME" => 0x1000_0017,
+                _ => 0x1000_0011, // MALFORMED_COMMAND_UNSPECIFIED
+            }
+        } else {
+            UNSPECIFIED
+        };
+        Some(code)
+    }
+}
+
 /// One event on a socket. `endpoint` is the endpoint bound or connected to.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,5 +334,34 @@ impl Monitor {
     /// Events dropped because this monitor's queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod protocol_error_tests {
+    use super::HandshakeFailure;
+    use ringmq_transports::ProtocolError;
+
+    /// The classification reads the words ringmq's own protocol errors print, so it is checked
+    /// against them, not against copies of the strings.
+    #[test]
+    fn libzmq_codes_from_protocol_errors() {
+        let code =
+            |e: ProtocolError| HandshakeFailure::Protocol(e.to_string()).zmq_protocol_error();
+        assert_eq!(code(ProtocolError::Crypto("HELLO box")), Some(0x1100_0001));
+        assert_eq!(
+            code(ProtocolError::UnexpectedCommand("PING".into())),
+            Some(0x1000_0001)
+        );
+        assert_eq!(code(ProtocolError::InvalidMetadata("x")), Some(0x1000_0018));
+        assert_eq!(
+            code(ringmq_transports::error::DecodeError::MalformedCommand("HELLO").into()),
+            Some(0x1000_0013)
+        );
+        assert_eq!(code(ProtocolError::HandshakeTimeout), Some(0x1000_0000));
+        assert_eq!(
+            HandshakeFailure::Auth("ZAP 400: no".into()).zmq_protocol_error(),
+            None
+        );
     }
 }

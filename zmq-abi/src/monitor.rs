@@ -60,7 +60,9 @@ fn event_value(event: &MonitorEvent) -> u32 {
             reason: HandshakeFailure::Auth(reason),
             ..
         } => zap_status(reason),
-        MonitorEvent::HandshakeFailed { .. } => PROTOCOL_ERROR_ZMTP_UNSPECIFIED,
+        MonitorEvent::HandshakeFailed { reason, .. } => reason
+            .zmq_protocol_error()
+            .unwrap_or(PROTOCOL_ERROR_ZMTP_UNSPECIFIED),
         _ => 0,
     }
 }
