@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use std::sync::OnceLock;
@@ -100,7 +100,7 @@ impl ContextShared {
     pub(crate) fn inherited(&self) -> bool {
         self.owner_pid
             .get()
-            .is_some_and(|&pid| pid != std::process::id())
+            .is_some_and(|&pid| pid != current_pid())
     }
 
     /// The context's options now.
@@ -164,6 +164,29 @@ impl ContextShared {
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
+}
+
+/// This process's id, kept up to date across `fork` by an atfork handler, so looking whether a
+/// context was inherited costs no system call (every socket call looks).
+static PID: AtomicU32 = AtomicU32::new(0);
+
+fn current_pid() -> u32 {
+    PID.load(Ordering::Relaxed)
+}
+
+extern "C" fn forked_child() {
+    PID.store(std::process::id(), Ordering::Relaxed);
+}
+
+/// Record the process id, and arrange for a forked child to record its own (once).
+fn track_pid() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        PID.store(std::process::id(), Ordering::Relaxed);
+        // SAFETY: registers a handler that only stores the child's pid in an atomic (no locks,
+        // no allocation), the kind of work pthread_atfork(3) child handlers may do.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
 }
 
 /// A context as C holds it (`void *`).
@@ -239,8 +262,9 @@ impl Context {
 /// read, except `RINGMQ_BACKEND`).
 #[no_mangle]
 pub extern "C" fn zmq_ctx_new() -> *mut c_void {
+    track_pid();
     let shared = ContextShared::default();
-    let _ = shared.owner_pid.set(std::process::id());
+    let _ = shared.owner_pid.set(current_pid());
     let context = Box::new(Context {
         runtime: OnceLock::new(),
         shared: Arc::new(shared),

@@ -251,6 +251,15 @@ impl Socket {
             return Ok(());
         }
         let mut message = Message::from_frames(std::mem::take(&mut self.outgoing));
+        // The common case first: there is room now (no clock, no timeout to set).
+        match self.inner()?.try_send(message) {
+            Ok(()) => {
+                self.turn.sent();
+                return Ok(());
+            }
+            Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
+            Err(SendError::Full(back)) => message = back,
+        }
         let deadline = (self.sndtimeo_ms >= 0)
             .then(|| Instant::now() + Duration::from_millis(self.sndtimeo_ms as u64));
         loop {
@@ -317,6 +326,12 @@ impl Socket {
                 Ok(None) => Err(libc::EAGAIN),
                 Err(e) => Err(ringmq_errno(&e)),
             };
+        }
+        // The common case first: a message is waiting (no clock, no timeout to set).
+        match self.inner()?.try_recv() {
+            Ok(Some(message)) => return Ok(message),
+            Ok(None) => {}
+            Err(e) => return Err(ringmq_errno(&e)),
         }
         let deadline = (self.rcvtimeo_ms >= 0)
             .then(|| Instant::now() + Duration::from_millis(self.rcvtimeo_ms as u64));
