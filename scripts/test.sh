@@ -35,6 +35,9 @@ cargo clippy -p ringmq --all-targets --features metrics -- -D warnings
 # Licences, banned and duplicate crates, allowed sources (deny.toml), offline. The advisory check
 # needs the network: `cargo deny check advisories` is a release step (README, Hardening).
 step "cargo deny (licences, bans, sources; offline)"
+# Every platform's dependencies (windows-only ones too) must be in the local registry for the
+# offline metadata: fetch them first (crates.io is reachable; nothing is built).
+cargo fetch --locked -q
 cargo deny --offline check licenses bans sources
 
 # --- tests -----------------------------------------------------------------------------------------
