@@ -495,3 +495,41 @@ fn tcp_accept_filter_admits_only_the_listed_networks() {
         .count();
     assert_eq!(accepted, 1);
 }
+
+#[test]
+fn xpub_nodrop_set_on_a_live_socket_takes_effect() {
+    let rt = runtime(2);
+    let xpub = socket_with(
+        &rt,
+        SocketType::XPub,
+        Options {
+            sndhwm: 10,
+            ..Options::default()
+        },
+    );
+    let endpoint = xpub.bind("tcp://127.0.0.1:*").unwrap();
+    // Turned on after the socket exists, as C programs do with ZMQ_XPUB_NODROP.
+    let mut options = xpub.options().unwrap();
+    options.xpub_nodrop = true;
+    xpub.set_options(options).unwrap();
+    let sub = socket_with(
+        &rt,
+        SocketType::Sub,
+        Options {
+            rcvhwm: 10,
+            ..Options::default()
+        },
+    );
+    sub.connect(&endpoint).unwrap();
+    sub.subscribe(b"").unwrap();
+    assert_eq!(xpub.recv().unwrap().frames()[0][..], [1u8][..]);
+    let refused = (0..10_000u32).any(|_| {
+        matches!(
+            xpub.try_send(Message::single(vec![0u8; 64 * 1024])),
+            Err(SendError::Full(_))
+        )
+    });
+    assert!(refused, "the live socket refuses at the subscriber's HWM");
+    let stats = xpub.stats().unwrap();
+    assert_eq!(stats.dropped.peer_at_hwm + stats.dropped.handoff_full, 0);
+}

@@ -362,7 +362,11 @@ impl Socket {
                 }
             }
             SUBSCRIBE | UNSUBSCRIBE => {
-                if !matches!(self.socket_type, SocketType::Sub | SocketType::XSub) {
+                // XPUB too: under ZMQ_XPUB_MANUAL the application applies subscriptions.
+                if !matches!(
+                    self.socket_type,
+                    SocketType::Sub | SocketType::XSub | SocketType::XPub
+                ) {
                     return Err(libc::EINVAL);
                 }
                 let result = if name == SUBSCRIBE {

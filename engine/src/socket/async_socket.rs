@@ -306,6 +306,7 @@ impl AsyncSocket {
     /// # Cancel safety
     /// As [`AsyncSocket::bind`].
     pub async fn set_options(&self, options: Options) -> Result<(), Error> {
+        self.inner.hosted.options_changed(&options);
         self.inner
             .hosted
             .call_async(move |s| {

@@ -108,6 +108,7 @@ impl BlockingSocket {
 
     /// Replace the socket's options (see [`super::Socket::set_options`]).
     pub fn set_options(&self, options: Options) -> Result<(), Error> {
+        self.hosted.options_changed(&options);
         self.hosted.call(move |s| {
             s.set_options(options);
             Ok(())

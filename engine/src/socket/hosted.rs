@@ -384,7 +384,10 @@ pub(crate) struct Hosted {
     /// full peer is reported to the caller (slower than the queued hand-off).
     pub(crate) synchronous_send: bool,
     /// Whether the socket type makes senders wait at the HWM (PUSH, DEALER, REQ, PAIR) or drops.
-    pub(crate) blocks_at_hwm: bool,
+    /// Whether a full hand-off queue refuses (`Full`) instead of dropping: PUSH-like types, a
+    /// ROUTER under `router_mandatory`, and a PUB or XPUB with `xpub_nodrop` (kept up to date by
+    /// [`Hosted::options_changed`]).
+    blocks_at_hwm: AtomicBool,
     pub(crate) req_relaxed: bool,
 }
 
@@ -434,9 +437,23 @@ impl Hosted {
             bridge,
             socket_type,
             synchronous_send,
-            blocks_at_hwm,
+            blocks_at_hwm: AtomicBool::new(blocks_at_hwm),
             req_relaxed,
         })
+    }
+
+    /// See the field.
+    pub(crate) fn blocks_at_hwm(&self) -> bool {
+        self.blocks_at_hwm.load(Ordering::Relaxed)
+    }
+
+    /// The socket's options were replaced: a PUB or XPUB that turned `xpub_nodrop` on or off
+    /// now waits at its HWM, or drops, accordingly.
+    pub(crate) fn options_changed(&self, options: &super::Options) {
+        if matches!(self.socket_type, SocketType::Pub | SocketType::XPub) {
+            self.blocks_at_hwm
+                .store(options.xpub_nodrop, Ordering::Relaxed);
+        }
     }
 
     /// Run `f` on the shard with the socket, blocking the caller.
@@ -547,7 +564,7 @@ impl Hosted {
         }
         match self.bridge.push(msg) {
             Ok(()) => Ok(()),
-            Err(msg) if self.blocks_at_hwm => Err(SendError::Full(msg)),
+            Err(msg) if self.blocks_at_hwm() => Err(SendError::Full(msg)),
             Err(msg) => {
                 // PUB-like types never block: a full hand-off queue is their HWM, so drop.
                 self.bridge.dropped.fetch_add(1, Ordering::Relaxed);
@@ -609,7 +626,7 @@ impl Hosted {
         let ready = || {
             if self.bridge.closed.load(Ordering::SeqCst) {
                 Some(Err(Error::new(ErrorKind::Closed, "socket is closed")))
-            } else if self.bridge.has_room() || !self.blocks_at_hwm {
+            } else if self.bridge.has_room() || !self.blocks_at_hwm() {
                 Some(Ok(()))
             } else {
                 None
