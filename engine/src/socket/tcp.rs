@@ -26,6 +26,14 @@ pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<Sock
             ))
         }
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        // A local address may be named by its interface (`tcp://lo:5555`, `tcp://eth0:*`), as
+        // libzmq allows for binds and connect sources.
+        Host::Name(name) if for_bind && !interface_addresses(name).is_empty() => {
+            interface_addresses(name)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect()
+        }
         Host::Name(name) => (name.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| {
@@ -43,6 +51,46 @@ pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<Sock
         ));
     }
     Ok(addrs)
+}
+
+/// The addresses of the network interface called `name` (IPv4 first), from getifaddrs(3); empty
+/// when there is no such interface.
+fn interface_addresses(name: &str) -> Vec<std::net::IpAddr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list it allocates into `list`, freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs returned, live until freeifaddrs;
+        // `ifa_name` is a NUL-terminated string and `ifa_addr`, when not null, points to a
+        // sockaddr whose family says its size.
+        unsafe {
+            let ifa = &*entry;
+            let matches = !ifa.ifa_name.is_null()
+                && std::ffi::CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes();
+            if matches && !ifa.ifa_addr.is_null() {
+                match i32::from((*ifa.ifa_addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                        let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                        found.insert(0, std::net::IpAddr::V4(ip));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                        found.push(std::net::IpAddr::V6(sin6.sin6_addr.s6_addr.into()));
+                    }
+                    _ => {}
+                }
+            }
+            entry = ifa.ifa_next;
+        }
+    }
+    // SAFETY: the list from getifaddrs above, freed once, after its last use.
+    unsafe { libc::freeifaddrs(list) };
+    found
 }
 
 /// Apply `tuning` to a tcp socket before it listens or connects.
@@ -264,6 +312,13 @@ mod tests {
         assert_eq!(socket.keepalive_time().unwrap(), Duration::from_secs(7));
         assert_eq!(socket.keepalive_interval().unwrap(), Duration::from_secs(3));
         assert_eq!(socket.keepalive_retries().unwrap(), 4);
+    }
+
+    #[test]
+    fn interface_names_resolve_for_binds() {
+        let lo = resolve(&Host::Name("lo".into()), 5555, true).unwrap();
+        assert_eq!(lo[0], "127.0.0.1:5555".parse().unwrap());
+        assert!(interface_addresses("no-such-interface-ringmq").is_empty());
     }
 
     #[test]
