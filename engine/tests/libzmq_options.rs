@@ -55,6 +55,28 @@ fn conflate_keeps_only_the_newest_message() {
     }
 }
 
+/// A subscriber (rcvhwm 10, everything subscribed) of `xpub`, once the XPUB has seen the
+/// subscription.
+fn subscriber_of(
+    rt: &ringmq::Runtime,
+    xpub: &ringmq::BlockingSocket,
+    endpoint: &str,
+) -> ringmq::BlockingSocket {
+    let sub = socket_with(
+        rt,
+        SocketType::Sub,
+        Options {
+            rcvhwm: 10,
+            ..Options::default()
+        },
+    );
+    sub.connect(endpoint).unwrap();
+    sub.subscribe(b"").unwrap();
+    // The subscription reaches the XPUB's application side once it is applied.
+    assert_eq!(xpub.recv().unwrap().frames()[0][..], [1u8][..]);
+    sub
+}
+
 #[test]
 fn xpub_nodrop_refuses_instead_of_dropping() {
     for nodrop in [true, false] {
@@ -69,18 +91,7 @@ fn xpub_nodrop_refuses_instead_of_dropping() {
             },
         );
         let endpoint = xpub.bind("tcp://127.0.0.1:*").unwrap();
-        let sub = socket_with(
-            &rt,
-            SocketType::Sub,
-            Options {
-                rcvhwm: 10,
-                ..Options::default()
-            },
-        );
-        sub.connect(&endpoint).unwrap();
-        sub.subscribe(b"").unwrap();
-        // The subscription reaches the XPUB's application side once it is applied.
-        assert_eq!(xpub.recv().unwrap().frames()[0][..], [1u8][..]);
+        let sub = subscriber_of(&rt, &xpub, &endpoint);
         // The subscriber does not read: its queues (and the publisher's) fill up.
         let mut refused = false;
         let mut accepted = 0u32;
@@ -512,17 +523,7 @@ fn xpub_nodrop_set_on_a_live_socket_takes_effect() {
     let mut options = xpub.options().unwrap();
     options.xpub_nodrop = true;
     xpub.set_options(options).unwrap();
-    let sub = socket_with(
-        &rt,
-        SocketType::Sub,
-        Options {
-            rcvhwm: 10,
-            ..Options::default()
-        },
-    );
-    sub.connect(&endpoint).unwrap();
-    sub.subscribe(b"").unwrap();
-    assert_eq!(xpub.recv().unwrap().frames()[0][..], [1u8][..]);
+    let _sub = subscriber_of(&rt, &xpub, &endpoint);
     let refused = (0..10_000u32).any(|_| {
         matches!(
             xpub.try_send(Message::single(vec![0u8; 64 * 1024])),
