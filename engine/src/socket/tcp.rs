@@ -28,21 +28,21 @@ pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<Sock
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         // A local address may be named by its interface (`tcp://lo:5555`, `tcp://eth0:*`), as
         // libzmq allows for binds and connect sources.
-        Host::Name(name) if for_bind && !interface_addresses(name).is_empty() => {
-            interface_addresses(name)
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, port))
-                .collect()
+        Host::Name(name) => {
+            let interface = if for_bind {
+                interface_addresses(name)
+            } else {
+                Vec::new()
+            };
+            if interface.is_empty() {
+                resolve_name(name, port)?
+            } else {
+                interface
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect()
+            }
         }
-        Host::Name(name) => (name.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidEndpoint,
-                    format!("cannot resolve {name}: {e}"),
-                )
-            })?
-            .collect(),
     };
     if addrs.is_empty() {
         return Err(Error::new(
@@ -51,6 +51,19 @@ pub(crate) fn resolve(host: &Host, port: u16, for_bind: bool) -> Result<Vec<Sock
         ));
     }
     Ok(addrs)
+}
+
+/// A host name through the system resolver.
+fn resolve_name(name: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    Ok((name, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("cannot resolve {name}: {e}"),
+            )
+        })?
+        .collect())
 }
 
 /// The addresses of the network interface called `name` (IPv4 first), from getifaddrs(3); empty
