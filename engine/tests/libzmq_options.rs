@@ -534,3 +534,65 @@ fn xpub_nodrop_set_on_a_live_socket_takes_effect() {
     let stats = xpub.stats().unwrap();
     assert_eq!(stats.dropped.peer_at_hwm + stats.dropped.handoff_full, 0);
 }
+
+#[test]
+fn without_reconnect_an_ended_connection_ends_the_connect() {
+    let rt = runtime(2);
+    let server = socket_with(&rt, SocketType::Pair, Options::default());
+    let endpoint = server.bind("tcp://127.0.0.1:*").unwrap();
+    let client = socket_with(
+        &rt,
+        SocketType::Pair,
+        Options {
+            reconnect: false,
+            ..Options::default()
+        },
+    );
+    client.connect(&endpoint).unwrap();
+    client.send(Message::single("ping")).unwrap();
+    assert_eq!(server.recv().unwrap().frames()[0], "ping");
+    server.unbind(&endpoint).unwrap();
+    // The connection ends and is not tried again: the connect is forgotten, so disconnecting
+    // finds nothing, and the PAIR is free to connect afresh to the same endpoint.
+    wait_until("the client's connect is over", || {
+        client.disconnect(&endpoint).is_err()
+    });
+    assert_eq!(client.stats().unwrap().reconnect_attempts, 0);
+    let endpoint = server.bind(&endpoint).unwrap();
+    client.connect(&endpoint).unwrap();
+    client.send(Message::single("again")).unwrap();
+    assert_eq!(server.recv().unwrap().frames()[0], "again");
+}
+
+#[test]
+fn req_takes_turns_over_its_connects_in_order_even_before_they_are_up() {
+    let rt = runtime(2);
+    let rep0 = socket_with(&rt, SocketType::Rep, Options::default());
+    let e0 = rep0.bind("tcp://127.0.0.1:*").unwrap();
+    // A port nobody listens on yet: the second REP binds it only later.
+    let rep1 = socket_with(&rt, SocketType::Rep, Options::default());
+    let e1 = rep1.bind("tcp://127.0.0.1:*").unwrap();
+    rep1.unbind(&e1).unwrap();
+    let rep2 = socket_with(&rt, SocketType::Rep, Options::default());
+    let e2 = rep2.bind("tcp://127.0.0.1:*").unwrap();
+    let req = socket_with(&rt, SocketType::Req, Options::default());
+    for e in [&e0, &e1, &e2] {
+        req.connect(e).unwrap();
+    }
+    req.send(Message::single("first")).unwrap();
+    assert_eq!(rep0.recv().unwrap().frames()[0], "first");
+    rep0.send(Message::single("ok")).unwrap();
+    assert_eq!(req.recv().unwrap().frames()[0], "ok");
+    // The turn is the second connect's although only the third is up: as libzmq's REQ, the
+    // request waits for its peer rather than going to the next one.
+    wait_until("the third connection is up", || {
+        rep2.stats().unwrap().connected_peers == 1
+    });
+    req.send(Message::single("second")).unwrap();
+    rep1.bind(&e1).unwrap();
+    assert_eq!(rep1.recv().unwrap().frames()[0], "second");
+    rep1.send(Message::single("ok")).unwrap();
+    assert_eq!(req.recv().unwrap().frames()[0], "ok");
+    req.send(Message::single("third")).unwrap();
+    assert_eq!(rep2.recv().unwrap().frames()[0], "third");
+}

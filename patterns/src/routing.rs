@@ -191,12 +191,9 @@ impl Routing {
         if let Err(e) = req.can_send() {
             return SendPlan::Refused(SendRefusal::State(e), msg);
         }
-        // Live peers first: a request to a peer that is not there yet waits for it.
-        let peer = self
-            .lb
-            .pick(|p| peers.is_connected(p) && peers.has_room(p))
-            .or_else(|| self.lb.pick(|p| peers.has_room(p)));
-        let Some(peer) = peer else {
+        // Strict turns over every pipe, connected or still connecting, as libzmq's REQ: a
+        // request for a peer that is not there yet waits for it (programs rely on the order).
+        let Some(peer) = self.lb.pick(|p| peers.has_room(p)) else {
             return SendPlan::Full(msg);
         };
         let wire = req.wrap(msg);
@@ -347,12 +344,22 @@ mod tests {
     }
 
     #[test]
-    fn req_prefers_connected_peers_and_strips_the_reply_envelope() {
+    fn req_takes_strict_turns_and_strips_the_reply_envelope() {
         let mut r = routing(SocketType::Req, false);
         r.attach(PeerId(0));
         r.attach(PeerId(1));
-        // Peer 0 is not connected yet; 1 is: the request goes to 1.
+        // Peer 0 is not connected yet; 1 is. As libzmq's, the turn is 0's all the same (the
+        // request waits for it), then 1's.
         let peers = Peers(HashMap::from([(0, (false, true)), (1, (true, true))]));
+        let SendPlan::Queue(peer, _) = r.plan_send(Message::single("first"), &peers) else {
+            panic!("queued")
+        };
+        assert_eq!(peer, PeerId(0));
+        let mut r = routing(SocketType::Req, false);
+        r.attach(PeerId(0));
+        r.attach(PeerId(1));
+        let peers = Peers(HashMap::from([(0, (false, false)), (1, (true, true))]));
+        // Peer 0 has no room: the request goes to 1.
         let SendPlan::Queue(peer, wire) = r.plan_send(Message::single("q"), &peers) else {
             panic!("queued")
         };

@@ -388,13 +388,13 @@ impl Socket {
                 if v < -1 {
                     return Err(libc::EINVAL);
                 }
-                // -1 (no reconnection) is kept; ringmq reconnects at its longest interval.
-                let ivl = if v < 0 {
-                    Duration::from_secs(3600)
-                } else {
-                    millis(v)
-                };
-                self.update_options(|o| o.reconnect_ivl = ivl)?;
+                // -1: no reconnection (the interval keeps its value).
+                self.update_options(|o| {
+                    o.reconnect = v >= 0;
+                    if v >= 0 {
+                        o.reconnect_ivl = millis(v);
+                    }
+                })?;
                 self.keep(name, bytes);
             }
             RECONNECT_IVL_MAX => {

@@ -485,6 +485,18 @@ impl Core {
             .endpoint_entries
             .iter()
             .position(|e| e.role == role && (e.resolved == endpoint || e.requested == endpoint))?;
+        Some(self.remove_endpoint_at(position))
+    }
+
+    /// A connect that will not reconnect (`Options::reconnect` off) is over: its endpoint is
+    /// forgotten, as libzmq's is, and its pipe goes with what is queued for it.
+    pub(crate) fn end_connect(&mut self, id: EndpointId) {
+        if let Some(position) = self.endpoint_entries.iter().position(|e| e.id == id) {
+            self.remove_endpoint_at(position);
+        }
+    }
+
+    fn remove_endpoint_at(&mut self, position: usize) -> EndpointEntry {
         let entry = self.endpoint_entries.remove(position);
         entry.stop.kill();
         if let Some(i) = self.endpoints.iter().position(|e| *e == entry.resolved) {
@@ -500,7 +512,7 @@ impl Core {
         for id in pipes {
             self.leave(id, deadline);
         }
-        Some(entry)
+        entry
     }
 
     /// Pipe `id` goes: nothing more is routed to it; a live connection writes what is queued

@@ -31,6 +31,11 @@ pub struct Options {
     pub greeting_timeout: Option<Duration>,
     /// First reconnect interval (`ZMQ_RECONNECT_IVL`, default 100 ms).
     pub reconnect_ivl: Duration,
+    /// Whether a connect whose attempt fails or whose connection ends tries again (default
+    /// true). Off (`ZMQ_RECONNECT_IVL` -1): the connect is then over, as if disconnected: its
+    /// endpoint is forgotten (connecting to it again is allowed) and what was queued for that
+    /// peer is dropped.
+    pub reconnect: bool,
     /// Upper bound of the exponential reconnect back-off (`ZMQ_RECONNECT_IVL_MAX`). Zero: no
     /// back-off, always `reconnect_ivl`. Default 0, as libzmq.
     pub reconnect_ivl_max: Duration,
@@ -188,6 +193,7 @@ impl Default for Options {
             handshake_timeout: Some(Duration::from_secs(30)),
             greeting_timeout: Some(Duration::from_secs(10)),
             reconnect_ivl: Duration::from_millis(100),
+            reconnect: true,
             reconnect_ivl_max: Duration::ZERO,
             heartbeat_ivl: None,
             heartbeat_timeout: None,

@@ -379,8 +379,12 @@ pub(crate) fn connect_to(
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(%endpoint, error = %e, "connect failed; will retry")
+                    tracing::debug!(%endpoint, error = %e, "connect failed")
                 }
+            }
+            if !core2.borrow().options.reconnect {
+                core2.borrow_mut().end_connect(endpoint_id);
+                break;
             }
             core2.borrow_mut().emit(MonitorEvent::ConnectRetried {
                 endpoint: endpoint.clone(),
