@@ -173,6 +173,10 @@ pub(crate) struct Bridge {
     /// Created on first use.
     readiness: OnceLock<ReadinessFd>,
     pub(crate) closed: AtomicBool,
+    /// REQ: requests the application handed over. The pump takes replies from the socket only
+    /// while it has passed on as many, so a reply to an older request that arrives while a newer
+    /// one is still in the hand-off is judged (and dropped) by the socket against the newer one.
+    pub(crate) requests_pushed: AtomicU64,
 }
 
 impl Bridge {
@@ -208,6 +212,7 @@ impl Bridge {
             senders: WaitList::default(),
             readiness: OnceLock::new(),
             closed: AtomicBool::new(false),
+            requests_pushed: AtomicU64::new(0),
         }
     }
 
@@ -562,6 +567,9 @@ impl Hosted {
         if self.bridge.needs_peer && !self.bridge.routable.load(Ordering::SeqCst) {
             return Err(SendError::Full(msg));
         }
+        if self.socket_type == SocketType::Req {
+            return self.push_request(msg);
+        }
         match self.bridge.push(msg) {
             Ok(()) => Ok(()),
             Err(msg) if self.blocks_at_hwm() => Err(SendError::Full(msg)),
@@ -572,6 +580,21 @@ impl Hosted {
                     .dropped_bytes
                     .fetch_add(msg.size() as u64, Ordering::Relaxed);
                 Ok(())
+            }
+        }
+    }
+
+    /// REQ: a new request makes every reply already handed over stale (they answer earlier
+    /// requests; libzmq's REQ discards them too). Counted before the push so that the pump, which
+    /// holds replies back while a request is on its way, cannot pass one on in between.
+    fn push_request(&self, msg: Message) -> Result<(), SendError> {
+        self.bridge.requests_pushed.fetch_add(1, Ordering::SeqCst);
+        while self.bridge.pop().is_some() {}
+        match self.bridge.push(msg) {
+            Ok(()) => Ok(()),
+            Err(msg) => {
+                self.bridge.requests_pushed.fetch_sub(1, Ordering::SeqCst);
+                Err(SendError::Full(msg))
             }
         }
     }
@@ -823,6 +846,9 @@ pub(crate) async fn close_hosted(
 async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
     let sends = Pattern::can_send(core.borrow().socket_type);
     let recvs = Pattern::can_recv(core.borrow().socket_type);
+    let is_req = core.borrow().socket_type == SocketType::Req;
+    // REQ: requests taken from the hand-off (see `Bridge::requests_pushed`).
+    let mut requests_passed = 0u64;
     let mut stash: Option<Message> = None;
     std::future::poll_fn(|cx| {
         bridge.pump_asleep.store(false, Ordering::SeqCst);
@@ -839,6 +865,7 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
                         None => match bridge.to_shard.pop() {
                             Some(m) => {
                                 progress = true;
+                                requests_passed += u64::from(is_req);
                                 m
                             }
                             None => break,
@@ -858,7 +885,11 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
                 }
                 bridge.pump_holding.store(stash.is_some(), Ordering::SeqCst);
             }
-            if recvs {
+            // REQ: no reply while a request is still on its way to the socket.
+            let request_pending = is_req
+                && (stash.is_some()
+                    || bridge.requests_pushed.load(Ordering::SeqCst) != requests_passed);
+            if recvs && !request_pending {
                 let mut delivered = false;
                 loop {
                     if bridge.from_shard.is_full() {
