@@ -242,6 +242,11 @@ impl Socket {
         }
         if self.outgoing.is_empty() {
             self.turn.check_send().map_err(|_| EFSM)?;
+            if flags & ZMQ_SNDMORE != 0 && self.socket_type != SocketType::Stream {
+                // libzmq refuses a message's first frame already when no peer can take it
+                // (EAGAIN), rather than its last.
+                self.wait_first_frame(flags)?;
+            }
         }
         self.outgoing.push(frame);
         // STREAM: a message is its peer's id and one body; libzmq ignores ZMQ_SNDMORE on the
@@ -291,6 +296,32 @@ impl Socket {
             self.outgoing = message.into_frames().collect();
             self.outgoing.pop();
             return Err(code);
+        }
+    }
+
+    /// Wait, as a whole message's send would (`ZMQ_DONTWAIT`, `ZMQ_SNDTIMEO`, `ETERM`), until
+    /// the socket can take a message.
+    fn wait_first_frame(&mut self, flags: c_int) -> Result<(), c_int> {
+        let deadline = (self.sndtimeo_ms >= 0 && flags & ZMQ_DONTWAIT == 0)
+            .then(|| Instant::now() + Duration::from_millis(self.sndtimeo_ms as u64));
+        loop {
+            let inner = self.inner()?;
+            if flags & ZMQ_DONTWAIT != 0 {
+                return if inner.wait_writable(Some(Duration::ZERO)) {
+                    Ok(())
+                } else {
+                    Err(libc::EAGAIN)
+                };
+            }
+            if inner.wait_writable(Some(wait_slice(deadline))) {
+                return Ok(());
+            }
+            if self.context.is_terminated() {
+                return Err(ETERM);
+            }
+            if deadline_passed(deadline) {
+                return Err(libc::EAGAIN);
+            }
         }
     }
 
@@ -515,6 +546,11 @@ pub unsafe extern "C" fn zmq_unbind(socket: *mut c_void, endpoint: *const c_char
     let call = |s: &mut Socket| {
         // SAFETY: by the contract, null or NUL-terminated.
         let endpoint = unsafe { endpoint_str(endpoint) }?;
+        // libzmq unbinds only by the endpoint as bound (ZMQ_LAST_ENDPOINT), never by a
+        // wildcard as written (ringmq's Rust API accepts both).
+        if endpoint.ends_with(":*") || endpoint == "ipc://*" {
+            return Err(libc::ENOENT);
+        }
         s.inner()?.unbind(endpoint).map_err(|e| ringmq_errno(&e))?;
         Ok(0)
     };

@@ -186,6 +186,17 @@ impl BlockingSocket {
         self.send_until(msg.into(), Some(Instant::now()))
     }
 
+    /// Wait up to `timeout` (`None`: forever) until a send would be taken without waiting;
+    /// false when the time ran out or the socket closed. For callers that assemble a message
+    /// frame by frame and must refuse its first frame as libzmq does (`EAGAIN`).
+    pub fn wait_writable(&self, timeout: Option<Duration>) -> bool {
+        if self.hosted.synchronous_send {
+            return true; // decided per message on the shard
+        }
+        let bridge = &self.hosted.bridge;
+        bridge.wait(timeout.map(|t| Instant::now() + t), || bridge.has_room())
+    }
+
     fn send_until(&self, msg: Message, deadline: Option<Instant>) -> Result<(), SendError> {
         let msg = self.hosted.check_send(msg)?;
         if let Err(e) = self.turn.get().check_send() {
