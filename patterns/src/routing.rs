@@ -21,8 +21,6 @@ use crate::{LoadBalance, Pattern, PeerId, SendStrategy};
 
 /// What routing needs to know of the peers, from the engine that owns their queues.
 pub trait PeerView {
-    /// The peer's handshake is done and its connection is up.
-    fn is_connected(&self, peer: PeerId) -> bool;
     /// The peer can take one more message now (alive, below the send high-water mark).
     fn has_room(&self, peer: PeerId) -> bool;
 }
@@ -293,14 +291,12 @@ mod tests {
     use std::collections::HashMap;
 
     /// Peers: id -> (connected, has room).
-    struct Peers(HashMap<u32, (bool, bool)>);
+    /// Each peer's room.
+    struct Peers(HashMap<u32, bool>);
 
     impl PeerView for Peers {
-        fn is_connected(&self, peer: PeerId) -> bool {
-            self.0.get(&peer.0).is_some_and(|p| p.0)
-        }
         fn has_room(&self, peer: PeerId) -> bool {
-            self.0.get(&peer.0).is_some_and(|p| p.1)
+            self.0.get(&peer.0).copied().unwrap_or(false)
         }
     }
 
@@ -314,11 +310,7 @@ mod tests {
         for id in 0..3 {
             r.attach(PeerId(id));
         }
-        let peers = Peers(HashMap::from([
-            (0, (true, true)),
-            (1, (true, false)),
-            (2, (true, true)),
-        ]));
+        let peers = Peers(HashMap::from([(0, true), (1, false), (2, true)]));
         let mut picked = Vec::new();
         for _ in 0..4 {
             match r.plan_send(Message::single("m"), &peers) {
@@ -331,7 +323,7 @@ mod tests {
             vec![0, 2, 0, 2],
             "the full peer is skipped, order kept"
         );
-        let full = Peers(HashMap::from([(0, (true, false))]));
+        let full = Peers(HashMap::from([(0, false)]));
         assert!(matches!(
             r.plan_send(Message::single("m"), &full),
             SendPlan::Full(_)
@@ -348,9 +340,9 @@ mod tests {
         let mut r = routing(SocketType::Req, false);
         r.attach(PeerId(0));
         r.attach(PeerId(1));
-        // Peer 0 is not connected yet; 1 is. As libzmq's, the turn is 0's all the same (the
-        // request waits for it), then 1's.
-        let peers = Peers(HashMap::from([(0, (false, true)), (1, (true, true))]));
+        // Whether a peer is connected yet does not matter (routing is not told): as libzmq's,
+        // the turn is 0's, and a request for a peer not up yet waits in its pipe.
+        let peers = Peers(HashMap::from([(0, true), (1, true)]));
         let SendPlan::Queue(peer, _) = r.plan_send(Message::single("first"), &peers) else {
             panic!("queued")
         };
@@ -358,7 +350,7 @@ mod tests {
         let mut r = routing(SocketType::Req, false);
         r.attach(PeerId(0));
         r.attach(PeerId(1));
-        let peers = Peers(HashMap::from([(0, (false, false)), (1, (true, true))]));
+        let peers = Peers(HashMap::from([(0, false), (1, true)]));
         // Peer 0 has no room: the request goes to 1.
         let SendPlan::Queue(peer, wire) = r.plan_send(Message::single("q"), &peers) else {
             panic!("queued")

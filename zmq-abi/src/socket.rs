@@ -302,18 +302,14 @@ impl Socket {
     /// Wait, as a whole message's send would (`ZMQ_DONTWAIT`, `ZMQ_SNDTIMEO`, `ETERM`), until
     /// the socket can take a message.
     fn wait_first_frame(&mut self, flags: c_int) -> Result<(), c_int> {
-        let deadline = (self.sndtimeo_ms >= 0 && flags & ZMQ_DONTWAIT == 0)
+        if flags & ZMQ_DONTWAIT != 0 {
+            let writable = self.inner()?.wait_writable(Some(Duration::ZERO));
+            return writable.then_some(()).ok_or(libc::EAGAIN);
+        }
+        let deadline = (self.sndtimeo_ms >= 0)
             .then(|| Instant::now() + Duration::from_millis(self.sndtimeo_ms as u64));
         loop {
-            let inner = self.inner()?;
-            if flags & ZMQ_DONTWAIT != 0 {
-                return if inner.wait_writable(Some(Duration::ZERO)) {
-                    Ok(())
-                } else {
-                    Err(libc::EAGAIN)
-                };
-            }
-            if inner.wait_writable(Some(wait_slice(deadline))) {
+            if self.inner()?.wait_writable(Some(wait_slice(deadline))) {
                 return Ok(());
             }
             if self.context.is_terminated() {

@@ -248,9 +248,6 @@ struct Peers<'a> {
 }
 
 impl PeerView for Peers<'_> {
-    fn is_connected(&self, peer: PeerId) -> bool {
-        self.pipes.get(&peer).is_some_and(|p| p.connected)
-    }
     fn has_room(&self, peer: PeerId) -> bool {
         self.pipes
             .get(&peer)
