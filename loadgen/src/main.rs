@@ -579,11 +579,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                             ..ringmq_config.clone()
                         };
                         for &api in apis(args) {
-                            report.push(ringmq_runs::run(&w, &config, api)?);
+                            report.push(report::with_cpu(|| ringmq_runs::run(&w, &config, api))?);
                         }
                     }
                 }
-                Peer::Libzmq => report.push(libzmq_runs::run(&w)?),
+                Peer::Libzmq => report.push(report::with_cpu(|| libzmq_runs::run(&w))?),
             }
         }
     }

@@ -34,6 +34,10 @@ pub struct Row {
     pub rtt_us_p50: Option<f64>,
     pub rtt_us_p99: Option<f64>,
     pub rtt_us_p999: Option<f64>,
+    /// CPU time (user + system, every thread of the process) the whole row took, setup included,
+    /// per message counted (per round trip for the round-trip patterns), in nanoseconds: a
+    /// busy-polling win shows here as a cost, not as a free one. Set by [`with_cpu`].
+    pub cpu_ns_per_msg: Option<f64>,
 }
 
 impl Row {
@@ -72,7 +76,27 @@ impl Row {
             rtt_us_p50: None,
             rtt_us_p99: None,
             rtt_us_p999: None,
+            cpu_ns_per_msg: None,
         }
+    }
+
+    /// A row made of the best of `rows` on each column: the highest message rate and MB/s, the
+    /// lowest latencies and CPU per message (each may come from a different row).
+    pub fn best_of(rows: &[&Row]) -> Row {
+        let max = |f: fn(&Row) -> f64| rows.iter().map(|r| f(r)).fold(0.0, f64::max);
+        let min = |f: fn(&Row) -> Option<f64>| {
+            rows.iter()
+                .filter_map(|r| f(r))
+                .min_by(|a, b| a.total_cmp(b))
+        };
+        let mut best = Row::throughput(String::new(), "best", 0, 0, 1.0);
+        best.msgs_per_sec = max(|r| r.msgs_per_sec);
+        best.mb_per_sec = max(|r| r.mb_per_sec);
+        best.rtt_us_p50 = min(|r| r.rtt_us_p50);
+        best.rtt_us_p99 = min(|r| r.rtt_us_p99);
+        best.rtt_us_p999 = min(|r| r.rtt_us_p999);
+        best.cpu_ns_per_msg = min(|r| r.cpu_ns_per_msg);
+        best
     }
 
     pub fn latency(
@@ -90,6 +114,31 @@ impl Row {
         row.rtt_us_p999 = Some(us(0.999));
         row
     }
+}
+
+/// CPU time this process has used so far, user and system, over all its threads.
+pub fn process_cpu_time() -> std::time::Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a writable `rusage` that outlives the call; RUSAGE_SELF is always a valid
+    // `who`, so the call can only fill the struct (an all-zero `rusage` is valid if it did not).
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Runs one row and sets its CPU time per message from the process's CPU time before and after.
+pub fn with_cpu<E>(run: impl FnOnce() -> Result<Row, E>) -> Result<Row, E> {
+    let before = process_cpu_time();
+    let mut row = run()?;
+    let used = process_cpu_time().saturating_sub(before);
+    row.cpu_ns_per_msg = Some(used.as_nanos() as f64 / row.messages.max(1) as f64);
+    Ok(row)
 }
 
 /// Everything a run measured.
@@ -162,7 +211,7 @@ impl Report {
                 format!("{name} {variant}")
             }
         };
-        let ratio_line = |name: String, a: &Row, b: &Row| -> [String; 7] {
+        let ratio_line = |name: String, a: &Row, b: &Row| -> [String; 8] {
             [
                 String::new(),
                 name,
@@ -171,11 +220,19 @@ impl Report {
                 ratio(a.rtt_us_p50, b.rtt_us_p50),
                 ratio(a.rtt_us_p99, b.rtt_us_p99),
                 ratio(a.rtt_us_p999, b.rtt_us_p999),
+                ratio(a.cpu_ns_per_msg, b.cpu_ns_per_msg),
             ]
         };
         let several_apis = self.several_apis();
-        let mut lines: Vec<[String; 7]> = vec![[
-            "workload", "impl", "msgs/s", "MB/s", "p50 us", "p99 us", "p99.9 us",
+        let mut lines: Vec<[String; 8]> = vec![[
+            "workload",
+            "impl",
+            "msgs/s",
+            "MB/s",
+            "p50 us",
+            "p99 us",
+            "p99.9 us",
+            "CPU ns/msg",
         ]
         .map(str::to_owned)];
         for group in self.groups() {
@@ -188,12 +245,26 @@ impl Report {
                     opt(r.rtt_us_p50),
                     opt(r.rtt_us_p99),
                     opt(r.rtt_us_p999),
+                    r.cpu_ns_per_msg
+                        .map_or("-".to_owned(), |v| format!("{v:.0}")),
                 ]);
             }
             let ringmq = self.ringmq_variants(group);
             if let Some(z) = group.iter().find(|r| r.implementation == "libzmq") {
                 for (r, variant) in &ringmq {
                     lines.push(ratio_line(with("ratio", variant), r, z));
+                }
+            }
+            // Against the best of every other implementation, metric by metric, once there is
+            // more than libzmq to beat.
+            let others: Vec<&Row> = group
+                .iter()
+                .filter(|r| r.implementation != "ringmq")
+                .collect();
+            if others.iter().any(|r| r.implementation != "libzmq") {
+                let best = Row::best_of(&others);
+                for (r, variant) in &ringmq {
+                    lines.push(ratio_line(with("vs best peer", variant), r, &best));
                 }
             }
             let find = |backend: Option<&str>, api: Option<&str>| {
@@ -238,15 +309,22 @@ impl Report {
                 self.setup.backends.join(", ")
             }
         );
-        for [workload, implementation, msgs, mb, p50, p99, p999] in &lines {
+        for [workload, implementation, msgs, mb, p50, p99, p999, cpu] in &lines {
             out.push_str(&format!(
-                "{workload:<width$} {implementation:<impl_width$} {msgs:>12} {mb:>10} {p50:>10} {p99:>10} {p999:>10}\n"
+                "{workload:<width$} {implementation:<impl_width$} {msgs:>12} {mb:>10} {p50:>10} {p99:>10} {p999:>10} {cpu:>10}\n"
             ));
         }
         if self.rows.iter().any(|r| r.implementation == "libzmq")
             && self.rows.iter().any(|r| r.implementation == "ringmq")
         {
-            out.push_str("ratio = ringmq / libzmq: above 1 is better for msgs/s and MB/s, below 1 is better for RTT\n");
+            out.push_str("ratio = ringmq / libzmq: above 1 is better for msgs/s and MB/s, below 1 is better for RTT and CPU\n");
+        }
+        if self
+            .rows
+            .iter()
+            .any(|r| !matches!(r.implementation, "ringmq" | "libzmq"))
+        {
+            out.push_str("vs best peer = ringmq / the best other implementation on each column (highest rate, lowest RTT and CPU)\n");
         }
         if several_apis {
             out.push_str(
