@@ -248,8 +248,9 @@ impl SocketSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawDeployment")]
 pub struct Deployment {
-    /// The runtime settings (top-level `shards`, `cores`, `busy_poll_us`, `backend`,
-    /// `security_policy`, the `[io_uring]` table, and the legacy top-level `ring_entries`).
+    /// The runtime settings (top-level `shards`, `cores`, `busy_poll_us`, `adaptive_spin_us`,
+    /// `backend`, `security_policy`, the `[io_uring]` table, and the legacy top-level
+    /// `ring_entries`).
     pub runtime: Config,
     /// The sockets (`[[socket]]` tables), in file order.
     pub sockets: Vec<SocketSpec>,
@@ -262,6 +263,7 @@ struct RawDeployment {
     shards: usize,
     cores: Vec<usize>,
     busy_poll_us: u64,
+    adaptive_spin_us: u64,
     backend: crate::config::Backend,
     io_uring: crate::config::IoUringSettings,
     ring_entries: Option<u32>,
@@ -278,6 +280,7 @@ impl Default for RawDeployment {
             shards,
             cores,
             busy_poll_us,
+            adaptive_spin_us,
             backend,
             io_uring,
             ring_entries,
@@ -288,6 +291,7 @@ impl Default for RawDeployment {
             shards,
             cores,
             busy_poll_us,
+            adaptive_spin_us,
             backend,
             io_uring,
             ring_entries,
@@ -306,6 +310,7 @@ impl TryFrom<RawDeployment> for Deployment {
             shards: raw.shards,
             cores: raw.cores,
             busy_poll_us: raw.busy_poll_us,
+            adaptive_spin_us: raw.adaptive_spin_us,
             backend: raw.backend,
             io_uring: raw.io_uring,
             ring_entries: raw.ring_entries,

@@ -85,6 +85,15 @@ pub struct Config {
     /// How long a shard spins looking for work before it parks in the kernel, in microseconds.
     /// 0 (default) parks at once; higher trades CPU for latency.
     pub busy_poll_us: u64,
+    /// The most a shard spins before parking when it learns how long to spin from its own idle
+    /// gaps, in microseconds; 0 (default) turns the learning off. A shard with nothing to do
+    /// spins for about twice the time its last gap lasted, when that gap was at most this long,
+    /// and parks at once while its gaps are longer: a request-reply exchange whose peer answers
+    /// within the limit is caught without the kernel's wake-up, and an idle shard spends
+    /// nothing. While it spins the shard yields its core to any other thread that wants it.
+    /// Ignored when `busy_poll_us` is set (a fixed spin). Default
+    /// [`DEFAULT_ADAPTIVE_SPIN_US`]; 0 parks at once, as earlier versions did.
+    pub adaptive_spin_us: u64,
     /// The I/O backend. Default [`Backend::Auto`].
     pub backend: Backend,
     /// Settings that only the io_uring backend reads.
@@ -101,6 +110,25 @@ pub struct Config {
     pub inbound_budget_bytes: Option<u64>,
 }
 
+/// How a shard with nothing to do spins before it parks in the kernel ([`Config::spin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spin {
+    /// Park at once.
+    Never,
+    /// Spin this long every time ([`Config::busy_poll_us`]).
+    Fixed(Duration),
+    /// Spin for what the shard's recent idle gaps suggest, never longer than `max`
+    /// ([`Config::adaptive_spin_us`]).
+    Adaptive {
+        /// The longest spin.
+        max: Duration,
+    },
+}
+
+/// [`Config::adaptive_spin_us`]'s default: longer than a parked shard's wake-up on the virtual
+/// machines measured (about 40 us each way), so that a request-reply exchange learns to spin.
+pub const DEFAULT_ADAPTIVE_SPIN_US: u64 = 100;
+
 /// [`Config::inbound_budget_bytes`]'s default.
 pub const DEFAULT_INBOUND_BUDGET_BYTES: u64 = 1 << 30;
 
@@ -110,6 +138,7 @@ impl Default for Config {
             shards: 1,
             cores: Vec::new(),
             busy_poll_us: 0,
+            adaptive_spin_us: DEFAULT_ADAPTIVE_SPIN_US,
             backend: Backend::Auto,
             io_uring: IoUringSettings::default(),
             security_policy: crate::security::SecurityPolicy::Permissive,
@@ -125,6 +154,7 @@ pub(crate) struct RawConfig {
     pub(crate) shards: usize,
     pub(crate) cores: Vec<usize>,
     pub(crate) busy_poll_us: u64,
+    pub(crate) adaptive_spin_us: u64,
     pub(crate) backend: Backend,
     pub(crate) io_uring: IoUringSettings,
     /// Before the io_uring settings had a table of their own.
@@ -142,6 +172,7 @@ impl Default for RawConfig {
             shards,
             cores,
             busy_poll_us,
+            adaptive_spin_us,
             backend,
             io_uring,
             security_policy,
@@ -151,6 +182,7 @@ impl Default for RawConfig {
             shards,
             cores,
             busy_poll_us,
+            adaptive_spin_us,
             backend,
             io_uring,
             ring_entries: None,
@@ -170,6 +202,7 @@ impl RawConfig {
             shards: self.shards,
             cores: self.cores,
             busy_poll_us: self.busy_poll_us,
+            adaptive_spin_us: self.adaptive_spin_us,
             backend: self.backend,
             io_uring,
             security_policy: self.security_policy,
@@ -214,8 +247,9 @@ impl Config {
         Config::from_toml(&text)
     }
 
-    /// Apply `RINGMQ_SHARDS`, `RINGMQ_CORES` (comma-separated core ids), `RINGMQ_BUSY_POLL_US` and
-    /// `RINGMQ_BACKEND` (`auto`, `io-uring` or `epoll`) from the environment on top of `self`.
+    /// Apply `RINGMQ_SHARDS`, `RINGMQ_CORES` (comma-separated core ids), `RINGMQ_BUSY_POLL_US`,
+    /// `RINGMQ_ADAPTIVE_SPIN_US` and `RINGMQ_BACKEND` (`auto`, `io-uring` or `epoll`) from the
+    /// environment on top of `self`.
     pub fn with_env(self) -> Result<Config, Error> {
         self.with_vars(|name| std::env::var(name).ok())
     }
@@ -244,6 +278,12 @@ impl Config {
                 .parse()
                 .map_err(|_| bad("RINGMQ_BUSY_POLL_US", &v))?;
         }
+        if let Some(v) = var("RINGMQ_ADAPTIVE_SPIN_US") {
+            self.adaptive_spin_us = v
+                .trim()
+                .parse()
+                .map_err(|_| bad("RINGMQ_ADAPTIVE_SPIN_US", &v))?;
+        }
         if let Some(v) = var("RINGMQ_BACKEND") {
             if !v.trim().is_empty() {
                 self.backend = v.parse().map_err(|_| bad("RINGMQ_BACKEND", &v))?;
@@ -256,6 +296,18 @@ impl Config {
     /// The busy-poll time as a duration.
     pub fn busy_poll(&self) -> Duration {
         Duration::from_micros(self.busy_poll_us)
+    }
+
+    /// How a shard spins before it parks: a fixed `busy_poll_us`, else the learnt spin up to
+    /// `adaptive_spin_us`, else not at all.
+    pub fn spin(&self) -> Spin {
+        match (self.busy_poll_us, self.adaptive_spin_us) {
+            (0, 0) => Spin::Never,
+            (0, max) => Spin::Adaptive {
+                max: Duration::from_micros(max),
+            },
+            (fixed, _) => Spin::Fixed(Duration::from_micros(fixed)),
+        }
     }
 
     /// Check the values.
@@ -280,6 +332,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spin_policy_comes_from_busy_poll_or_adaptive_spin() {
+        assert_eq!(
+            Config::default().spin(),
+            Spin::Adaptive {
+                max: Duration::from_micros(DEFAULT_ADAPTIVE_SPIN_US)
+            }
+        );
+        let c = Config::from_toml("adaptive_spin_us = 0\n").unwrap();
+        assert_eq!(c.spin(), Spin::Never);
+        let c = Config::from_toml("adaptive_spin_us = 40\n").unwrap();
+        assert_eq!(
+            c.spin(),
+            Spin::Adaptive {
+                max: Duration::from_micros(40)
+            }
+        );
+        let c = Config::from_toml("adaptive_spin_us = 40\nbusy_poll_us = 7\n").unwrap();
+        assert_eq!(
+            c.spin(),
+            Spin::Fixed(Duration::from_micros(7)),
+            "a fixed spin wins"
+        );
+        let c = Config::default()
+            .with_vars(|n| (n == "RINGMQ_ADAPTIVE_SPIN_US").then(|| "25".into()))
+            .unwrap();
+        assert_eq!(c.adaptive_spin_us, 25);
+        assert!(Config::default()
+            .with_vars(|n| (n == "RINGMQ_ADAPTIVE_SPIN_US").then(|| "soon".into()))
+            .is_err());
+    }
 
     #[test]
     fn toml_and_env() {

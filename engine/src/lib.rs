@@ -50,7 +50,9 @@ pub mod zap;
 
 pub use bytes::Bytes;
 pub use cert::Certificate;
-pub use config::{Backend, Config, IoUringSettings, DEFAULT_INBOUND_BUDGET_BYTES};
+pub use config::{
+    Backend, Config, IoUringSettings, Spin, DEFAULT_ADAPTIVE_SPIN_US, DEFAULT_INBOUND_BUDGET_BYTES,
+};
 pub use error::{Error, ErrorKind, SendError};
 pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};

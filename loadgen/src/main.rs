@@ -271,6 +271,11 @@ struct Args {
     /// ringmq busy-poll before parking, in microseconds.
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u64,
+    /// ringmq's adaptive spin before parking: the most, in microseconds, a shard spins for what
+    /// its recent idle gaps suggest (0: off, park at once; ignored with --busy-poll-us)
+    /// [default: the library's, 100].
+    #[arg(long)]
+    adaptive_spin_us: Option<u64>,
     /// Run every row over CURVE (both implementations), to measure the crypto's cost: compare
     /// with the same run without it.
     #[arg(long)]
@@ -535,6 +540,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         shards: args.shards,
         cores: args.cores.clone(),
         busy_poll_us: args.busy_poll_us,
+        adaptive_spin_us: args
+            .adaptive_spin_us
+            .unwrap_or(ringmq::DEFAULT_ADAPTIVE_SPIN_US),
         ..ringmq::Config::default()
     }
     .with_env()?;
@@ -551,6 +559,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         shards: ringmq_config.shards,
         cores: ringmq_config.cores.clone(),
         busy_poll_us: ringmq_config.busy_poll_us,
+        adaptive_spin_us: ringmq_config.adaptive_spin_us,
         api: apis(args)
             .iter()
             .map(|a| a.name())

@@ -9,6 +9,7 @@ pub struct Setup {
     pub shards: usize,
     pub cores: Vec<usize>,
     pub busy_poll_us: u64,
+    pub adaptive_spin_us: u64,
     /// The ringmq backends the rows ran on (`io-uring`, `epoll`).
     pub backends: Vec<String>,
     /// The ringmq APIs the rows ran on (`shard`, `any`, `blocking`), comma-separated.
@@ -365,12 +366,13 @@ impl Report {
             kernel.trim()
         ));
         out.push_str(&format!(
-            "- transport: {}\n- ringmq: {} backend, {} shard(s), cores {:?}, busy-poll {} us, API {}; libzmq {}\n\n",
+            "- transport: {}\n- ringmq: {} backend, {} shard(s), cores {:?}, busy-poll {} us, adaptive spin up to {} us, API {}; libzmq {}\n\n",
             self.setup.transport,
             self.setup.backends.join(" and "),
             self.setup.shards,
             self.setup.cores,
             self.setup.busy_poll_us,
+            self.setup.adaptive_spin_us,
             self.setup.api,
             self.setup.libzmq_version.as_deref().unwrap_or("not loaded")
         ));

@@ -11,6 +11,7 @@
 //! [`ShutdownHook`].
 
 pub(crate) mod driver;
+mod spin;
 pub(crate) mod timers;
 
 use std::any::{Any, TypeId};
@@ -26,9 +27,10 @@ use std::time::{Duration, Instant};
 use async_task::{Runnable, Task};
 use crossbeam_queue::SegQueue;
 
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, Spin};
 use crate::error::{Error, ErrorKind};
 use driver::{Driver, Wait, WakeFd};
+use spin::Spinner;
 use timers::Timers;
 
 pub use timers::{sleep, sleep_until, Sleep};
@@ -151,7 +153,8 @@ pub(crate) struct ShardLocal {
     /// Run at shutdown; pruned of dead entries on every registration, so bounded by the live
     /// hooks.
     shutdown_hooks: RefCell<Vec<Weak<dyn ShutdownHook>>>,
-    busy_poll: Duration,
+    /// How long to spin before parking; only the shard loop touches it.
+    spinner: RefCell<Spinner>,
 }
 
 impl ShardLocal {
@@ -394,7 +397,7 @@ impl Runtime {
                     let Ok(shared) = driver_rx.recv() else {
                         return;
                     };
-                    run_shard(shared, core, driver, thread_config.busy_poll());
+                    run_shard(shared, core, driver, thread_config.spin());
                 })
                 .map_err(|e| Error::io("spawning a shard thread", e))?;
             let shard_backend = ready_rx
@@ -580,7 +583,7 @@ fn start_driver(
     }
 }
 
-fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, busy_poll: Duration) {
+fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, spin: Spin) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
             tracing::warn!(shard = shared.id.0, core, "could not pin shard to core");
@@ -593,7 +596,7 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, busy
         run_queue: RefCell::new(VecDeque::with_capacity(256)),
         lingering: Cell::new(0),
         shutdown_hooks: RefCell::new(Vec::new()),
-        busy_poll,
+        spinner: RefCell::new(Spinner::new(spin)),
     });
     CURRENT.with(|c| *c.borrow_mut() = Some(local.clone()));
     tracing::debug!(
@@ -643,9 +646,11 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, busy
         if has_work || !local.run_queue.borrow().is_empty() {
             continue;
         }
-        // 4. Nothing to do: spin for the busy-poll time, then park.
-        if !local.busy_poll.is_zero() {
-            let spin_until = Instant::now() + local.busy_poll;
+        // 4. Nothing to do: spin for as long as the spin policy says, then park.
+        let idle_since = Instant::now();
+        let spin_for = local.spinner.borrow().budget();
+        if !spin_for.is_zero() {
+            let spin_until = idle_since + spin_for;
             let mut found = false;
             while Instant::now() < spin_until {
                 if !shared.injector.is_empty() {
@@ -661,9 +666,10 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, busy
                     found = true;
                     break;
                 }
-                std::hint::spin_loop();
+                local.spinner.borrow().pause();
             }
             if found {
+                local.spinner.borrow_mut().woke_after(idle_since.elapsed());
                 continue;
             }
         }
@@ -680,6 +686,7 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, busy
             tracing::error!(shard = shared.id.0, error = %e, "I/O wait failed");
         }
         shared.parked.store(false, Ordering::SeqCst);
+        local.spinner.borrow_mut().woke_after(idle_since.elapsed());
     }
 
     shared.stopped.store(true, Ordering::Release);
