@@ -59,6 +59,19 @@ pub struct FrameDecoder {
     frame_size_max: u64,
 }
 
+/// A checked frame header: its flags, its length and the body's.
+struct Header {
+    flags: FrameFlags,
+    header_len: usize,
+    size: usize,
+}
+
+impl Header {
+    fn total(&self) -> usize {
+        self.header_len.saturating_add(self.size)
+    }
+}
+
 impl FrameDecoder {
     /// A decoder that refuses any frame body above `frame_size_max` bytes.
     pub fn new(frame_size_max: u64) -> Self {
@@ -70,34 +83,31 @@ impl FrameDecoder {
         self.frame_size_max
     }
 
-    /// Take one complete frame off the front of `buf`, or `Ok(None)` when more bytes are needed.
-    ///
-    /// When a frame is incomplete, `buf` is left untouched; the caller appends more bytes and calls
-    /// again. Errors are final: the stream cannot be resynchronised.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, DecodeError> {
-        let Some(&flags) = buf.first() else {
+    /// Reads the header at the front of `bytes`: `Ok(None)` while it is incomplete, an error for
+    /// reserved flags, a command with MORE or a size above the limit.
+    fn header(&self, bytes: &[u8]) -> Result<Option<Header>, DecodeError> {
+        let Some(&flags) = bytes.first() else {
             return Ok(None);
         };
         if flags & FrameFlags::RESERVED != 0 {
             return Err(DecodeError::ReservedFlags(flags));
         }
         let flags = FrameFlags(flags);
-        let is_command = flags.contains(FrameFlags::COMMAND);
-        if is_command && flags.contains(FrameFlags::MORE) {
+        if flags.contains(FrameFlags::COMMAND) && flags.contains(FrameFlags::MORE) {
             return Err(DecodeError::CommandWithMore);
         }
         let (header_len, size) = if flags.contains(FrameFlags::LONG) {
-            if buf.len() < 9 {
+            let Some(field) = bytes.get(1..9) else {
                 return Ok(None);
-            }
+            };
             let mut size = [0u8; 8];
-            size.copy_from_slice(&buf[1..9]);
+            size.copy_from_slice(field);
             (9usize, u64::from_be_bytes(size))
         } else {
-            if buf.len() < 2 {
+            let Some(&size) = bytes.get(1) else {
                 return Ok(None);
-            }
-            (2usize, u64::from(buf[1]))
+            };
+            (2usize, u64::from(size))
         };
         if size > self.frame_size_max {
             return Err(DecodeError::FrameTooLarge {
@@ -113,22 +123,41 @@ impl FrameDecoder {
                 limit: usize::MAX as u64,
             });
         };
-        let total = header_len.saturating_add(size);
-        if buf.len() < total {
-            // Reserve for the rest of this frame only: the size passed the limit check above.
-            buf.reserve(total - buf.len());
-            return Ok(None);
-        }
-        buf.advance(header_len);
-        let body = buf.split_to(size).freeze();
-        Ok(Some(if is_command {
+        Ok(Some(Header {
+            flags,
+            header_len,
+            size,
+        }))
+    }
+
+    fn frame(flags: FrameFlags, body: Bytes) -> RawFrame {
+        if flags.contains(FrameFlags::COMMAND) {
             RawFrame::Command(body)
         } else {
             RawFrame::Message {
                 more: flags.contains(FrameFlags::MORE),
                 body,
             }
-        }))
+        }
+    }
+
+    /// Take one complete frame off the front of `buf`, or `Ok(None)` when more bytes are needed.
+    ///
+    /// When a frame is incomplete, `buf` is left untouched; the caller appends more bytes and calls
+    /// again. Errors are final: the stream cannot be resynchronised.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, DecodeError> {
+        let Some(header) = self.header(buf)? else {
+            return Ok(None);
+        };
+        let total = header.total();
+        if buf.len() < total {
+            // Reserve for the rest of this frame only: the size passed the limit check above.
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        buf.advance(header.header_len);
+        let body = buf.split_to(header.size).freeze();
+        Ok(Some(Self::frame(header.flags, body)))
     }
 }
 
