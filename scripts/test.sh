@@ -68,6 +68,8 @@ cargo run --release -p loadgen -- --compare --smoke
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ipc
 cargo run --release -p loadgen -- --compare --smoke --curve
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport inproc
+# The other Rust implementations (rzmq, on tokio and on io_uring, and zmq.rs) beside them.
+cargo run --release -p loadgen --features peers -- --compare --smoke
 
 # --- the C ABI's judges -------------------------------------------------------------------------
 # libzmq's own test programs (Debian's zeromq3 source package) and pyzmq's test suite (its PyPI

@@ -8,9 +8,12 @@
 //! row. libzmq is loaded at run time (Debian's `libzmq5`), so loadgen builds and runs its ringmq
 //! rows on machines without it. `--api` picks the ringmq API the rows use: tasks on the shards
 //! (the default), `AsyncSocket` from tokio's threads, `BlockingSocket` from plain threads, or all
-//! three side by side.
+//! three side by side. Built with the cargo feature `peers`, `--peer rzmq` and `--peer zmq-rs` run
+//! the other Rust implementations (`peer_runs`), and `--compare` adds their rows after libzmq's.
 
 mod libzmq_runs;
+#[cfg(feature = "peers")]
+mod peer_runs;
 mod plot;
 mod report;
 mod ringmq_runs;
@@ -189,6 +192,13 @@ enum Peer {
     Ringmq,
     /// libzmq on both ends.
     Libzmq,
+    /// rzmq on both ends: on tokio, then on its io_uring backend (cargo feature `peers`).
+    #[cfg(feature = "peers")]
+    Rzmq,
+    /// zmq.rs (crate `zeromq`) on both ends, on tokio (cargo feature `peers`).
+    #[cfg(feature = "peers")]
+    #[value(name = "zmq-rs")]
+    Zmqrs,
 }
 
 /// ringmq's I/O backends, as `--backend` names them.
@@ -255,7 +265,8 @@ struct Args {
     /// Whose sockets to run on both ends.
     #[arg(long, value_enum, default_value_t = Peer::Ringmq)]
     peer: Peer,
-    /// Run ringmq and libzmq on the same workload and print the ratio.
+    /// Run ringmq and libzmq (and rzmq and zmq.rs, built with the `peers` feature) on the same
+    /// workload and print the ratio.
     #[arg(long)]
     compare: bool,
     /// ringmq shards (each side gets its own when there are two or more).
@@ -536,6 +547,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         ringmq_interop::libzmq::load()?;
         peers.push(Peer::Libzmq);
     }
+    #[cfg(feature = "peers")]
+    for peer in [Peer::Rzmq, Peer::Zmqrs] {
+        if args.compare || args.peer == peer {
+            peers.push(peer);
+        }
+    }
     let ringmq_config = ringmq::Config {
         shards: args.shards,
         cores: args.cores.clone(),
@@ -593,6 +610,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 Peer::Libzmq => report.push(report::with_cpu(|| libzmq_runs::run(&w))?),
+                #[cfg(feature = "peers")]
+                Peer::Rzmq | Peer::Zmqrs => {
+                    let libraries: &[peer_runs::Library] = match peer {
+                        Peer::Rzmq => &[peer_runs::Library::Rzmq, peer_runs::Library::RzmqIoUring],
+                        _ => &[peer_runs::Library::Zmqrs],
+                    };
+                    for library in peer_runs::runnable(&w, libraries) {
+                        report.push(report::with_cpu(|| peer_runs::run(&w, library))?);
+                    }
+                }
             }
         }
     }

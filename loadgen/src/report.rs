@@ -320,10 +320,11 @@ impl Report {
         {
             out.push_str("ratio = ringmq / libzmq: above 1 is better for msgs/s and MB/s, below 1 is better for RTT and CPU\n");
         }
-        if self
-            .rows
-            .iter()
-            .any(|r| !matches!(r.implementation, "ringmq" | "libzmq"))
+        if self.rows.iter().any(|r| r.implementation == "ringmq")
+            && self
+                .rows
+                .iter()
+                .any(|r| !matches!(r.implementation, "ringmq" | "libzmq"))
         {
             out.push_str("vs best peer = ringmq / the best other implementation on each column (highest rate, lowest RTT and CPU)\n");
         }

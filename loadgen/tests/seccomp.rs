@@ -47,3 +47,31 @@ fn io_uring_by_name_fails_under_the_filter() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("io_uring is forbidden here"), "{stderr}");
 }
+
+/// rzmq built with its io-uring feature starts no context without io_uring: the rzmq rows are
+/// skipped with a reason, and the run goes on.
+#[cfg(feature = "peers")]
+#[test]
+fn rzmq_rows_are_skipped_under_the_filter() {
+    let out = confined_loadgen(&[
+        "--smoke",
+        "--pattern",
+        "push-pull",
+        "--size",
+        "16",
+        "--peer",
+        "rzmq",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stderr.contains("loadgen: no rzmq io-uring rows: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped for push-pull 16 B: rzmq and rzmq/io-uring"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("rzmq"), "{stdout}");
+}
