@@ -86,7 +86,7 @@ pub struct Config {
     /// 0 (default) parks at once; higher trades CPU for latency.
     pub busy_poll_us: u64,
     /// The most a shard spins before parking when it learns how long to spin from its own idle
-    /// gaps, in microseconds; 0 (default) turns the learning off. A shard with nothing to do
+    /// gaps, in microseconds; 0 turns the learning off. A shard with nothing to do
     /// spins for about twice the time its last gap lasted, when that gap was at most this long,
     /// and parks at once while its gaps are longer: a request-reply exchange whose peer answers
     /// within the limit is caught without the kernel's wake-up, and an idle shard spends

@@ -60,14 +60,19 @@ static GLOBAL: Counting = Counting;
 const WARM_UP: u64 = 50_000;
 const WINDOW: u64 = 200_000;
 
-/// Allocations per message in the window, for one backend.
-fn allocations_per_message(backend: Backend) -> f64 {
-    let rt = Runtime::new(Config {
+/// Two shards on `backend`: one for each end.
+fn runtime(backend: Backend) -> Runtime {
+    Runtime::new(Config {
         shards: 2,
         backend,
         ..Config::default()
     })
-    .expect("runtime");
+    .expect("runtime")
+}
+
+/// Allocations per message in the window, for one backend.
+fn allocations_per_message(backend: Backend) -> f64 {
+    let rt = runtime(backend);
     let (endpoint_tx, endpoint_rx) = mpsc::channel();
     let receiver = rt
         .spawn_on(ShardId(0), move || async move {
@@ -114,12 +119,7 @@ fn allocations_per_message(backend: Backend) -> f64 {
 /// The same through `BlockingSocket`s on plain threads: each message also crosses the hand-off
 /// between an application thread and its shard, both ways.
 fn blocking_allocations_per_message(backend: Backend) -> f64 {
-    let rt = Runtime::new(Config {
-        shards: 2,
-        backend,
-        ..Config::default()
-    })
-    .expect("runtime");
+    let rt = runtime(backend);
     let shard = |n| rt.shard(ShardId(n)).expect("shard exists");
     let receiver =
         BlockingSocket::new(shard(0), SocketType::Pull, Options::default()).expect("PULL");

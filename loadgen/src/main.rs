@@ -553,16 +553,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             peers.push(peer);
         }
     }
-    let ringmq_config = ringmq::Config {
+    let mut ringmq_config = ringmq::Config {
         shards: args.shards,
         cores: args.cores.clone(),
         busy_poll_us: args.busy_poll_us,
-        adaptive_spin_us: args
-            .adaptive_spin_us
-            .unwrap_or(ringmq::DEFAULT_ADAPTIVE_SPIN_US),
         ..ringmq::Config::default()
+    };
+    if let Some(us) = args.adaptive_spin_us {
+        ringmq_config.adaptive_spin_us = us;
     }
-    .with_env()?;
+    let ringmq_config = ringmq_config.with_env()?;
     let ringmq_backends = if peers.contains(&Peer::Ringmq) {
         backends(args, ringmq_config.backend)?
     } else {

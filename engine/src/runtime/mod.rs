@@ -153,8 +153,6 @@ pub(crate) struct ShardLocal {
     /// Run at shutdown; pruned of dead entries on every registration, so bounded by the live
     /// hooks.
     shutdown_hooks: RefCell<Vec<Weak<dyn ShutdownHook>>>,
-    /// How long to spin before parking; only the shard loop touches it.
-    spinner: RefCell<Spinner>,
 }
 
 impl ShardLocal {
@@ -596,8 +594,9 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, spin
         run_queue: RefCell::new(VecDeque::with_capacity(256)),
         lingering: Cell::new(0),
         shutdown_hooks: RefCell::new(Vec::new()),
-        spinner: RefCell::new(Spinner::new(spin)),
     });
+    // How long to spin before parking: only this loop reads and teaches it.
+    let mut spinner = Spinner::new(spin);
     CURRENT.with(|c| *c.borrow_mut() = Some(local.clone()));
     tracing::debug!(
         shard = shared.id.0,
@@ -648,7 +647,7 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, spin
         }
         // 4. Nothing to do: spin for as long as the spin policy says, then park.
         let idle_since = Instant::now();
-        let spin_for = local.spinner.borrow().budget();
+        let spin_for = spinner.budget();
         if !spin_for.is_zero() {
             let spin_until = idle_since + spin_for;
             let mut found = false;
@@ -666,10 +665,10 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, spin
                     found = true;
                     break;
                 }
-                local.spinner.borrow().pause();
+                spinner.pause();
             }
             if found {
-                local.spinner.borrow_mut().woke_after(idle_since.elapsed());
+                spinner.woke_after(idle_since.elapsed());
                 continue;
             }
         }
@@ -686,7 +685,7 @@ fn run_shard(shared: Arc<ShardShared>, core: Option<usize>, driver: Driver, spin
             tracing::error!(shard = shared.id.0, error = %e, "I/O wait failed");
         }
         shared.parked.store(false, Ordering::SeqCst);
-        local.spinner.borrow_mut().woke_after(idle_since.elapsed());
+        spinner.woke_after(idle_since.elapsed());
     }
 
     shared.stopped.store(true, Ordering::Release);
