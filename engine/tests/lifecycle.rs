@@ -81,6 +81,45 @@ fn disconnect_sends_what_was_queued_then_routes_to_the_others() {
 }
 
 #[test]
+fn after_an_inproc_disconnect_or_unbind_the_peer_has_nowhere_to_send() {
+    // libzmq's pipe termination reaches the peer before its next call: a PUSH whose only PULL
+    // just disconnected (or unbound) refuses a non-blocking send instead of queueing a message
+    // for nobody (which a linger of -1 would then wait on forever). The race this guards is
+    // between two shards, so each pairing is run many times, on one shard and on two.
+    let rt = runtime(2);
+    for (push_shard, pull_shard) in [(0, 1), (0, 0)] {
+        for round in 0..40 {
+            let push = support::socket_on(&rt, push_shard, SocketType::Push);
+            let pull = support::socket_on(&rt, pull_shard, SocketType::Pull);
+            let name = format!("inproc://gone-{push_shard}{pull_shard}-{round}");
+            // The connecting side goes.
+            push.bind(&name).unwrap();
+            pull.connect(&name).unwrap();
+            push.send(numbered(round)).unwrap();
+            assert_eq!(number(&pull.recv().unwrap()), round);
+            pull.disconnect(&name).unwrap();
+            assert_eq!(
+                push.try_send(numbered(0)).unwrap_err().kind(),
+                ErrorKind::WouldBlock,
+                "shards {push_shard}/{pull_shard}, round {round}: sent after disconnect"
+            );
+            push.unbind(&name).unwrap();
+            // The binding side goes.
+            pull.bind(&name).unwrap();
+            push.connect(&name).unwrap();
+            push.send(numbered(round)).unwrap();
+            assert_eq!(number(&pull.recv().unwrap()), round);
+            pull.unbind(&name).unwrap();
+            assert_eq!(
+                push.try_send(numbered(0)).unwrap_err().kind(),
+                ErrorKind::WouldBlock,
+                "shards {push_shard}/{pull_shard}, round {round}: sent after unbind"
+            );
+        }
+    }
+}
+
+#[test]
 fn disconnect_stops_reconnecting() {
     let rt = runtime(1);
     // Nothing listens: the socket retries until disconnected, then stops.

@@ -198,6 +198,9 @@ pub(crate) struct Pipe {
     pub(crate) budget_blocked: bool,
     /// Why the peer must be disconnected (it went past a bound, e.g. `max_subscriptions`).
     pub(crate) overflow: Option<&'static str>,
+    /// inproc: the channel this pipe's peer writes into, through which `unbind` / `disconnect`
+    /// tell the peer to stop routing here (and learn that it has).
+    pub(crate) inproc_rx: Option<std::sync::Arc<super::inproc::Channel>>,
 }
 
 impl Pipe {
@@ -224,6 +227,7 @@ impl Pipe {
             budget_blocked: false,
             overflow: None,
             connect_routing_id: None,
+            inproc_rx: None,
         }
     }
 
@@ -510,6 +514,22 @@ impl Core {
             self.leave(id, deadline);
         }
         entry
+    }
+
+    /// The peer of pipe `id` is going (it unbound or disconnected): nothing more is routed to
+    /// it, and what was queued for it is dropped, as libzmq drops what a terminated pipe held.
+    /// Its messages already on the way are still received until its connection ends.
+    pub(crate) fn peer_leaving(&mut self, id: PeerId) {
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        pipe.persistent = false;
+        pipe.connected = false;
+        pipe.outq.clear();
+        self.routing.disconnected(id);
+        self.routing.detach(id);
+        self.routable_changed();
+        self.send_wakers.wake_all();
     }
 
     /// Pipe `id` goes: nothing more is routed to it; a live connection writes what is queued

@@ -527,7 +527,7 @@ impl Hosted {
         let bridge = self.bridge.clone();
         self.spawn_async(move |core| async move {
             settle(&bridge).await;
-            super::disconnect_core(&core, &endpoint)
+            super::disconnect_released(&core, &endpoint).await
         })
         .await
     }

@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,7 +28,7 @@ use crate::monitor::MonitorEvent;
 use crate::runtime::{self, spawn_local, ShardHandle};
 
 /// One direction of a connection.
-struct Channel {
+pub(crate) struct Channel {
     queue: ArrayQueue<Message>,
     /// Wakes the consumer: messages arrived, or the producer went away.
     consumer: AtomicWaker,
@@ -35,6 +36,13 @@ struct Channel {
     producer: AtomicWaker,
     /// The producer is gone (no more messages will come).
     producer_gone: AtomicBool,
+    /// The consumer's socket unbound or disconnected this connection: the producer's socket
+    /// must stop routing to it.
+    consumer_leaving: AtomicBool,
+    /// The producer's socket routes nothing more here (its answer to `consumer_leaving`).
+    producer_stopped: AtomicBool,
+    /// Wakes the consumer's `unbind` / `disconnect` waiting for `producer_stopped`.
+    stopped: AtomicWaker,
 }
 
 impl Channel {
@@ -44,8 +52,50 @@ impl Channel {
             consumer: AtomicWaker::new(),
             producer: AtomicWaker::new(),
             producer_gone: AtomicBool::new(false),
+            consumer_leaving: AtomicBool::new(false),
+            producer_stopped: AtomicBool::new(false),
+            stopped: AtomicWaker::new(),
         })
     }
+
+    /// The producer routes nothing more here: it answered `consumer_leaving`, or it is gone.
+    fn producer_done(&self) -> bool {
+        self.producer_stopped.load(Ordering::SeqCst) || self.producer_gone.load(Ordering::SeqCst)
+    }
+}
+
+/// After `unbind` or `disconnect` took endpoint `endpoint`'s pipes away: tell each inproc peer
+/// to stop routing to its connection, and wait (within reason) until every peer has. libzmq's
+/// pipe termination reaches the peer socket before that socket's next call, so a program that
+/// disconnects and then sends on the peer sees `EAGAIN`, not a message queued for nobody; the
+/// peer here lives on another shard and needs this answer to behave the same way.
+pub(crate) async fn release_peers(core: &Rc<RefCell<Core>>, endpoint: EndpointId) {
+    let links: Vec<Arc<Channel>> = core
+        .borrow()
+        .pipes
+        .values()
+        .filter(|p| p.endpoint == Some(endpoint))
+        .filter_map(|p| p.inproc_rx.clone())
+        .collect();
+    if links.is_empty() {
+        return;
+    }
+    for link in &links {
+        link.consumer_leaving.store(true, Ordering::SeqCst);
+        link.producer.wake();
+    }
+    // A peer shard answers within microseconds; one that is stuck does not hold the caller.
+    let mut give_up = std::pin::pin!(runtime::sleep(std::time::Duration::from_secs(1)));
+    std::future::poll_fn(|cx| {
+        for link in &links {
+            link.stopped.register(cx.waker());
+        }
+        if links.iter().all(|l| l.producer_done()) || give_up.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await;
 }
 
 /// What one side of a connection learns about the other when it is attached.
@@ -345,11 +395,13 @@ fn spawn_driver(
         core.borrow_mut().connections += 1;
         if let Some(pipe) = core.borrow_mut().pipes.get_mut(&id) {
             pipe.live = true;
+            pipe.inproc_rx = Some(end.rx.clone());
         }
         let reason = drive(&core, id, &end, connecting, &endpoint).await;
         // Whatever happens, the other side learns this one is gone.
         end.tx.producer_gone.store(true, Ordering::SeqCst);
         end.tx.consumer.wake();
+        end.tx.stopped.wake();
         end.rx.producer.wake();
         let mut c = core.borrow_mut();
         c.emit(MonitorEvent::Disconnected { endpoint, reason });
@@ -378,6 +430,7 @@ async fn drive(
     endpoint: &str,
 ) -> String {
     let mut attached = !connecting;
+    let mut peer_left = false;
     let receives_subscriptions = matches!(
         core.borrow().socket_type,
         SocketType::Pub | SocketType::XPub
@@ -406,6 +459,13 @@ async fn drive(
             }
         }
         let mut c = core.borrow_mut();
+        if !peer_left && end.tx.consumer_leaving.load(Ordering::SeqCst) {
+            // The peer unbound or disconnected: route nothing more to it, then say so.
+            peer_left = true;
+            c.peer_leaving(id);
+            end.tx.producer_stopped.store(true, Ordering::SeqCst);
+            end.tx.stopped.wake();
+        }
         let mut sent = false;
         let mut received = false;
         let mut deliveries = Vec::new();

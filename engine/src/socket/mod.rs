@@ -352,6 +352,7 @@ pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Res
     core.borrow_mut().emit(MonitorEvent::Closed {
         endpoint: entry.resolved.clone(),
     });
+    inproc::release_peers(core, entry.id).await;
     if let Some(listener) = entry.listener {
         // An accept still in flight holds the descriptor until its cancellation completes
         // (io_uring): wait for that, within reason.
@@ -374,6 +375,18 @@ fn stream_inproc() -> Error {
 /// See [`Socket::disconnect`].
 pub(crate) fn disconnect_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Result<(), Error> {
     remove_endpoint(core, core::EndpointRole::Connected, endpoint).map(|_| ())
+}
+
+/// [`disconnect_core`], returning once an inproc peer routes nothing more to the connection (see
+/// [`inproc::release_peers`]): the handle APIs' `disconnect`, whose caller may send on the peer
+/// next.
+pub(crate) async fn disconnect_released(
+    core: &Rc<RefCell<Core>>,
+    endpoint: &str,
+) -> Result<(), Error> {
+    let entry = remove_endpoint(core, core::EndpointRole::Connected, endpoint)?;
+    inproc::release_peers(core, entry.id).await;
+    Ok(())
 }
 
 /// Forget a bind or connect and start closing its connections (see [`Core::remove_endpoint`]).
