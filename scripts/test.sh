@@ -68,6 +68,7 @@ cargo run --release -p loadgen -- --compare --smoke
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport ipc
 cargo run --release -p loadgen -- --compare --smoke --curve
 cargo run --release -p loadgen -- --compare --smoke --pattern all --transport inproc
+cargo run --release -p loadgen -- --compare --smoke --pairs 1,2
 # The other Rust implementations (rzmq, on tokio and on io_uring, and zmq.rs) beside them.
 cargo run --release -p loadgen --features peers -- --compare --smoke
 

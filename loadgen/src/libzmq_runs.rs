@@ -32,6 +32,47 @@ pub fn run(w: &Workload) -> Result<Row, Box<dyn std::error::Error>> {
     Ok(row)
 }
 
+/// A scaling row (`--pairs N`): N throughput pairs at once, each as [`run`] runs one (its own
+/// contexts, so its own I/O threads), on threads of their own. The rate is every pair's messages
+/// over the longest pair's time, as ringmq's scaling rows count it.
+pub fn run_pairs(w: &Workload) -> Result<Row, Box<dyn std::error::Error>> {
+    let pairs = w.pairs.unwrap_or(1);
+    let one = w.one_pair();
+    let binds: Vec<_> = (0..pairs).map(|_| one.bind_endpoint("*")).collect();
+    let progress = crate::report::progress(&format!("libzmq {}", w.name()), w.count);
+    let rows: Vec<Result<Row, String>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = binds
+            .iter()
+            .enumerate()
+            .map(|(i, bind)| {
+                let one = &one;
+                let pair_progress = if i == 0 {
+                    progress.clone()
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                scope.spawn(move || {
+                    throughput(one, bind.as_str(), pair_progress).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap_or_else(|_| Err("a pair panicked".into())))
+            .collect()
+    });
+    progress.finish_and_clear();
+    let mut messages = 0;
+    let mut longest = 0f64;
+    for row in rows {
+        let row = row?;
+        messages += row.messages;
+        longest = longest.max(row.seconds);
+    }
+    let mut row = Row::throughput(w.name(), "libzmq", w.size, messages, longest);
+    row.pairs = Some(pairs);
+    Ok(row)
+}
+
 /// (binding end, connecting end).
 fn socket_types(pattern: Pattern) -> (i32, i32) {
     match pattern {

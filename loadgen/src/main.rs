@@ -306,6 +306,12 @@ struct Args {
     /// under perf-reports/ (or the directory NAME names).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Scaling runs: for each N given (e.g. `--pairs 1,2`), N independent sender/receiver pairs
+    /// at once, and the rate per pair. ringmq gets N shards, each pair wholly on its own shard;
+    /// libzmq gets one context (one I/O thread) per pair, each end on its own thread. Only the
+    /// throughput patterns (push-pull, dealer-router) run.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+    pairs: Vec<u16>,
     /// Tiny counts, for the test suite's smoke run.
     #[arg(long, hide = true)]
     smoke: bool,
@@ -400,6 +406,8 @@ pub struct Workload {
     size: usize,
     count: u64,
     duration: Option<Duration>,
+    /// A scaling row (`--pairs`): this many independent pairs at once, each sending `count`.
+    pairs: Option<usize>,
 }
 
 impl Workload {
@@ -413,7 +421,20 @@ impl Workload {
         if self.curve.is_some() {
             name.push_str(" curve");
         }
+        match self.pairs {
+            Some(1) => name.push_str(", 1 pair"),
+            Some(n) => name.push_str(&format!(", {n} pairs")),
+            None => {}
+        }
         name
+    }
+
+    /// The same workload for one of its pairs (a scaling row runs `pairs` of these at once).
+    fn one_pair(&self) -> Workload {
+        Workload {
+            pairs: None,
+            ..self.clone()
+        }
     }
 
     /// A fresh endpoint for this row's binding end. `tcp_any_port` is how the library spells an
@@ -500,6 +521,14 @@ fn workloads(args: &Args) -> Vec<Workload> {
             patterns.push(*p);
         }
     }
+    if !args.pairs.is_empty() {
+        patterns.retain(|p| !p.is_round_trip());
+    }
+    let pairs: Vec<Option<usize>> = if args.pairs.is_empty() {
+        vec![None]
+    } else {
+        args.pairs.iter().map(|&n| Some(usize::from(n))).collect()
+    };
     let mut out = Vec::new();
     for p in patterns {
         let sizes = if args.size.is_empty() {
@@ -516,14 +545,17 @@ fn workloads(args: &Args) -> Vec<Workload> {
             if args.smoke {
                 count = count.min(2_000);
             }
-            out.push(Workload {
-                pattern: p,
-                transport: args.transport,
-                curve: None,
-                size,
-                count,
-                duration: args.duration,
-            });
+            for &pairs in &pairs {
+                out.push(Workload {
+                    pattern: p,
+                    transport: args.transport,
+                    curve: None,
+                    size,
+                    count,
+                    duration: args.duration,
+                    pairs,
+                });
+            }
         }
     }
     out
@@ -602,14 +634,26 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     for &backend in &ringmq_backends {
                         let config = ringmq::Config {
                             backend,
+                            shards: w.pairs.unwrap_or(ringmq_config.shards),
                             ..ringmq_config.clone()
                         };
+                        if w.pairs.is_some() {
+                            report.push(report::with_cpu(|| ringmq_runs::run_pairs(&w, &config))?);
+                            continue;
+                        }
                         for &api in apis(args) {
                             report.push(report::with_cpu(|| ringmq_runs::run(&w, &config, api))?);
                         }
                     }
                 }
+                Peer::Libzmq if w.pairs.is_some() => {
+                    report.push(report::with_cpu(|| libzmq_runs::run_pairs(&w))?)
+                }
                 Peer::Libzmq => report.push(report::with_cpu(|| libzmq_runs::run(&w))?),
+                #[cfg(feature = "peers")]
+                Peer::Rzmq | Peer::Zmqrs if w.pairs.is_some() => {
+                    eprintln!("loadgen: no {peer:?} rows in a --pairs run (ringmq and libzmq only)")
+                }
                 #[cfg(feature = "peers")]
                 Peer::Rzmq | Peer::Zmqrs => {
                     let libraries: &[peer_runs::Library] = match peer {

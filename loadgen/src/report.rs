@@ -39,6 +39,10 @@ pub struct Row {
     /// per message counted (per round trip for the round-trip patterns), in nanoseconds: a
     /// busy-polling win shows here as a cost, not as a free one. Set by [`with_cpu`].
     pub cpu_ns_per_msg: Option<f64>,
+    /// A scaling row (`--pairs`): how many independent pairs ran at once (the rate is theirs
+    /// together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<usize>,
 }
 
 impl Row {
@@ -78,6 +82,7 @@ impl Row {
             rtt_us_p99: None,
             rtt_us_p999: None,
             cpu_ns_per_msg: None,
+            pairs: None,
         }
     }
 
@@ -332,6 +337,48 @@ impl Report {
             out.push_str(
                 "any/shard, blocking/shard = that API / tasks on the shards, read the same way\n",
             );
+        }
+        out.push_str(&self.scaling(several_apis));
+        out
+    }
+
+    /// For the scaling rows (`--pairs`): each implementation's rate per pair at each number of
+    /// pairs, and its ratio to the rate of one pair (1.00x: flat, every pair as fast as one alone).
+    pub fn scaling(&self, several_apis: bool) -> String {
+        // (workload without the pairs, implementation, [(pairs, rate per pair)]).
+        type Series = (String, String, Vec<(usize, f64)>);
+        let mut series: Vec<Series> = Vec::new();
+        for r in &self.rows {
+            let Some(pairs) = r.pairs else { continue };
+            let base = r
+                .workload
+                .rsplit_once(", ")
+                .map_or(r.workload.as_str(), |(base, _)| base)
+                .to_owned();
+            let label = r.label(several_apis);
+            let per_pair = r.msgs_per_sec / pairs as f64;
+            match series
+                .iter_mut()
+                .find(|(b, l, _)| *b == base && *l == label)
+            {
+                Some((_, _, points)) => points.push((pairs, per_pair)),
+                None => series.push((base, label, vec![(pairs, per_pair)])),
+            }
+        }
+        let mut out = String::new();
+        for (base, label, points) in &series {
+            let one = points.iter().find(|(n, _)| *n == 1).map(|&(_, rate)| rate);
+            let cells: Vec<String> = points
+                .iter()
+                .map(|&(n, rate)| {
+                    let ratio = one.map_or(String::new(), |one| format!(" ({:.2}x)", rate / one));
+                    format!("{n}: {:.2} M{ratio}", rate / 1e6)
+                })
+                .collect();
+            out.push_str(&format!(
+                "scaling {base} {label}: msgs/s per pair at N pairs: {}\n",
+                cells.join(", ")
+            ));
         }
         out
     }

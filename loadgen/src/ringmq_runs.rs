@@ -139,6 +139,83 @@ fn throughput_async(
     progress: indicatif::ProgressBar,
 ) -> Result<Row, BoxError> {
     let (rx_shard, tx_shard) = shards(rt);
+    let (receiver, sender) = spawn_throughput(rt, w, bind_endpoint, progress, rx_shard, tx_shard)?;
+    let ((messages, elapsed), ()) = join_both(receiver, sender)?;
+    Ok(Row::throughput(
+        w.name(),
+        "ringmq",
+        w.size,
+        messages,
+        elapsed.as_secs_f64(),
+    ))
+}
+
+/// A scaling row (`--pairs N`): N pairs at once on a runtime of N shards, pair `i` wholly on
+/// shard `i` (so shards share nothing but the machine). The rate is every pair's messages over
+/// the longest pair's time.
+pub fn run_pairs(w: &Workload, config: &Config) -> Result<Row, Box<dyn std::error::Error>> {
+    let pairs = w.pairs.unwrap_or(1);
+    let one = w.one_pair();
+    let binds: Vec<_> = (0..pairs).map(|_| one.bind_endpoint("0")).collect();
+    let rt = Runtime::new(config.clone())?;
+    let progress = crate::report::progress(&format!("ringmq {}", w.name()), w.count);
+    let run = || -> Result<Row, BoxError> {
+        let mut tasks = Vec::new();
+        for (i, bind) in binds.iter().enumerate() {
+            let shard = ShardId((i % rt.shard_count()) as u16);
+            let pair_progress = if i == 0 {
+                progress.clone()
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            tasks.push(spawn_throughput(
+                &rt,
+                &one,
+                bind.as_str().to_owned(),
+                pair_progress,
+                shard,
+                shard,
+            )?);
+        }
+        let mut messages = 0;
+        let mut longest = Duration::ZERO;
+        for (receiver, sender) in tasks {
+            let ((m, elapsed), ()) = join_both(receiver, sender)?;
+            messages += m;
+            longest = longest.max(elapsed);
+        }
+        let mut row = Row::throughput(w.name(), "ringmq", w.size, messages, longest.as_secs_f64());
+        row.pairs = Some(pairs);
+        Ok(row)
+    };
+    let mut row = run().map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })?;
+    progress.finish_and_clear();
+    row.backend = Some(rt.backend().name());
+    row.api = Some(Api::Shard.name());
+    Ok(row)
+}
+
+/// A throughput receiver's answer: the messages it timed and the time they took.
+type Counted = Result<(u64, Duration), BoxError>;
+/// A throughput sender's answer.
+type Sent = Result<(), BoxError>;
+
+/// Starts one throughput pair: the receiver on `rx_shard` (it counts, and answers the number
+/// of messages it timed and the time they took), the sender on `tx_shard`.
+fn spawn_throughput(
+    rt: &Runtime,
+    w: &Workload,
+    bind_endpoint: String,
+    progress: indicatif::ProgressBar,
+    rx_shard: ShardId,
+    tx_shard: ShardId,
+) -> Result<
+    (
+        impl Future<Output = Counted> + Unpin,
+        impl Future<Output = Sent> + Unpin,
+    ),
+    BoxError,
+> {
     let (rx_type, tx_type) = socket_types(w.pattern);
     let frames = w.pattern.server_frames();
     let (ep_tx, ep_rx) = mpsc::channel();
@@ -196,14 +273,7 @@ fn throughput_async(
         sender_closed.store(true, Ordering::Relaxed);
         Ok::<_, BoxError>(())
     })?;
-    let ((messages, elapsed), ()) = join_both(receiver, sender)?;
-    Ok(Row::throughput(
-        w.name(),
-        "ringmq",
-        w.size,
-        messages,
-        elapsed.as_secs_f64(),
-    ))
+    Ok((receiver, sender))
 }
 
 /// The application threads of an `any` row: a tokio multi-thread runtime with a worker per end.
