@@ -924,6 +924,12 @@ impl Connection {
         Ok(())
     }
 
+    /// How many more bytes the frame in progress needs (0 when none is known to be incomplete):
+    /// the caller makes room for them before its next read (see [`FrameDecoder::wanted`]).
+    pub fn wanted_bytes(&self) -> usize {
+        self.decoder.wanted()
+    }
+
     /// The earliest instant at which [`Connection::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [

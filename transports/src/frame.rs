@@ -57,6 +57,8 @@ pub enum RawFrame {
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     frame_size_max: u64,
+    /// Bytes the frame at the front of the buffer still lacks (0: none known).
+    wanted: usize,
 }
 
 /// A checked frame header: its flags, its length and the body's.
@@ -75,7 +77,17 @@ impl Header {
 impl FrameDecoder {
     /// A decoder that refuses any frame body above `frame_size_max` bytes.
     pub fn new(frame_size_max: u64) -> Self {
-        FrameDecoder { frame_size_max }
+        FrameDecoder {
+            frame_size_max,
+            wanted: 0,
+        }
+    }
+
+    /// How many more bytes the frame at the front of the buffer needs before it can be decoded
+    /// (0 when none is known to be incomplete): the caller makes room for them before its next
+    /// read, in a buffer of its choosing (the decoder allocates nothing itself).
+    pub fn wanted(&self) -> usize {
+        self.wanted
     }
 
     /// The limit in force.
@@ -143,18 +155,21 @@ impl FrameDecoder {
 
     /// Take one complete frame off the front of `buf`, or `Ok(None)` when more bytes are needed.
     ///
-    /// When a frame is incomplete, `buf` is left untouched; the caller appends more bytes and calls
-    /// again. Errors are final: the stream cannot be resynchronised.
+    /// When a frame is incomplete, `buf` is left untouched and [`FrameDecoder::wanted`] says how
+    /// many more bytes it needs; the caller appends them and calls again. Errors are final: the
+    /// stream cannot be resynchronised.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, DecodeError> {
         let Some(header) = self.header(buf)? else {
+            self.wanted = 0;
             return Ok(None);
         };
         let total = header.total();
         if buf.len() < total {
-            // Reserve for the rest of this frame only: the size passed the limit check above.
-            buf.reserve(total - buf.len());
+            // The size passed the limit check above.
+            self.wanted = total - buf.len();
             return Ok(None);
         }
+        self.wanted = 0;
         buf.advance(header.header_len);
         let body = buf.split_to(header.size).freeze();
         Ok(Some(Self::frame(header.flags, body)))

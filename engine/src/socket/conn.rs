@@ -49,8 +49,59 @@ pub(crate) enum ConnEnd {
     Overflow(&'static str),
 }
 
-type RecvOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, BytesMut)>>>;
-type SendOp = Pin<Box<dyn Future<Output = (std::io::Result<usize>, Vec<Bytes>)>>>;
+type RecvOp = driver::RecvFuture;
+type SendOp = driver::SendFuture;
+
+/// The least room a read is given: below it the buffer is swapped for another.
+const MIN_READ_ROOM: usize = 4096;
+/// Read buffers each shard keeps for reuse (8 × 64 KiB at most, plus what messages still hold).
+const POOLED_READ_BUFFERS: usize = 8;
+
+thread_local! {
+    /// Read buffers retired by this shard's connections: their frames may still be in use (in a
+    /// socket's queue, or held by the application); once all are dropped, the next connection
+    /// that runs out of room reclaims the whole buffer without allocating.
+    static READ_BUFFERS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `buf` with room for the next read: at least [`MIN_READ_ROOM`] bytes, and all that the frame in
+/// progress still `wanted`. A buffer short of that is retired to the shard's pool, and its unread
+/// tail moves to a pooled buffer whose frames are all gone (or, failing one, to a new buffer).
+/// In the steady state, reading allocates nothing: the frames a read yields are slices of its
+/// buffer, and by the time the pool comes round to that buffer again they have been consumed.
+///
+/// `size` is the whole allocation of `buf` (its `capacity()` shrinks as frames are split off),
+/// updated to that of the buffer returned: only buffers of the usual size are pooled, so a buffer
+/// grown for one large frame is let go.
+fn room_to_read(buf: BytesMut, wanted: usize, size: &mut usize) -> BytesMut {
+    let wanted = wanted.max(MIN_READ_ROOM);
+    if buf.capacity() - buf.len() >= wanted {
+        return buf;
+    }
+    let needed = buf.len() + wanted;
+    READ_BUFFERS.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let reclaimed = pool.iter_mut().position(|b| {
+            b.clear();
+            b.try_reclaim(needed)
+        });
+        let mut fresh = match reclaimed {
+            // Reclaimed whole: its capacity is its allocation.
+            Some(i) => pool.swap_remove(i),
+            None => BytesMut::with_capacity(needed.max(READ_BUFFER_BYTES)),
+        };
+        let fresh_size = fresh.capacity();
+        fresh.extend_from_slice(&buf);
+        if *size <= READ_BUFFER_BYTES {
+            if pool.len() == POOLED_READ_BUFFERS {
+                pool.remove(0);
+            }
+            pool.push(buf);
+        }
+        *size = fresh_size;
+        fresh
+    })
+}
 
 /// Drive the connection on `fd` for pipe `peer` until it ends.
 pub(crate) async fn run(
@@ -76,6 +127,7 @@ pub(crate) async fn run(
         fd: fd.clone(),
         conn: Connection::new(config, Instant::now()),
         recv_buf: Some(BytesMut::with_capacity(READ_BUFFER_BYTES)),
+        recv_buf_size: READ_BUFFER_BYTES,
         recv_op: None,
         send_op: None,
         unsent: Vec::new(),
@@ -156,6 +208,8 @@ struct ConnDriver {
     fd: IoFd,
     conn: Connection,
     recv_buf: Option<BytesMut>,
+    /// The whole allocation of `recv_buf` (see [`room_to_read`]).
+    recv_buf_size: usize,
     recv_op: Option<RecvOp>,
     send_op: Option<SendOp>,
     /// Bytes of the last send the kernel did not take yet.
@@ -200,11 +254,11 @@ impl ConnDriver {
                 && self.throttle_allows(cx)
             {
                 if let Some(buf) = self.recv_buf.take() {
-                    self.recv_op = Some(Box::pin(driver::recv(&self.fd, buf)));
+                    self.recv_op = Some(driver::recv(&self.fd, buf));
                 }
             }
             if let Some(op) = self.recv_op.as_mut() {
-                if let Poll::Ready((result, mut buf)) = op.as_mut().poll(cx) {
+                if let Poll::Ready((result, mut buf)) = Pin::new(op).poll(cx) {
                     self.recv_op = None;
                     progress = true;
                     match result {
@@ -228,10 +282,8 @@ impl ConnDriver {
                         Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                         Err(e) => return Poll::Ready(ConnEnd::Io(e)),
                     }
-                    if buf.is_empty() && buf.capacity() < READ_BUFFER_BYTES {
-                        buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-                    }
-                    self.recv_buf = Some(buf);
+                    let wanted = self.conn.wanted_bytes();
+                    self.recv_buf = Some(room_to_read(buf, wanted, &mut self.recv_buf_size));
                 }
             }
             // Outbound.
@@ -240,11 +292,11 @@ impl ConnDriver {
                 if !self.unsent.is_empty() || !self.tx.is_empty() {
                     let mut chunks = std::mem::take(&mut self.unsent);
                     self.tx.take_into(&mut chunks);
-                    self.send_op = Some(Box::pin(driver::send(&self.fd, chunks)));
+                    self.send_op = Some(driver::send(&self.fd, chunks));
                 }
             }
             if let Some(op) = self.send_op.as_mut() {
-                if let Poll::Ready((result, mut chunks)) = op.as_mut().poll(cx) {
+                if let Poll::Ready((result, mut chunks)) = Pin::new(op).poll(cx) {
                     self.send_op = None;
                     progress = true;
                     match result {

@@ -238,6 +238,12 @@ where
     }
 }
 
+/// A receive in flight, on either backend: a named type, so a connection keeps it in place
+/// instead of boxing each one.
+pub(crate) type RecvFuture = Either<uring::RecvFuture, epoll::RecvOp>;
+/// A send in flight, on either backend (see [`RecvFuture`]).
+pub(crate) type SendFuture = Either<uring::SendFuture, epoll::SendOp>;
+
 /// Receive into the spare capacity of `buf`: whatever the kernel has, up to the spare room
 /// (grown to 64 KiB when less than 4 KiB is left). Resolves to the bytes read (0: end of stream)
 /// and the buffer with its length advanced.
@@ -247,10 +253,7 @@ where
 /// before the cancellation reaches it; the driver reaps that completion and frees its buffer, and
 /// the bytes it took are gone, so the engine drops a pending receive only when its connection is
 /// ending anyway.
-pub(crate) fn recv(
-    fd: &IoFd,
-    mut buf: BytesMut,
-) -> impl Future<Output = (io::Result<usize>, BytesMut)> + 'static {
+pub(crate) fn recv(fd: &IoFd, mut buf: BytesMut) -> RecvFuture {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(64 * 1024);
     }
@@ -262,10 +265,7 @@ pub(crate) fn recv(
 
 /// Send `chunks` with one vectored `sendmsg` (at most `UIO_MAXIOV` of them); resolves to the bytes
 /// written, which may be fewer than given, and the chunks.
-pub(crate) fn send(
-    fd: &IoFd,
-    chunks: Vec<Bytes>,
-) -> impl Future<Output = (io::Result<usize>, Vec<Bytes>)> + 'static {
+pub(crate) fn send(fd: &IoFd, chunks: Vec<Bytes>) -> SendFuture {
     super::with_driver(|d| match d {
         Driver::IoUring(u) => Either::Left(uring::send(u, fd.clone(), chunks)),
         Driver::Epoll(_) => Either::Right(epoll::SendOp::new(fd.clone(), chunks)),

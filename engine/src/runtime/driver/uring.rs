@@ -70,7 +70,15 @@ pub(crate) struct UringDriver {
     wake_armed: Cell<bool>,
     /// Set at shard exit: the wake-up read is no longer re-armed.
     stopping: Cell<bool>,
+    /// The boxed iovecs and msghdr of finished sends, reused by the next ones so that a send
+    /// allocates nothing once a connection is warm. Boxed because that is how an operation
+    /// holds them: the kernel reads the msghdr and iovecs at a heap address that must not move.
+    #[allow(clippy::vec_box)]
+    spare_sends: RefCell<Vec<Box<SendResources>>>,
 }
+
+/// At most this many finished sends' resources are kept for reuse per shard.
+const SPARE_SENDS: usize = 32;
 
 /// Build a ring with SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG where the kernel has them,
 /// falling back to a plain ring; also says whether DEFER_TASKRUN is on.
@@ -131,6 +139,7 @@ impl UringDriver {
             wake_buf: Box::into_raw(Box::new(0u64)),
             wake_armed: Cell::new(false),
             stopping: Cell::new(false),
+            spare_sends: RefCell::new(Vec::new()),
         };
         driver.arm_wake();
         Ok(driver)
@@ -442,14 +451,16 @@ fn with_uring<R>(f: impl FnOnce(&UringDriver) -> R) -> R {
     })
 }
 
+/// A receive in flight (see [`super::recv`]); it holds the descriptor open until it is done.
+pub(crate) struct RecvFuture {
+    _fd: IoFd,
+    op: OpFuture,
+}
+
 /// See [`super::recv`].
-pub(super) fn recv(
-    driver: &UringDriver,
-    fd: IoFd,
-    buf: BytesMut,
-) -> impl Future<Output = (io::Result<usize>, BytesMut)> + Unpin + 'static {
+pub(super) fn recv(driver: &UringDriver, fd: IoFd, buf: BytesMut) -> RecvFuture {
     let raw = fd.raw();
-    let mut op = driver.start(Resources::Recv(buf), |res| {
+    let op = driver.start(Resources::Recv(buf), |res| {
         let Resources::Recv(buf) = res else {
             unreachable!("started with a Recv resource")
         };
@@ -461,9 +472,14 @@ pub(super) fn recv(
         )
         .build()
     });
-    std::future::poll_fn(move |cx| {
-        let _keep_open = &fd;
-        let (result, res) = std::task::ready!(op.poll_with(cx));
+    RecvFuture { _fd: fd, op }
+}
+
+impl Future for RecvFuture {
+    type Output = (io::Result<usize>, BytesMut);
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (result, res) = std::task::ready!(self.op.poll_with(cx));
         let Resources::Recv(mut buf) = res else {
             unreachable!("started with a Recv resource")
         };
@@ -473,33 +489,41 @@ pub(super) fn recv(
             // and `n` is at most the spare length we passed.
             unsafe { buf.set_len(buf.len() + n) };
         }
-        Poll::Ready((r, std::mem::take(&mut buf)))
-    })
+        Poll::Ready((r, buf))
+    }
+}
+
+/// A send in flight (see [`super::send`]); it holds the descriptor open until it is done.
+pub(crate) struct SendFuture {
+    _fd: IoFd,
+    op: OpFuture,
 }
 
 /// See [`super::send`].
-pub(super) fn send(
-    driver: &UringDriver,
-    fd: IoFd,
-    chunks: Vec<Bytes>,
-) -> impl Future<Output = (io::Result<usize>, Vec<Bytes>)> + Unpin + 'static {
-    let iovecs: Vec<libc::iovec> = chunks
-        .iter()
-        .take(libc::UIO_MAXIOV as usize)
-        .map(|c| libc::iovec {
-            iov_base: c.as_ptr() as *mut libc::c_void,
-            iov_len: c.len(),
+pub(super) fn send(driver: &UringDriver, fd: IoFd, chunks: Vec<Bytes>) -> SendFuture {
+    let mut resources = driver.spare_sends.borrow_mut().pop().unwrap_or_else(|| {
+        Box::new(SendResources {
+            chunks: Vec::new(),
+            iovecs: Vec::new(),
+            // SAFETY: msghdr is a plain C struct; all-zero is a valid empty header.
+            msghdr: unsafe { std::mem::zeroed() },
         })
-        .collect();
-    // SAFETY: msghdr is a plain C struct; all-zero is a valid empty header.
-    let msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    let resources = Box::new(SendResources {
-        chunks,
-        iovecs,
-        msghdr,
     });
+    resources.iovecs.clear();
+    resources.iovecs.extend(
+        chunks
+            .iter()
+            .take(libc::UIO_MAXIOV as usize)
+            .map(|c| libc::iovec {
+                iov_base: c.as_ptr() as *mut libc::c_void,
+                iov_len: c.len(),
+            }),
+    );
+    // SAFETY: msghdr is a plain C struct; all-zero is a valid empty header.
+    resources.msghdr = unsafe { std::mem::zeroed() };
+    resources.chunks = chunks;
     let raw = fd.raw();
-    let mut op = driver.start(Resources::Send(resources), |res| {
+    let op = driver.start(Resources::Send(resources), |res| {
         let Resources::Send(r) = res else {
             unreachable!("started with a Send resource")
         };
@@ -509,14 +533,28 @@ pub(super) fn send(
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     });
-    std::future::poll_fn(move |cx| {
-        let _keep_open = &fd;
-        let (result, res) = std::task::ready!(op.poll_with(cx));
-        let Resources::Send(r) = res else {
+    SendFuture { _fd: fd, op }
+}
+
+impl Future for SendFuture {
+    type Output = (io::Result<usize>, Vec<Bytes>);
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (result, res) = std::task::ready!(self.op.poll_with(cx));
+        let Resources::Send(mut r) = res else {
             unreachable!("started with a Send resource")
         };
-        Poll::Ready((result_to_io(result), r.chunks))
-    })
+        let chunks = std::mem::take(&mut r.chunks);
+        // The kernel is done with the iovecs and msghdr: keep them for the next send (the
+        // iovecs' pointers are stale now and are overwritten before any use).
+        with_uring(|d| {
+            let mut spare = d.spare_sends.borrow_mut();
+            if spare.len() < SPARE_SENDS {
+                spare.push(r);
+            }
+        });
+        Poll::Ready((result_to_io(result), chunks))
+    }
 }
 
 /// See [`super::accept`].
