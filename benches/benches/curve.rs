@@ -58,5 +58,74 @@ fn curve(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, curve);
+/// A flush's or a read's worth of boxes: 16 at a time, sealed and opened in one batch (the
+/// multi-buffer kernel where the CPU has AVX2) against the same 16 one by one. Per message.
+fn curve_batch(c: &mut Criterion) {
+    const BATCH: usize = ringmq_transports::curve::LANE_BATCH;
+    let mut group = c.benchmark_group("curve-batch");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for size in [16usize, 1024] {
+        let payload = vec![0x5au8; size];
+        let (mut client, _) = codecs();
+        let mut out = bytes::BytesMut::with_capacity(BATCH * (size + 64));
+        group.bench_with_input(BenchmarkId::new("seal-batch", size), &size, |b, _| {
+            b.iter(|| {
+                out.clear();
+                client.seal_batch((0..BATCH).map(|_| (0u8, &payload[..])), &mut out);
+                criterion::black_box(&out);
+            })
+        });
+        let mut one = Vec::with_capacity(BATCH * (size + 64));
+        group.bench_with_input(BenchmarkId::new("seal-one-by-one", size), &size, |b, _| {
+            b.iter(|| {
+                one.clear();
+                for _ in 0..BATCH {
+                    client.seal_frame(0, &payload, &mut one);
+                }
+                criterion::black_box(&one);
+            })
+        });
+        let (mut sender, mut receiver) = codecs();
+        let mut sealed = || {
+            (0..BATCH)
+                .map(|_| {
+                    let mut w = Vec::with_capacity(size + 64);
+                    sender.seal_frame(0, &payload, &mut w);
+                    bytes::Bytes::from(w)
+                })
+                .collect::<Vec<_>>()
+        };
+        group.bench_with_input(BenchmarkId::new("open-batch", size), &size, |b, _| {
+            b.iter_batched(
+                &mut sealed,
+                |boxes| criterion::black_box(receiver.open_batch(&boxes)),
+                BatchSize::SmallInput,
+            )
+        });
+        let (mut sender, mut receiver) = codecs();
+        let mut sealed = || {
+            (0..BATCH)
+                .map(|_| {
+                    let mut w = Vec::with_capacity(size + 64);
+                    sender.seal_frame(0, &payload, &mut w);
+                    bytes::Bytes::from(w)
+                })
+                .collect::<Vec<_>>()
+        };
+        group.bench_with_input(BenchmarkId::new("open-one-by-one", size), &size, |b, _| {
+            b.iter_batched(
+                &mut sealed,
+                |boxes| {
+                    for boxed in &boxes {
+                        criterion::black_box(receiver.open_frame(boxed).unwrap());
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, curve, curve_batch);
 criterion_main!(benches);

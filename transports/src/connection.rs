@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use smallvec::SmallVec;
+
 use crate::command::Command;
+use crate::curve::LANE_BATCH;
 use crate::error::{DecodeError, ProtocolError};
 use crate::frame::{encode_header, FrameDecoder, FrameFlags, RawFrame};
 use crate::greeting::{
@@ -493,11 +496,18 @@ impl Connection {
                 }
                 _ => {}
             }
+            if let State::Traffic(Framing::Curve(_)) = &self.state {
+                // Under CURVE, a read's boxes are opened together (see `open_curve_batch`).
+                if !self.open_curve_batch(buf)? {
+                    break;
+                }
+                continue;
+            }
             let Some(frame) = self.decoder.decode(buf)? else {
                 break;
             };
             if self.state.is_traffic() {
-                self.handle_traffic_frame(frame)?;
+                self.handle_clear_traffic_frame(frame)?;
             } else {
                 self.handle_handshake_frame(frame, now)?;
             }
@@ -706,25 +716,60 @@ impl Connection {
         self.apply(outcome, now)
     }
 
-    fn handle_traffic_frame(&mut self, frame: RawFrame) -> Result<(), ProtocolError> {
-        let frame = match &mut self.state {
-            State::Traffic(Framing::Curve(codec)) => {
-                // Under CURVE every frame is one MESSAGE box; MORE and COMMAND travel inside.
-                let body = match frame {
-                    RawFrame::Message { body, .. } | RawFrame::Command(body) => body,
-                };
-                let (flags, payload) = codec.open_frame(&body)?;
-                if flags & 0x02 != 0 {
-                    RawFrame::Command(payload)
-                } else {
-                    RawFrame::Message {
-                        more: flags & 0x01 != 0,
-                        body: payload,
-                    }
+    /// Decode up to [`LANE_BATCH`] CURVE frames from `buf`, open their boxes in one batch and
+    /// handle each; false when `buf` held no whole frame. Frames before a bad one (malformed,
+    /// replayed, forged, or not a frame at all) are handled before its error is returned, as
+    /// they would be one at a time.
+    fn open_curve_batch(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+        let mut bodies: SmallVec<[Bytes; LANE_BATCH]> = SmallVec::new();
+        let mut decode_error = None;
+        while bodies.len() < LANE_BATCH {
+            match self.decoder.decode(buf) {
+                Ok(Some(RawFrame::Message { body, .. } | RawFrame::Command(body))) => {
+                    bodies.push(body)
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    decode_error = Some(e);
+                    break;
                 }
             }
-            _ => frame,
+        }
+        if bodies.is_empty() {
+            return match decode_error {
+                Some(e) => Err(e.into()),
+                None => Ok(false),
+            };
+        }
+        let State::Traffic(Framing::Curve(codec)) = &mut self.state else {
+            unreachable!("called under CURVE framing");
         };
+        let batch = codec.open_batch(&bodies);
+        for (flags, payload) in batch.opened {
+            if matches!(self.state, State::Closed) {
+                return Ok(true);
+            }
+            let frame = if flags & 0x02 != 0 {
+                RawFrame::Command(payload)
+            } else {
+                RawFrame::Message {
+                    more: flags & 0x01 != 0,
+                    body: payload,
+                }
+            };
+            self.handle_clear_traffic_frame(frame)?;
+        }
+        if let Some(e) = batch.error {
+            return Err(e);
+        }
+        if let Some(e) = decode_error {
+            return Err(e.into());
+        }
+        Ok(true)
+    }
+
+    /// A traffic frame as the peer meant it (in clear, or opened under CURVE).
+    fn handle_clear_traffic_frame(&mut self, frame: RawFrame) -> Result<(), ProtocolError> {
         match frame {
             RawFrame::Message { more, body } => {
                 self.partial_size += body.len() as u64;
