@@ -753,6 +753,58 @@ fn router_mandatory_unroutable_is_host_unreachable_blocking() {
 }
 
 #[test]
+fn router_mandatory_turned_on_after_bind_refuses_and_peer_state_tells() {
+    // libzmq lets ZMQ_ROUTER_MANDATORY change on a live socket (its own test sets it after
+    // binding): from then on an unknown routing id is refused, and `peer_state` names who is
+    // there (what a frame-by-frame sender checks at a message's first frame).
+    let rt = runtime(2);
+    let router = socket_with(&rt, SocketType::Router, no_linger());
+    let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+    // Default: an unknown peer's message is dropped without error.
+    router
+        .send(Message::from_frames(["nobody", "x"]))
+        .expect("dropped silently without router_mandatory");
+    assert_eq!(router.peer_state(b"nobody").unwrap(), None);
+    router
+        .set_options(Options {
+            router_mandatory: true,
+            ..router.options().unwrap()
+        })
+        .unwrap();
+    let r = router.send(Message::from_frames(["nobody", "x"]));
+    assert!(
+        matches!(&r, Err(e) if e.kind() == ErrorKind::HostUnreachable),
+        "unroutable send once router_mandatory is on: {}",
+        describe(&r)
+    );
+    let dealer = socket_with(
+        &rt,
+        SocketType::Dealer,
+        Options {
+            routing_id: Some(Bytes::from_static(b"X")),
+            ..no_linger()
+        },
+    );
+    dealer.connect(&ep).unwrap();
+    dealer.send("hello").unwrap();
+    assert_eq!(router.recv().unwrap(), Message::from_frames(["X", "hello"]));
+    assert_eq!(router.peer_state(b"X").unwrap(), Some(true));
+    assert_eq!(router.peer_state(b"nobody").unwrap(), None);
+    router.send(Message::from_frames(["X", "back"])).unwrap();
+    assert_eq!(dealer.recv().unwrap(), Message::single("back"));
+    // And off again: dropped silently.
+    router
+        .set_options(Options {
+            router_mandatory: false,
+            ..router.options().unwrap()
+        })
+        .unwrap();
+    router
+        .send(Message::from_frames(["nobody", "x"]))
+        .expect("dropped silently once router_mandatory is off");
+}
+
+#[test]
 fn router_mandatory_reports_a_full_peer_blocking() {
     let rt = runtime(2);
     let dir = TempDir::new();

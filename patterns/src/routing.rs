@@ -90,6 +90,17 @@ pub struct Routing {
 }
 
 impl Routing {
+    /// ROUTER: refuse (or, off, drop) messages for unknown routing ids from now on; libzmq lets
+    /// `ZMQ_ROUTER_MANDATORY` change at any time.
+    pub fn set_router_mandatory(&mut self, on: bool) {
+        self.router_mandatory = on;
+    }
+
+    /// ROUTER: the peer that has `routing_id` now, if any.
+    pub fn peer_by_routing_id(&self, routing_id: &[u8]) -> Option<PeerId> {
+        self.routing.as_ref()?.lookup(routing_id)
+    }
+
     /// The rules of `socket_type` with libzmq's `req_relaxed`, `req_correlate` and
     /// `router_mandatory`; `seed` starts REQ request ids and ROUTER's generated routing ids.
     /// `None` for a type without a pattern.

@@ -77,6 +77,9 @@ pub(crate) struct Socket {
     /// STREAM: the routing id of the peer of the last message received, which libzmq reports
     /// as the socket's `ZMQ_ROUTING_ID` (so a connecting STREAM learns its peer's id).
     pub(crate) stream_peer: Option<Bytes>,
+    /// ROUTER: `ZMQ_ROUTER_MANDATORY`, so a message's first frame (its peer's routing id) is
+    /// checked at once, as libzmq does.
+    pub(crate) router_mandatory: bool,
 }
 
 /// The ringmq socket behind a C socket, made at its first bind, connect, send, receive,
@@ -242,7 +245,17 @@ impl Socket {
         }
         if self.outgoing.is_empty() {
             self.turn.check_send().map_err(|_| EFSM)?;
-            if flags & ZMQ_SNDMORE != 0 && self.socket_type != SocketType::Stream {
+            if self.router_mandatory && self.socket_type == SocketType::Router {
+                // libzmq's ROUTER looks the peer up at the first frame: unknown is
+                // EHOSTUNREACH, full is EAGAIN (without ZMQ_DONTWAIT the whole message's send
+                // waits, below).
+                match self.inner()?.peer_state(&frame) {
+                    Ok(None) => return Err(libc::EHOSTUNREACH),
+                    Ok(Some(false)) if flags & ZMQ_DONTWAIT != 0 => return Err(libc::EAGAIN),
+                    Ok(_) => {}
+                    Err(e) => return Err(ringmq_errno(&e)),
+                }
+            } else if flags & ZMQ_SNDMORE != 0 && self.socket_type != SocketType::Stream {
                 // libzmq refuses a message's first frame already when no peer can take it
                 // (EAGAIN), rather than its last.
                 self.wait_first_frame(flags)?;
@@ -440,6 +453,7 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             security: Security::default(),
             ipv6: context_options.ipv6,
             stream_peer: None,
+            router_mandatory: false,
         })
     };
     // SAFETY: by this function's contract the context is null or live and not terminated

@@ -453,6 +453,9 @@ impl Socket {
                     XPUB_VERBOSE => o.xpub_verbose = v,
                     _ => o.xpub_manual = v,
                 })?;
+                if name == ROUTER_MANDATORY {
+                    self.router_mandatory = v;
+                }
                 if name == REQ_RELAXED {
                     self.turn = Turn::new(self.socket_type, v);
                 }

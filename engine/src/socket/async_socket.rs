@@ -367,7 +367,7 @@ impl AsyncSocket {
     /// the shard took the message may still deliver it.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let msg = msg.into();
-        if self.inner.hosted.synchronous_send {
+        if self.inner.hosted.synchronous_send() {
             let msg = self.inner.hosted.check_send(msg)?;
             let copy = msg.clone();
             return self
@@ -390,7 +390,7 @@ impl AsyncSocket {
     /// for its answer (microseconds, no I/O).
     pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let msg = msg.into();
-        if self.inner.hosted.synchronous_send {
+        if self.inner.hosted.synchronous_send() {
             let msg = self.inner.hosted.check_send(msg)?;
             return self.inner.hosted.try_send_on_shard(msg);
         }
@@ -498,7 +498,7 @@ impl AsyncSocket {
     }
 
     fn start_sink_send(&mut self, msg: Message) -> Result<(), Error> {
-        if self.inner.hosted.synchronous_send {
+        if self.inner.hosted.synchronous_send() {
             let inner = self.inner.clone();
             let msg = self.inner.hosted.check_send(msg).map_err(error_of)?;
             self.sink_on_shard = Some(Mutex::new(Box::pin(async move {

@@ -186,11 +186,20 @@ impl BlockingSocket {
         self.send_until(msg.into(), Some(Instant::now()))
     }
 
+    /// ROUTER: whether a message to the peer with `routing_id` would be taken now: `None` when no
+    /// connected peer has that id, `Some(false)` when the peer's queue is at the send HWM (as
+    /// libzmq's draft `zmq_socket_get_peer_state` tells `ZMQ_POLLOUT`). Lets a caller that
+    /// assembles a message frame by frame refuse its first frame under `router_mandatory`, as
+    /// libzmq does (`EHOSTUNREACH`, `EAGAIN`). Other socket types: `None`.
+    pub fn peer_state(&self, routing_id: &[u8]) -> Result<Option<bool>, Error> {
+        self.hosted.peer_state(routing_id)
+    }
+
     /// Wait up to `timeout` (`None`: forever) until a send would be taken without waiting;
     /// false when the time ran out or the socket closed. For callers that assemble a message
     /// frame by frame and must refuse its first frame as libzmq does (`EAGAIN`).
     pub fn wait_writable(&self, timeout: Option<Duration>) -> bool {
-        if self.hosted.synchronous_send {
+        if self.hosted.synchronous_send() {
             return true; // decided per message on the shard
         }
         let bridge = &self.hosted.bridge;
@@ -205,7 +214,7 @@ impl BlockingSocket {
                 msg,
             ));
         }
-        if self.hosted.synchronous_send {
+        if self.hosted.synchronous_send() {
             return self.send_synchronously(msg, deadline);
         }
         let mut msg = msg;

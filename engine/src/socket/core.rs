@@ -516,6 +516,20 @@ impl Core {
         entry
     }
 
+    /// Replace the options; the routing rules follow `router_mandatory`.
+    pub(crate) fn set_options(&mut self, options: Options) {
+        self.routing.set_router_mandatory(options.router_mandatory);
+        self.options = options;
+    }
+
+    /// ROUTER: whether the connected peer with `routing_id` has room for a message now (`None`:
+    /// no such peer).
+    pub(crate) fn peer_state(&self, routing_id: &[u8]) -> Option<bool> {
+        let peer = self.routing.peer_by_routing_id(routing_id)?;
+        let pipe = self.pipes.get(&peer).filter(|p| p.connected)?;
+        Some(!Options::at_hwm(self.options.sndhwm, pipe.outq.len()))
+    }
+
     /// The peer of pipe `id` is going (it unbound or disconnected): nothing more is routed to
     /// it, and what was queued for it is dropped, as libzmq drops what a terminated pipe held.
     /// Its messages already on the way are still received until its connection ends.

@@ -386,8 +386,9 @@ pub(crate) struct Hosted {
     pub(crate) bridge: Arc<Bridge>,
     pub(crate) socket_type: SocketType,
     /// ROUTER with `router_mandatory`: each send asks the shard directly, so an unroutable or
-    /// full peer is reported to the caller (slower than the queued hand-off).
-    pub(crate) synchronous_send: bool,
+    /// full peer is reported to the caller (slower than the queued hand-off). Kept up to date by
+    /// [`Hosted::options_changed`]: libzmq lets `ZMQ_ROUTER_MANDATORY` change at any time.
+    synchronous_send: AtomicBool,
     /// Whether the socket type makes senders wait at the HWM (PUSH, DEALER, REQ, PAIR) or drops.
     /// Whether a full hand-off queue refuses (`Full`) instead of dropping: PUSH-like types, a
     /// ROUTER under `router_mandatory`, and a PUB or XPUB with `xpub_nodrop` (kept up to date by
@@ -441,7 +442,7 @@ impl Hosted {
             id,
             bridge,
             socket_type,
-            synchronous_send,
+            synchronous_send: AtomicBool::new(synchronous_send),
             blocks_at_hwm: AtomicBool::new(blocks_at_hwm),
             req_relaxed,
         })
@@ -452,13 +453,34 @@ impl Hosted {
         self.blocks_at_hwm.load(Ordering::Relaxed)
     }
 
+    /// See the field.
+    pub(crate) fn synchronous_send(&self) -> bool {
+        self.synchronous_send.load(Ordering::Relaxed)
+    }
+
     /// The socket's options were replaced: a PUB or XPUB that turned `xpub_nodrop` on or off
-    /// now waits at its HWM, or drops, accordingly.
+    /// now waits at its HWM, or drops, accordingly; a ROUTER that turned `router_mandatory` on
+    /// or off now has each send decided on the shard, or queued.
     pub(crate) fn options_changed(&self, options: &super::Options) {
         if matches!(self.socket_type, SocketType::Pub | SocketType::XPub) {
             self.blocks_at_hwm
                 .store(options.xpub_nodrop, Ordering::Relaxed);
         }
+        if self.socket_type == SocketType::Router {
+            self.synchronous_send
+                .store(options.router_mandatory, Ordering::Relaxed);
+            self.blocks_at_hwm
+                .store(options.router_mandatory, Ordering::Relaxed);
+        }
+    }
+
+    /// ROUTER: whether the peer with `routing_id` would take a message now (see
+    /// [`super::BlockingSocket::peer_state`]).
+    pub(crate) fn peer_state(&self, routing_id: &[u8]) -> Result<Option<bool>, Error> {
+        let id = self.id;
+        let routing_id = routing_id.to_vec();
+        self.shard
+            .call(move || hosted_core(id).map(|core| core.borrow().peer_state(&routing_id)))?
     }
 
     /// Run `f` on the shard with the socket, blocking the caller.

@@ -99,7 +99,7 @@ impl Socket {
 
     /// Change options; affects connections made afterwards (HWMs apply at once).
     pub fn set_options(&self, options: Options) {
-        self.core.borrow_mut().options = options;
+        self.core.borrow_mut().set_options(options);
     }
 
     /// The current options.
