@@ -394,6 +394,16 @@ impl Core {
             // Set for the next connect only, as libzmq does.
             pipe.connect_routing_id = self.options.connect_routing_id.take();
         }
+        // ROUTER, STREAM: a connect given its peer's routing id is routable by it at once, so
+        // what is sent to that id before the connection is up queues for it (libzmq's
+        // test_connect_rid sends right after zmq_connect).
+        if let Some(Identified::Assigned(routing_id)) = pipe
+            .connect_routing_id
+            .as_deref()
+            .and_then(|rid| self.routing.identify(id, rid, false))
+        {
+            pipe.routing_id = Some(routing_id);
+        }
         self.pipes.insert(id, pipe);
         if persistent && !self.options.immediate && self.pattern.send != SendStrategy::FanOut {
             self.attach(id);
@@ -802,7 +812,8 @@ impl Core {
                 mandatory,
                 prefix,
             } => match self.pipes.get_mut(&peer) {
-                Some(pipe) if pipe.connected && !pipe.dead => {
+                // A connect-side pipe queues before its connection is up (see `add_pipe`).
+                Some(pipe) if (pipe.connected || pipe.persistent) && !pipe.dead => {
                     if Options::at_hwm(hwm, pipe.outq.len()) {
                         if mandatory {
                             // Hand back the message as the caller gave it.
