@@ -176,3 +176,36 @@ fn linger_flushes_over_inproc() {
     }
     sender.join().unwrap();
 }
+
+#[test]
+fn a_message_sent_just_before_a_close_with_linger_zero_still_arrives() {
+    // A libzmq inproc send writes into the peer's pipe, so closing at once with linger 0 takes
+    // nothing back (libzmq's test_proxy sends TERMINATE and closes so). Both ends on the other
+    // shard from each other, and on one shard; bound by the connecting side and by the binding.
+    let rt = runtime(2);
+    for (sender_shard, round) in [0u16, 1]
+        .into_iter()
+        .flat_map(|s| (0..20).map(move |r| (s, r)))
+    {
+        let name = format!("inproc://last-word-{sender_shard}-{round}");
+        let pull = socket_on(&rt, 0, SocketType::Pull);
+        pull.bind(&name).unwrap();
+        let push = BlockingSocket::new(
+            rt.shard(ShardId(sender_shard)).unwrap(),
+            SocketType::Push,
+            Options {
+                linger: Some(Duration::ZERO),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        push.connect(&name).unwrap();
+        push.send(Message::single("TERMINATE")).unwrap();
+        drop(push);
+        assert_eq!(
+            pull.recv().expect("the last word arrives").frames()[0][..],
+            b"TERMINATE"[..],
+            "shard {sender_shard}, round {round}"
+        );
+    }
+}

@@ -201,6 +201,9 @@ pub(crate) struct Pipe {
     /// inproc: the channel this pipe's peer writes into, through which `unbind` / `disconnect`
     /// tell the peer to stop routing here (and learn that it has).
     pub(crate) inproc_rx: Option<std::sync::Arc<super::inproc::Channel>>,
+    /// inproc: the channel this pipe writes into (what is there is the peer's already, as a
+    /// libzmq inproc pipe's messages are: closing with linger 0 does not take them back).
+    pub(crate) inproc_tx: Option<std::sync::Arc<super::inproc::Channel>>,
 }
 
 impl Pipe {
@@ -228,6 +231,7 @@ impl Pipe {
             overflow: None,
             connect_routing_id: None,
             inproc_rx: None,
+            inproc_tx: None,
         }
     }
 

@@ -64,6 +64,30 @@ impl Channel {
     }
 }
 
+/// At close, before the linger runs out: hand each inproc peer what is queued for it, as far as
+/// its channel has room. A libzmq inproc send writes into the peer's own pipe, so a message sent
+/// just before closing with linger 0 still arrives (libzmq's test_proxy relies on it); here the
+/// message waits in the pipe until the connection's driver runs, and a linger of 0 would end the
+/// driver before it did.
+pub(crate) fn hand_over_on_close(core: &mut Core) {
+    for pipe in core.pipes.values_mut() {
+        let Some(tx) = pipe.inproc_tx.clone() else {
+            continue;
+        };
+        let mut sent = false;
+        while let Some(msg) = pipe.outq.pop_front() {
+            if let Err(msg) = tx.queue.push(msg) {
+                pipe.outq.push_front(msg);
+                break;
+            }
+            sent = true;
+        }
+        if sent {
+            tx.consumer.wake();
+        }
+    }
+}
+
 /// After `unbind` or `disconnect` took endpoint `endpoint`'s pipes away: tell each inproc peer
 /// to stop routing to its connection, and wait (within reason) until every peer has. libzmq's
 /// pipe termination reaches the peer socket before that socket's next call, so a program that
@@ -396,6 +420,7 @@ fn spawn_driver(
         if let Some(pipe) = core.borrow_mut().pipes.get_mut(&id) {
             pipe.live = true;
             pipe.inproc_rx = Some(end.rx.clone());
+            pipe.inproc_tx = Some(end.tx.clone());
         }
         let reason = drive(&core, id, &end, connecting, &endpoint).await;
         // Whatever happens, the other side learns this one is gone.

@@ -431,6 +431,7 @@ async fn close_core(core: Rc<RefCell<Core>>) -> usize {
     let deadline = {
         let mut c = core.borrow_mut();
         inproc::unbind_all(&c);
+        inproc::hand_over_on_close(&mut c);
         c.closing = true;
         let deadline = c.options.linger.map(|l| Instant::now() + l);
         c.close_deadline = deadline;
