@@ -65,7 +65,7 @@ pub use security::{
 pub use socket::poll::{poll, select_recv, PollEvents, PollItem};
 pub use socket::shutdown::{ShutdownReport, SocketReport};
 pub use socket::{
-    AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, Options, RateLimit, Readiness, Socket,
-    TcpTuning,
+    AsyncReceiver, AsyncSender, AsyncSocket, BlockingSocket, IpcFilter, Options, RateLimit,
+    Readiness, Socket, TcpTuning,
 };
 pub use stats::{DropCounts, HandshakeFailures, SocketStats};

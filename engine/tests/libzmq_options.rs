@@ -626,3 +626,100 @@ fn req_takes_turns_over_its_connects_in_order_even_before_they_are_up() {
     req.send(Message::single("third")).unwrap();
     assert_eq!(rep2.recv().unwrap().frames()[0], "third");
 }
+
+#[test]
+fn ipc_accept_filter_admits_only_the_listed_peer_credentials() {
+    // Every peer here is this process: its uid, gid and pid are known, and one more than each is
+    // (almost surely) someone else.
+    // SAFETY: getuid, getgid and getpid cannot fail and touch no memory of ours.
+    let (uid, gid, pid) = unsafe { (libc::getuid(), libc::getgid(), libc::getpid()) };
+    let dir = std::env::temp_dir().join(format!("ringmq-filter-ipc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, ringmq::IpcFilter, bool); 6] = [
+        (
+            "our uid",
+            ringmq::IpcFilter {
+                uids: vec![uid],
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            "another uid",
+            ringmq::IpcFilter {
+                uids: vec![uid + 1],
+                ..Default::default()
+            },
+            false,
+        ),
+        (
+            "our gid",
+            ringmq::IpcFilter {
+                gids: vec![gid],
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            "another gid",
+            ringmq::IpcFilter {
+                gids: vec![gid + 7919],
+                ..Default::default()
+            },
+            false,
+        ),
+        (
+            "our pid",
+            ringmq::IpcFilter {
+                pids: vec![pid],
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            "another pid",
+            ringmq::IpcFilter {
+                pids: vec![pid + 1],
+                ..Default::default()
+            },
+            false,
+        ),
+    ];
+    for (i, (what, filter, admitted)) in cases.into_iter().enumerate() {
+        let rt = runtime(1);
+        let pull = socket_with(
+            &rt,
+            SocketType::Pull,
+            Options {
+                ipc_accept_filter: filter,
+                ..Options::default()
+            },
+        );
+        let endpoint = pull
+            .bind(&format!("ipc://{}/{i}.sock", dir.display()))
+            .unwrap_or_else(|e| panic!("{what}: bind: {e}"));
+        let monitor = pull.monitor().unwrap();
+        if admitted {
+            let push = socket_with(&rt, SocketType::Push, Options::default());
+            push.connect(&endpoint).unwrap();
+            push.send(Message::single("admitted")).unwrap();
+            assert_eq!(pull.recv().unwrap(), Message::single("admitted"), "{what}");
+        } else {
+            // A raw Unix-socket peer: the kernel accepts it, the filter closes it unread.
+            let path = endpoint.strip_prefix("ipc://").unwrap();
+            let mut outsider = std::os::unix::net::UnixStream::connect(path).unwrap();
+            outsider.set_read_timeout(Some(WAIT)).unwrap();
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                std::io::Read::read(&mut outsider, &mut byte).unwrap_or(0),
+                0,
+                "{what}: the filter closes the connection without a greeting"
+            );
+        }
+        let accepted = std::iter::from_fn(|| monitor.try_recv())
+            .filter(|e| e.name() == "accepted")
+            .count();
+        assert_eq!(accepted, usize::from(admitted), "{what}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -590,7 +590,26 @@ impl Socket {
                     self.update_options(|o| o.tcp_accept_filter.push(net))?;
                 }
             }
-            ROUTER_RAW | IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
+            IPC_FILTER_PID | IPC_FILTER_UID | IPC_FILTER_GID => {
+                // Each call adds one id; an empty value clears that list (libzmq's rule).
+                let id = if bytes.is_empty() {
+                    None
+                } else {
+                    Some(value_int(bytes)?)
+                };
+                self.update_options(|o| {
+                    let f = &mut o.ipc_accept_filter;
+                    match (name, id) {
+                        (IPC_FILTER_PID, None) => f.pids.clear(),
+                        (IPC_FILTER_PID, Some(pid)) => f.pids.push(pid),
+                        (IPC_FILTER_UID, None) => f.uids.clear(),
+                        (IPC_FILTER_UID, Some(uid)) => f.uids.push(uid as u32),
+                        (_, None) => f.gids.clear(),
+                        (_, Some(gid)) => f.gids.push(gid as u32),
+                    }
+                })?;
+            }
+            ROUTER_RAW => {
                 self.keep(name, bytes);
             }
             _ => match kind {

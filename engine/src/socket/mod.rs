@@ -31,7 +31,7 @@ use crate::stats::SocketStats;
 pub use async_socket::{AsyncReceiver, AsyncSender, AsyncSocket};
 pub use blocking::BlockingSocket;
 pub use hosted::Readiness;
-pub use options::{Options, RateLimit, TcpTuning};
+pub use options::{IpcFilter, Options, RateLimit, TcpTuning};
 
 /// A ZeroMQ socket on the current shard, used from tasks running there.
 ///

@@ -106,6 +106,10 @@ pub struct Options {
     /// tcp listeners accept only peers whose address is in one of these networks; others are
     /// closed at once, before any byte is read (`ZMQ_TCP_ACCEPT_FILTER`). Empty (default): any.
     pub tcp_accept_filter: Vec<crate::security::IpNet>,
+    /// ipc listeners accept only peers whose credentials (`SO_PEERCRED`) match one of these: the
+    /// peer process's user id, its group id or one of its user's supplementary groups, or its
+    /// process id (`ZMQ_IPC_FILTER_UID`, `_GID`, `_PID`). All empty (default): any peer.
+    pub ipc_accept_filter: IpcFilter,
     /// ROUTER: the routing id to give the peer of the next `connect` (`ZMQ_CONNECT_ROUTING_ID`);
     /// taken by that connect. Default `None`.
     pub connect_routing_id: Option<Bytes>,
@@ -228,6 +232,7 @@ impl Default for Options {
             use_fd: None,
             stream_notify: true,
             tcp_accept_filter: Vec::new(),
+            ipc_accept_filter: IpcFilter::default(),
             connect_routing_id: None,
             tcp: TcpTuning::default(),
         }
@@ -276,5 +281,23 @@ impl Options {
     /// Whether `len` messages fill a queue bounded by `hwm` (0: unbounded).
     pub(crate) fn at_hwm(hwm: usize, len: usize) -> bool {
         hwm != 0 && len >= hwm
+    }
+}
+
+/// Who may connect to an ipc listener (see [`Options::ipc_accept_filter`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpcFilter {
+    /// Peer user ids admitted.
+    pub uids: Vec<u32>,
+    /// Group ids admitted: the peer's own group, or a supplementary group of its user.
+    pub gids: Vec<u32>,
+    /// Peer process ids admitted.
+    pub pids: Vec<i32>,
+}
+
+impl IpcFilter {
+    /// No filter: every peer is admitted.
+    pub fn is_empty(&self) -> bool {
+        self.uids.is_empty() && self.gids.is_empty() && self.pids.is_empty()
     }
 }

@@ -111,6 +111,78 @@ fn accept_filter_allows(filter: &[crate::security::IpNet], fd: &IoFd) -> bool {
     }
 }
 
+/// Whether an ipc connection's peer passes `filter` (`Options::ipc_accept_filter`), as libzmq's
+/// ipc listener decides: its user id, group id or process id is listed, or one of the listed
+/// groups has the peer's user as a member. An empty filter admits every peer; a tcp connection
+/// is never filtered here; a peer whose credentials cannot be read is refused.
+fn ipc_filter_allows(filter: &super::IpcFilter, fd: &IoFd) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let Some(peer) = peer_credentials(fd) else {
+        return !SockRef::from(fd).peer_addr().is_ok_and(|a| a.is_unix());
+    };
+    if filter.uids.contains(&peer.uid)
+        || filter.gids.contains(&peer.gid)
+        || filter.pids.contains(&peer.pid)
+    {
+        return true;
+    }
+    !filter.gids.is_empty()
+        && user_groups(peer.uid, peer.gid)
+            .iter()
+            .any(|g| filter.gids.contains(g))
+}
+
+/// A Unix-socket peer's process, user and group (`SO_PEERCRED`); `None` off Unix sockets.
+fn peer_credentials(fd: &IoFd) -> Option<libc::ucred> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` is a writable `ucred` and `len` its size, as SO_PEERCRED requires; the
+    // descriptor is open (the `IoFd` holds it) and the kernel writes at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.raw(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred)
+}
+
+/// The groups of user `uid` (primary group `gid` included), from the system's user and group
+/// databases (`getpwuid_r`, `getgrouplist`); empty when the user is unknown.
+fn user_groups(uid: u32, gid: u32) -> Vec<u32> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids) for getpwuid_r to fill.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: `pwd`, `buf` (with its true length) and `found` are valid for writes for the
+    // whole call; getpwuid_r stores the strings it returns in `buf`, which outlives their use.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() {
+        return Vec::new();
+    }
+    let mut groups = vec![0 as libc::gid_t; 256];
+    let mut count = groups.len() as libc::c_int;
+    // SAFETY: `pwd.pw_name` points into `buf` (a NUL-terminated name getpwuid_r wrote), still
+    // alive; `groups` has room for `count` entries and getgrouplist writes at most that many,
+    // setting `count` to how many there are.
+    let rc = unsafe { libc::getgrouplist(pwd.pw_name, gid, groups.as_mut_ptr(), &mut count) };
+    if rc < 0 {
+        // More than 256 groups: the first 256 are what was written.
+        count = groups.len() as libc::c_int;
+    }
+    groups.truncate(count.max(0) as usize);
+    groups
+}
+
 async fn accept_loop(
     core: Rc<RefCell<Core>>,
     listener: IoFd,
@@ -128,6 +200,10 @@ async fn accept_loop(
                 }
                 if !accept_filter_allows(&core.borrow().options.tcp_accept_filter, &fd) {
                     tracing::debug!(%endpoint, "connection refused by tcp_accept_filter");
+                    continue;
+                }
+                if !ipc_filter_allows(&core.borrow().options.ipc_accept_filter, &fd) {
+                    tracing::debug!(%endpoint, "connection refused by the ipc accept filter");
                     continue;
                 }
                 let peer = core.borrow_mut().accept_pipe();
