@@ -58,6 +58,17 @@ fn curve(c: &mut Criterion) {
     group.finish();
 }
 
+/// `n` MESSAGE bodies of `payload`, sealed in order by `sender` (fresh nonces for an open).
+fn sealed(sender: &mut CurveCodec, payload: &[u8], n: usize) -> Vec<bytes::Bytes> {
+    (0..n)
+        .map(|_| {
+            let mut w = Vec::with_capacity(payload.len() + 64);
+            sender.seal_frame(0, payload, &mut w);
+            bytes::Bytes::from(w)
+        })
+        .collect()
+}
+
 /// A flush's or a read's worth of boxes: 16 at a time, sealed and opened in one batch (the
 /// multi-buffer kernel where the CPU has AVX2) against the same 16 one by one. Per message.
 fn curve_batch(c: &mut Criterion) {
@@ -86,35 +97,17 @@ fn curve_batch(c: &mut Criterion) {
             })
         });
         let (mut sender, mut receiver) = codecs();
-        let mut sealed = || {
-            (0..BATCH)
-                .map(|_| {
-                    let mut w = Vec::with_capacity(size + 64);
-                    sender.seal_frame(0, &payload, &mut w);
-                    bytes::Bytes::from(w)
-                })
-                .collect::<Vec<_>>()
-        };
         group.bench_with_input(BenchmarkId::new("open-batch", size), &size, |b, _| {
             b.iter_batched(
-                &mut sealed,
+                || sealed(&mut sender, &payload, BATCH),
                 |boxes| criterion::black_box(receiver.open_batch(&boxes)),
                 BatchSize::SmallInput,
             )
         });
         let (mut sender, mut receiver) = codecs();
-        let mut sealed = || {
-            (0..BATCH)
-                .map(|_| {
-                    let mut w = Vec::with_capacity(size + 64);
-                    sender.seal_frame(0, &payload, &mut w);
-                    bytes::Bytes::from(w)
-                })
-                .collect::<Vec<_>>()
-        };
         group.bench_with_input(BenchmarkId::new("open-one-by-one", size), &size, |b, _| {
             b.iter_batched(
-                &mut sealed,
+                || sealed(&mut sender, &payload, BATCH),
                 |boxes| {
                     for boxed in &boxes {
                         criterion::black_box(receiver.open_frame(boxed).unwrap());

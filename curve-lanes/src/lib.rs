@@ -88,35 +88,27 @@ pub(crate) trait Secretbox {
     fn message(&self) -> &[u8];
 }
 
-impl Secretbox for Seal<'_> {
-    fn key(&self) -> &[u8; KEY_LEN] {
-        self.key
-    }
-    fn nonce(&self) -> &[u8; NONCE_LEN] {
-        self.nonce
-    }
-    fn data(&mut self) -> &mut [u8] {
-        self.data
-    }
-    fn message(&self) -> &[u8] {
-        self.data
-    }
+/// Both box kinds hold the same fields under the same names.
+macro_rules! impl_secretbox {
+    ($($kind:ident),*) => {$(
+        impl Secretbox for $kind<'_> {
+            fn key(&self) -> &[u8; KEY_LEN] {
+                self.key
+            }
+            fn nonce(&self) -> &[u8; NONCE_LEN] {
+                self.nonce
+            }
+            fn data(&mut self) -> &mut [u8] {
+                self.data
+            }
+            fn message(&self) -> &[u8] {
+                self.data
+            }
+        }
+    )*};
 }
 
-impl Secretbox for Open<'_> {
-    fn key(&self) -> &[u8; KEY_LEN] {
-        self.key
-    }
-    fn nonce(&self) -> &[u8; NONCE_LEN] {
-        self.nonce
-    }
-    fn data(&mut self) -> &mut [u8] {
-        self.data
-    }
-    fn message(&self) -> &[u8] {
-        self.data
-    }
-}
+impl_secretbox!(Seal, Open);
 
 /// Seals every box: encrypts each `data` in place and writes each `mac`.
 ///
