@@ -545,15 +545,15 @@ impl Core {
     }
 
     /// The peer of pipe `id` is going (it unbound or disconnected): nothing more is routed to
-    /// it, and what was queued for it is dropped, as libzmq drops what a terminated pipe held.
-    /// Its messages already on the way are still received until its connection ends.
+    /// it. What was already queued for it still goes while its connection lasts (a libzmq
+    /// message sent before the peer's disconnect is already in its pipe), and messages on the
+    /// way from it are still received until the connection ends.
     pub(crate) fn peer_leaving(&mut self, id: PeerId) {
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return;
         };
         pipe.persistent = false;
         pipe.connected = false;
-        pipe.outq.clear();
         self.routing.disconnected(id);
         self.routing.detach(id);
         self.routable_changed();
