@@ -324,12 +324,17 @@ impl CurveCodec {
     pub fn open_batch(&mut self, bodies: &[bytes::Bytes]) -> OpenedBatch {
         assert!(bodies.len() <= LANE_BATCH, "at most LANE_BATCH boxes");
         let mut error = None;
-        let mut nonces: SmallVec<[u64; LANE_BATCH]> = SmallVec::new();
+        let mut checked: SmallVec<[CheckedBox; LANE_BATCH]> = SmallVec::new();
         let mut last = self.recv_nonce;
         for body in bodies {
             match self.check_message(body, last) {
                 Ok(nonce) => {
-                    nonces.push(nonce);
+                    let mac = take::<MAC>(&body[16..16 + MAC]);
+                    checked.push(CheckedBox {
+                        counter: nonce,
+                        nonce: short_nonce(self.recv_prefix, nonce),
+                        mac,
+                    });
                     last = nonce;
                 }
                 Err(e) => {
@@ -338,32 +343,24 @@ impl CurveCodec {
                 }
             }
         }
-        let valid = &bodies[..nonces.len()];
+        let valid = &bodies[..checked.len()];
         let mut plain =
             bytes::BytesMut::with_capacity(valid.iter().map(|b| b.len() - 16 - MAC).sum::<usize>());
         for body in valid {
             plain.extend_from_slice(&body[16 + MAC..]);
         }
         let mut authentic = [false; LANE_BATCH];
-        let full_nonces: SmallVec<[[u8; 24]; LANE_BATCH]> = nonces
-            .iter()
-            .map(|&n| short_nonce(self.recv_prefix, n))
-            .collect();
-        let macs: SmallVec<[[u8; MAC]; LANE_BATCH]> = valid
-            .iter()
-            .map(|b| take::<MAC>(&b[16..16 + MAC]))
-            .collect();
         {
             let mut rest: &mut [u8] = &mut plain;
             let mut boxes: SmallVec<[ringmq_curve_lanes::Open<'_>; LANE_BATCH]> = SmallVec::new();
-            for (i, body) in valid.iter().enumerate() {
+            for (body, CheckedBox { nonce, mac, .. }) in valid.iter().zip(&checked) {
                 let (data, tail) = std::mem::take(&mut rest).split_at_mut(body.len() - 16 - MAC);
                 rest = tail;
                 boxes.push(ringmq_curve_lanes::Open {
                     key: &self.key,
-                    nonce: &full_nonces[i],
+                    nonce,
                     data,
-                    mac: &macs[i],
+                    mac,
                 });
             }
             if use_lanes(boxes.len()) {
@@ -375,13 +372,13 @@ impl CurveCodec {
             }
         }
         let mut opened = SmallVec::new();
-        for (i, body) in valid.iter().enumerate() {
+        for ((body, checked), ok) in valid.iter().zip(&checked).zip(authentic) {
             let payload = plain.split_to(body.len() - 16 - MAC).freeze();
-            if !authentic[i] {
+            if !ok {
                 error = Some(fail("MESSAGE box does not open"));
                 break;
             }
-            self.recv_nonce = nonces[i];
+            self.recv_nonce = checked.counter;
             opened.push((payload[0], payload.slice(1..)));
         }
         OpenedBatch { opened, error }
@@ -398,6 +395,16 @@ impl CurveCodec {
         }
         Ok(nonce)
     }
+}
+
+/// A well-formed MESSAGE box of a batch, before it is opened: what its lane needs.
+struct CheckedBox {
+    /// The short nonce's counter (the receive nonce once the box opens).
+    counter: u64,
+    /// The full 24-byte nonce.
+    nonce: [u8; 24],
+    /// The box's MAC.
+    mac: [u8; MAC],
 }
 
 /// Boxes sealed or opened per call of the multi-buffer kernel: two of its eight-lane groups, few

@@ -554,6 +554,11 @@ impl Core {
         };
         pipe.persistent = false;
         pipe.connected = false;
+        self.unroute(id);
+    }
+
+    /// Route nothing more to pipe `id`, and let blocked senders look again elsewhere.
+    fn unroute(&mut self, id: PeerId) {
         self.routing.disconnected(id);
         self.routing.detach(id);
         self.routable_changed();
@@ -573,10 +578,7 @@ impl Core {
         let live = pipe.live;
         pipe.wake_driver();
         if live {
-            self.routing.disconnected(id);
-            self.routing.detach(id);
-            self.routable_changed();
-            self.send_wakers.wake_all();
+            self.unroute(id);
         } else {
             pipe.outq.clear();
             self.pipe_disconnected(id);

@@ -9,7 +9,7 @@
 //! queues (up to its HWM) and the connection completes when the name is bound.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,18 +74,24 @@ pub(crate) fn hand_over_on_close(core: &mut Core) {
         let Some(tx) = pipe.inproc_tx.clone() else {
             continue;
         };
-        let mut sent = false;
-        while let Some(msg) = pipe.outq.pop_front() {
-            if let Err(msg) = tx.queue.push(msg) {
-                pipe.outq.push_front(msg);
-                break;
-            }
-            sent = true;
-        }
-        if sent {
+        if hand_over(&mut pipe.outq, &tx) {
             tx.consumer.wake();
         }
     }
+}
+
+/// Move queued messages from `outq` into channel `tx` while it has room, in order; true when any
+/// moved (the caller wakes the consumer).
+fn hand_over(outq: &mut VecDeque<Message>, tx: &Channel) -> bool {
+    let mut sent = false;
+    while let Some(msg) = outq.pop_front() {
+        if let Err(msg) = tx.queue.push(msg) {
+            outq.push_front(msg);
+            break;
+        }
+        sent = true;
+    }
+    sent
 }
 
 /// After `unbind` or `disconnect` took endpoint `endpoint`'s pipes away: tell each inproc peer
@@ -513,13 +519,7 @@ async fn drive(
                     sent = true;
                 }
             }
-            while let Some(msg) = pipe.outq.pop_front() {
-                if let Err(msg) = end.tx.queue.push(msg) {
-                    pipe.outq.push_front(msg);
-                    break;
-                }
-                sent = true;
-            }
+            sent |= hand_over(&mut pipe.outq, &end.tx);
             if let Some(reason) = pipe.overflow {
                 return Poll::Ready(reason.to_owned());
             }

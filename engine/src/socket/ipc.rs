@@ -160,7 +160,14 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Res
         socket.listen(backlog).map_err(bind_err)?;
         let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
         let endpoint = format!("ipc://{path}");
-        super::stream::listen(core, listener, requested, &endpoint, false, None);
+        super::stream::listen(
+            core,
+            listener,
+            requested,
+            &endpoint,
+            super::stream::Listening::Ipc,
+            None,
+        );
         return Ok(endpoint);
     }
     let abstract_name = path.starts_with('@');
@@ -187,7 +194,14 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Res
     socket.listen(backlog).map_err(bind_err)?;
     let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
     let endpoint = format!("ipc://{path}");
-    super::stream::listen(core, listener, requested, &endpoint, false, cleanup);
+    super::stream::listen(
+        core,
+        listener,
+        requested,
+        &endpoint,
+        super::stream::Listening::Ipc,
+        cleanup,
+    );
     Ok(endpoint)
 }
 

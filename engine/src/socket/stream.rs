@@ -58,6 +58,15 @@ pub(crate) fn adopt_listener(fd: std::os::fd::RawFd) -> std::io::Result<socket2:
     Ok(socket)
 }
 
+/// The stream transports a listener accepts for: they differ in the options that apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listening {
+    /// tcp: `TCP_NODELAY` on each connection, `tcp_accept_filter`.
+    Tcp,
+    /// ipc: the uid/gid/pid accept filter.
+    Ipc,
+}
+
 /// Start accepting on `listener`, bound as `endpoint` (asked for as `requested`): the accept loop
 /// runs until the socket closes or `unbind` stops it.
 pub(crate) fn listen(
@@ -65,7 +74,7 @@ pub(crate) fn listen(
     listener: IoFd,
     requested: &str,
     endpoint: &str,
-    nodelay: bool,
+    transport: Listening,
     cleanup: Option<RemoveOnDrop>,
 ) {
     let (id, stop) = core
@@ -84,7 +93,7 @@ pub(crate) fn listen(
                 listener,
                 endpoint.to_owned(),
                 id,
-                nodelay,
+                transport,
                 cleanup,
             ),
         ),
@@ -93,10 +102,8 @@ pub(crate) fn listen(
     core.borrow_mut().endpoints.push(endpoint.to_owned());
 }
 
-/// Accept on `listener` until the socket's tasks are stopped, running each connection as a task
-/// of its own.
 /// Whether a tcp connection's peer address is in `filter` (`Options::tcp_accept_filter`; an empty
-/// filter allows every peer). Non-tcp connections are not filtered.
+/// filter allows every peer). A peer whose address cannot be read is refused.
 fn accept_filter_allows(filter: &[crate::security::IpNet], fd: &IoFd) -> bool {
     if filter.is_empty() {
         return true;
@@ -107,20 +114,20 @@ fn accept_filter_allows(filter: &[crate::security::IpNet], fd: &IoFd) -> bool {
         .and_then(|a| a.as_socket())
     {
         Some(peer) => filter.iter().any(|net| net.contains(peer.ip())),
-        None => true,
+        None => false,
     }
 }
 
 /// Whether an ipc connection's peer passes `filter` (`Options::ipc_accept_filter`), as libzmq's
 /// ipc listener decides: its user id, group id or process id is listed, or one of the listed
-/// groups has the peer's user as a member. An empty filter admits every peer; a tcp connection
-/// is never filtered here; a peer whose credentials cannot be read is refused.
+/// groups has the peer's user as a member. An empty filter admits every peer; a peer whose
+/// credentials cannot be read is refused.
 fn ipc_filter_allows(filter: &super::IpcFilter, fd: &IoFd) -> bool {
     if filter.is_empty() {
         return true;
     }
     let Some(peer) = peer_credentials(fd) else {
-        return !SockRef::from(fd).peer_addr().is_ok_and(|a| a.is_unix());
+        return false;
     };
     if filter.uids.contains(&peer.uid)
         || filter.gids.contains(&peer.gid)
@@ -188,22 +195,24 @@ async fn accept_loop(
     listener: IoFd,
     endpoint: String,
     endpoint_id: EndpointId,
-    nodelay: bool,
+    transport: Listening,
     cleanup: Option<RemoveOnDrop>,
 ) {
     let _cleanup = cleanup;
     loop {
         match driver::accept(&listener).await {
             Ok(fd) => {
-                if nodelay {
-                    let _ = SockRef::from(&fd).set_nodelay(true);
-                }
-                if !accept_filter_allows(&core.borrow().options.tcp_accept_filter, &fd) {
-                    tracing::debug!(%endpoint, "connection refused by tcp_accept_filter");
-                    continue;
-                }
-                if !ipc_filter_allows(&core.borrow().options.ipc_accept_filter, &fd) {
-                    tracing::debug!(%endpoint, "connection refused by the ipc accept filter");
+                let allowed = match transport {
+                    Listening::Tcp => {
+                        let _ = SockRef::from(&fd).set_nodelay(true);
+                        accept_filter_allows(&core.borrow().options.tcp_accept_filter, &fd)
+                    }
+                    Listening::Ipc => {
+                        ipc_filter_allows(&core.borrow().options.ipc_accept_filter, &fd)
+                    }
+                };
+                if !allowed {
+                    tracing::debug!(%endpoint, "connection refused by the accept filter");
                     continue;
                 }
                 let peer = core.borrow_mut().accept_pipe();

@@ -202,7 +202,14 @@ pub(crate) fn bind(
     };
     let listener =
         IoFd::new(OwnedFd::from(socket)).map_err(|e| Error::io("registering a tcp listener", e))?;
-    super::stream::listen(core, listener, requested, &endpoint, true, None);
+    super::stream::listen(
+        core,
+        listener,
+        requested,
+        &endpoint,
+        super::stream::Listening::Tcp,
+        None,
+    );
     Ok(endpoint)
 }
 
