@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{runtime, socket_on, WAIT};
+use support::{runtime, socket_on, socket_with, WAIT};
 
 use std::time::Duration;
 
@@ -154,6 +154,28 @@ fn incompatible_types_are_refused() {
         again.bind("inproc://only-push").unwrap_err().kind(),
         ErrorKind::BindFailed
     );
+}
+
+#[test]
+fn the_type_check_is_off_when_either_socket_turns_it_off() {
+    // libzmq does not check types over inproc (its test_inproc_connect connects PAIRs to a
+    // PULL); the C ABI's sockets turn the check off. Connect before bind and after.
+    let rt = runtime(2);
+    let unchecked = || Options {
+        inproc_type_check: false,
+        ..Options::default()
+    };
+    let early = socket_with(&rt, SocketType::Pair, unchecked());
+    early.connect("inproc://pairs-to-pull").unwrap();
+    early.send(Message::single("early")).unwrap();
+    let pull = socket_with(&rt, SocketType::Pull, unchecked());
+    pull.bind("inproc://pairs-to-pull").unwrap();
+    assert_eq!(pull.recv_timeout(WAIT).unwrap(), Message::single("early"));
+    // One side checking is not enough to refuse.
+    let late = socket_on(&rt, 1, SocketType::Pair);
+    late.connect("inproc://pairs-to-pull").unwrap();
+    late.send(Message::single("late")).unwrap();
+    assert_eq!(pull.recv_timeout(WAIT).unwrap(), Message::single("late"));
 }
 
 #[test]

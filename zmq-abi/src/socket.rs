@@ -429,6 +429,8 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
         let options = Options {
             linger: no_linger.then_some(Duration::ZERO),
             message_properties: true,
+            // libzmq checks socket types only over tcp and ipc.
+            inproc_type_check: false,
             ..Options::default()
         };
         Ok(Socket {

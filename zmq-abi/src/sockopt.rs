@@ -294,6 +294,15 @@ fn value_bool(bytes: &[u8]) -> Result<bool, c_int> {
     }
 }
 
+/// A socket type's switch (`ZMQ_ROUTER_MANDATORY`, `ZMQ_REQ_CORRELATE`, the `ZMQ_XPUB_*`
+/// ones...): libzmq's socket types take any int of 0 or more, and any but 0 is on.
+fn value_flag(bytes: &[u8]) -> Result<bool, c_int> {
+    match value_int(bytes)? {
+        v if v < 0 => Err(libc::EINVAL),
+        v => Ok(v != 0),
+    }
+}
+
 /// A string value without its terminating NUL, if it has one.
 fn value_text(bytes: &[u8]) -> Result<String, c_int> {
     let text = bytes.strip_suffix(&[0]).unwrap_or(bytes);
@@ -444,7 +453,7 @@ impl Socket {
             }
             ROUTER_MANDATORY | ROUTER_HANDOVER | REQ_RELAXED | REQ_CORRELATE | XPUB_VERBOSE
             | XPUB_MANUAL => {
-                let v = value_bool(bytes)?;
+                let v = value_flag(bytes)?;
                 self.update_options(|o| match name {
                     ROUTER_MANDATORY => o.router_mandatory = v,
                     ROUTER_HANDOVER => o.router_handover = v,
@@ -541,13 +550,19 @@ impl Socket {
                 self.kept.insert(name, text);
             }
             CONFLATE | XPUB_NODROP | INVERT_MATCHING => {
-                let v = value_bool(bytes)?;
+                // libzmq: CONFLATE is 0 or 1, XPUB_NODROP any int from 0, INVERT_MATCHING any
+                // int (read back as 0 or 1).
+                let v = match name {
+                    CONFLATE => value_bool(bytes)?,
+                    XPUB_NODROP => value_flag(bytes)?,
+                    _ => value_int(bytes)? != 0,
+                };
                 self.update_options(|o| match name {
                     CONFLATE => o.conflate = v,
                     XPUB_NODROP => o.xpub_nodrop = v,
                     _ => o.invert_matching = v,
                 })?;
-                self.keep(name, bytes);
+                self.keep(name, &c_int::from(v).to_ne_bytes());
             }
             USE_FD => {
                 let v = int()?;
@@ -558,7 +573,11 @@ impl Socket {
                 self.keep(name, bytes);
             }
             PROBE_ROUTER | IMMEDIATE => {
-                let v = value_bool(bytes)?;
+                let v = if name == PROBE_ROUTER {
+                    value_flag(bytes)?
+                } else {
+                    value_bool(bytes)?
+                };
                 self.update_options(|o| match name {
                     PROBE_ROUTER => o.probe_router = v,
                     _ => o.immediate = v,
@@ -573,7 +592,7 @@ impl Socket {
                 self.update_options(|o| o.connect_routing_id = Some(id))?;
             }
             XPUB_VERBOSER => {
-                let v = value_bool(bytes)?;
+                let v = value_flag(bytes)?;
                 self.update_options(|o| o.xpub_verboser = v)?;
             }
             STREAM_NOTIFY => {

@@ -133,6 +133,8 @@ pub(crate) async fn release_peers(core: &Rc<RefCell<Core>>, endpoint: EndpointId
 struct PeerInfo {
     socket_type: SocketType,
     routing_id: Bytes,
+    /// `Options::inproc_type_check` of the socket described.
+    checks_type: bool,
 }
 
 /// One side's view of a connection.
@@ -187,6 +189,16 @@ fn info_of(core: &Core) -> PeerInfo {
     PeerInfo {
         socket_type: core.socket_type,
         routing_id: core.options.routing_id.clone().unwrap_or_default(),
+        checks_type: core.options.inproc_type_check,
+    }
+}
+
+impl PeerInfo {
+    /// Whether sockets described by `self` and `other` may be connected: compatible types, or
+    /// either socket does not check (`Options::inproc_type_check`).
+    fn may_pair_with(&self, other: &PeerInfo) -> bool {
+        !(self.checks_type && other.checks_type)
+            || self.socket_type.is_compatible(other.socket_type)
     }
 }
 
@@ -315,7 +327,7 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, name: &str) -> Result<(), Error>
             .map_err(|_| Error::new(ErrorKind::Io, "inproc registry poisoned"))?;
         match inner.bound.get(name) {
             Some(binding) => {
-                if !info.socket_type.is_compatible(binding.info.socket_type) {
+                if !info.may_pair_with(&binding.info) {
                     return Err(Error::new(
                         ErrorKind::InvalidEndpoint,
                         format!(
@@ -370,10 +382,8 @@ fn attach(
     endpoint: &str,
     endpoint_id: Option<EndpointId>,
 ) {
-    let (ours, compatible) = {
-        let c = core.borrow();
-        (info_of(&c), c.socket_type.is_compatible(info.socket_type))
-    };
+    let ours = info_of(&core.borrow());
+    let compatible = ours.may_pair_with(&info);
     if !compatible {
         let reason = format!(
             "socket type {} may not connect to {}",

@@ -150,6 +150,11 @@ pub struct Options {
     /// only authenticated peers' messages carry `User-Id` and `Peer-Address`. The C ABI sets it,
     /// as `zmq_msg_gets` needs it.
     pub message_properties: bool,
+    /// Refuse an inproc peer of an incompatible socket type (a PAIR connecting to a PULL, say),
+    /// as the ZMTP handshake refuses one over tcp and ipc. Default true. A connection is refused
+    /// only when both sockets check; the C ABI turns it off, as libzmq checks only over tcp and
+    /// ipc (its `test_inproc_connect` connects PAIR sockets to a PULL).
+    pub inproc_type_check: bool,
     /// Settings for the operating system's tcp sockets (buffer sizes, TOS, keepalive, device).
     /// Default: the system's.
     pub tcp: TcpTuning,
@@ -226,6 +231,7 @@ impl Default for Options {
             message_properties: false,
             xpub_nodrop: false,
             conflate: false,
+            inproc_type_check: true,
             invert_matching: false,
             probe_router: false,
             immediate: false,

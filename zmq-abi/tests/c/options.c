@@ -239,8 +239,29 @@ int main(void)
     assert(zmq_connect(peer, "inproc://options") == 0);
     expect_string(peer, ZMQ_LAST_ENDPOINT, "inproc://options");
 
-    void *sockets[] = {dealer, plain, server, client, peer};
-    for (int i = 0; i < 5; i++) {
+    /* A socket type's switches take any int from 0 (libzmq's test_proxy_hwm sets
+       ZMQ_REQ_CORRELATE to 10, on a connected socket); CONFLATE and IMMEDIATE only 0 or 1. */
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    assert(zmq_connect(req, "inproc://options-switches") == 0);
+    set_int(req, ZMQ_REQ_CORRELATE, 10);
+    set_int(req, ZMQ_REQ_RELAXED, 10);
+    int minus_one = -1;
+    assert(zmq_setsockopt(req, ZMQ_REQ_CORRELATE, &minus_one, sizeof minus_one) == -1);
+    assert(zmq_errno() == EINVAL);
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    set_int(router, ZMQ_ROUTER_MANDATORY, 2);
+    set_int(router, ZMQ_PROBE_ROUTER, 3);
+    void *xpub = zmq_socket(ctx, ZMQ_XPUB);
+    set_int(xpub, ZMQ_XPUB_NODROP, 7);
+    set_int(xpub, ZMQ_XPUB_VERBOSE, 5);
+    int two = 2;
+    assert(zmq_setsockopt(dealer, ZMQ_CONFLATE, &two, sizeof two) == -1);
+    assert(zmq_errno() == EINVAL);
+    assert(zmq_setsockopt(dealer, ZMQ_IMMEDIATE, &two, sizeof two) == -1);
+    assert(zmq_errno() == EINVAL);
+
+    void *sockets[] = {dealer, plain, server, client, peer, req, router, xpub};
+    for (int i = 0; i < 8; i++) {
         set_int(sockets[i], ZMQ_LINGER, 0);
         assert(zmq_close(sockets[i]) == 0);
     }
