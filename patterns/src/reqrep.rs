@@ -220,9 +220,12 @@ impl Rep {
         let frames = msg.frames();
         let delimiter = frames.iter().position(|f| f.is_empty())?;
         let envelope = frames[..=delimiter].to_vec();
-        let body = Message::from_frames(frames[delimiter + 1..].iter().cloned());
+        let mut body = Message::from_frames(frames[delimiter + 1..].iter().cloned());
         if body.is_empty() {
             return None;
+        }
+        if let Some(properties) = msg.properties() {
+            body.set_properties(properties.clone());
         }
         self.pending = Some((peer, envelope));
         Some(body)
@@ -330,5 +333,15 @@ mod tests {
         assert!(rep
             .take_request(PeerId(3), Message::single("no delimiter"))
             .is_none());
+    }
+
+    #[test]
+    fn a_request_body_keeps_its_connection_properties() {
+        let mut props = ringmq_transports::Metadata::new();
+        props.insert("User-Id", "alice");
+        let mut request = Message::from_frames(["", "q"]);
+        request.set_properties(std::sync::Arc::new(props));
+        let body = Rep::new().take_request(PeerId(1), request).unwrap();
+        assert_eq!(body.property("User-Id"), Some("alice"));
     }
 }

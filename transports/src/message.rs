@@ -8,6 +8,11 @@ use smallvec::SmallVec;
 
 use crate::metadata::Metadata;
 
+/// The property naming the file descriptor of the connection a message was read from (libzmq's
+/// deprecated `ZMQ_SRCFD`), attached with the others under `Options::message_properties` on tcp
+/// and ipc. A colon is not allowed in ZMTP property names, so no peer's metadata can take it.
+pub const SOURCE_FD_PROPERTY: &str = ":source-fd";
+
 /// A ZeroMQ message: one or more frames, each a cheaply clonable [`Bytes`].
 ///
 /// Single- and two-frame messages are stored inline (no allocation beyond the frame bodies).

@@ -25,6 +25,16 @@ impl Metadata {
         self.properties.push((name.to_owned(), value.into()));
     }
 
+    /// Add a property this side makes up, under a name ZMTP does not allow (so no peer can
+    /// send it), such as [`crate::SOURCE_FD_PROPERTY`]. It is never encoded for the wire.
+    pub fn insert_local(&mut self, name: &str, value: impl Into<Bytes>) {
+        debug_assert!(
+            !valid_name(name.as_bytes()),
+            "a local name must not be a ZMTP name"
+        );
+        self.properties.push((name.to_owned(), value.into()));
+    }
+
     /// The value of `name`, case-insensitively.
     pub fn get(&self, name: &str) -> Option<&Bytes> {
         self.properties
@@ -40,7 +50,7 @@ impl Metadata {
 
     /// Append the wire form.
     pub fn encode(&self, out: &mut impl BufMut) {
-        for (name, value) in &self.properties {
+        for (name, value) in self.wire_properties() {
             out.put_u8(name.len() as u8);
             out.put_slice(name.as_bytes());
             out.put_u32(value.len() as u32);
@@ -50,10 +60,16 @@ impl Metadata {
 
     /// Length of the wire form.
     pub fn encoded_len(&self) -> usize {
-        self.properties
-            .iter()
+        self.wire_properties()
             .map(|(n, v)| 1 + n.len() + 4 + v.len())
             .sum()
+    }
+
+    /// The properties that go on the wire: all but those added with [`Metadata::insert_local`].
+    fn wire_properties(&self) -> impl Iterator<Item = &(String, Bytes)> {
+        self.properties
+            .iter()
+            .filter(|(n, _)| valid_name(n.as_bytes()))
     }
 
     /// Parse the wire form; `data` is a slice of a received frame (values are zero-copy).

@@ -353,8 +353,8 @@ const ZMQ_SRCFD: c_int = 2;
 const ZMQ_SHARED: c_int = 3;
 
 /// An integer property: `ZMQ_MORE`, `ZMQ_SHARED` (1 when the bytes are shared with another
-/// message or the caller's buffer), `ZMQ_SRCFD` (always -1: ringmq does not expose connection
-/// descriptors). `EINVAL` for others.
+/// message or the caller's buffer), `ZMQ_SRCFD` (the descriptor of the tcp or ipc connection the
+/// message was read from, -1 for inproc and for messages not received). `EINVAL` for others.
 ///
 /// # Safety
 /// `msg` must point to an initialised `zmq_msg_t`.
@@ -367,7 +367,12 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
     let frame = unsafe { frame_ref(msg) };
     match property {
         ZMQ_MORE => c_int::from(frame.more),
-        ZMQ_SRCFD => -1,
+        ZMQ_SRCFD => frame
+            .properties
+            .as_ref()
+            .and_then(|p| p.get(ringmq::SOURCE_FD_PROPERTY))
+            .and_then(|fd| std::str::from_utf8(fd).ok()?.parse().ok())
+            .unwrap_or(-1),
         ZMQ_SHARED => c_int::from(match &frame.content {
             Content::Writable(_) => false,
             Content::Shared(bytes) => !bytes.is_unique(),
@@ -405,6 +410,7 @@ fn c_properties(properties: &Arc<Metadata>) -> Arc<CProperties> {
     table.retain(|(weak, _)| weak.strong_count() > 0);
     let copies: CProperties = properties
         .iter()
+        .filter(|(name, _)| *name != ringmq::SOURCE_FD_PROPERTY)
         .filter_map(|(name, value)| {
             let value = CString::new(value.to_vec()).ok()?;
             Some((name.to_ascii_lowercase(), value))

@@ -508,6 +508,14 @@ impl ConnDriver {
                         if let Some(addr) = self.peer_address {
                             props.insert("Peer-Address", addr.to_string().into_bytes());
                         }
+                        if core.options.message_properties {
+                            use std::os::fd::{AsFd, AsRawFd};
+                            let fd = self.fd.as_fd().as_raw_fd();
+                            props.insert_local(
+                                ringmq_transports::SOURCE_FD_PROPERTY,
+                                fd.to_string().into_bytes(),
+                            );
+                        }
                         core.set_pipe_properties(self.peer, std::sync::Arc::new(props));
                     }
                     let identity = peer_metadata.get("Identity").cloned().unwrap_or_default();

@@ -145,8 +145,9 @@ pub struct Options {
     pub max_subscriptions: usize,
     /// Attach each peer's connection properties to the messages it sends us, for
     /// [`Message::property`](crate::Message::property): the peer's handshake metadata
-    /// (`Socket-Type`, `Identity`, application `X-` properties), `Peer-Address` (tcp) and
-    /// `User-Id` (PLAIN, CURVE). Costs a reference count per message; without it (default)
+    /// (`Socket-Type`, `Identity`, application `X-` properties), `Peer-Address` (tcp),
+    /// `User-Id` (PLAIN, CURVE) and the connection's descriptor under
+    /// [`SOURCE_FD_PROPERTY`](crate::SOURCE_FD_PROPERTY) (tcp, ipc). Costs a reference count per message; without it (default)
     /// only authenticated peers' messages carry `User-Id` and `Peer-Address`. The C ABI sets it,
     /// as `zmq_msg_gets` needs it.
     pub message_properties: bool,

@@ -1,9 +1,13 @@
 /* The other ways to send and receive: zmq_sendiov/zmq_recviov, zmq_send_const,
-   zmq_sendmsg/zmq_recvmsg, and zmq_msg_get/zmq_msg_set on what they carry. */
+   zmq_sendmsg/zmq_recvmsg, and zmq_msg_get/zmq_msg_set on what they carry (ZMQ_SRCFD: the tcp
+   connection's descriptor, -1 over inproc). */
 #undef NDEBUG
+#include <arpa/inet.h>
 #include <assert.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <zmq.h>
 
@@ -117,6 +121,7 @@ int main(void)
     assert(zmq_recvmsg(pull, &msg, 0) == 6);
     assert(memcmp(zmq_msg_data(&msg), "second", 6) == 0);
     assert(zmq_msg_get(&msg, ZMQ_MORE) == 0);
+    assert(zmq_msg_get(&msg, ZMQ_SRCFD) == -1);
     /* No property can be set; unknown ones cannot be read. */
     assert(zmq_msg_set(&msg, ZMQ_MORE, 1) == -1 && zmq_errno() == EINVAL);
     assert(zmq_msg_get(&msg, 9999) == -1 && zmq_errno() == EINVAL);
@@ -133,8 +138,31 @@ int main(void)
     assert(zmq_msg_close(&copy) == 0);
     assert(zmq_msg_close(&big) == 0);
 
-    assert(zmq_close(push) == 0);
-    assert(zmq_close(pull) == 0);
+    /* ZMQ_SRCFD over tcp: a descriptor whose peer is the sender's loopback address. */
+    void *rep = zmq_socket(ctx, ZMQ_REP);
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    assert(zmq_bind(rep, "tcp://127.0.0.1:*") == 0);
+    char endpoint[64];
+    size_t endpoint_len = sizeof endpoint;
+    assert(zmq_getsockopt(rep, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_len) == 0);
+    assert(zmq_connect(req, endpoint) == 0);
+    assert(zmq_send(req, "where from", 10, 0) == 10);
+    assert(zmq_msg_init(&msg) == 0);
+    assert(zmq_msg_recv(&msg, rep, 0) == 10);
+    int fd = zmq_msg_get(&msg, ZMQ_SRCFD);
+    assert(fd >= 0);
+    struct sockaddr_in peer;
+    socklen_t peer_len = sizeof peer;
+    assert(getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0);
+    assert(peer.sin_family == AF_INET && peer.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    assert(zmq_msg_close(&msg) == 0);
+
+    void *sockets[] = {push, pull, rep, req};
+    for (int i = 0; i < 4; i++) {
+        int linger = 0;
+        assert(zmq_setsockopt(sockets[i], ZMQ_LINGER, &linger, sizeof linger) == 0);
+        assert(zmq_close(sockets[i]) == 0);
+    }
     assert(zmq_ctx_term(ctx) == 0);
     return 0;
 }
