@@ -165,6 +165,9 @@ pub struct ConnectionConfig {
     pub heartbeat_ivl: Option<Duration>,
     /// Close when nothing arrives this long after a PING (defaults to `heartbeat_ivl`).
     pub heartbeat_timeout: Option<Duration>,
+    /// The time-to-live our PINGs tell the peer: it closes the connection when it hears nothing
+    /// from us for that long (zero: no limit). `None`: the heartbeat timeout.
+    pub heartbeat_ttl: Option<Duration>,
     /// Secure randomness for CURVE (transient keys, nonces, cookie keys). Required by CURVE.
     pub random: Option<crate::curve::Random>,
     /// NULL: ask the owner about the peer ([`Event::Authenticate`] with [`Credentials::Null`])
@@ -197,6 +200,7 @@ impl ConnectionConfig {
             greeting_timeout: Some(Duration::from_secs(10)),
             heartbeat_ivl: None,
             heartbeat_timeout: None,
+            heartbeat_ttl: None,
             random: None,
             authenticate_null: false,
         }
@@ -1017,7 +1021,8 @@ impl Connection {
         if let (Some(at), Some(ivl)) = (self.next_ping, self.config.heartbeat_ivl) {
             if now >= at {
                 let timeout = self.config.heartbeat_timeout.unwrap_or(ivl);
-                let ttl_ds = u16::try_from(timeout.as_millis() / 100).unwrap_or(u16::MAX);
+                let ttl = self.config.heartbeat_ttl.unwrap_or(timeout);
+                let ttl_ds = u16::try_from(ttl.as_millis() / 100).unwrap_or(u16::MAX);
                 self.put_traffic_command(&Command::Ping {
                     ttl_ds,
                     context: Bytes::new(),
@@ -1535,6 +1540,33 @@ mod tests {
         sub.encode_subscription(b"topic", false, &mut tx).unwrap();
         // Message frames 0x01'topic' and 0x00'topic', not SUBSCRIBE/CANCEL commands.
         assert_eq!(tx.take().concat(), b"\x00\x06\x01topic\x00\x06\x00topic");
+    }
+
+    #[test]
+    fn a_ping_carries_the_ttl_asked_for_else_the_heartbeat_timeout() {
+        for (ttl, timeout, expected_ds) in [
+            (None, Some(Duration::from_secs(5)), 50u16),
+            (None, None, 10),
+            (Some(Duration::ZERO), Some(Duration::from_secs(5)), 0),
+            (Some(Duration::from_millis(3_000)), None, 30),
+        ] {
+            let now = Instant::now();
+            let mut p = Pair::new(SocketType::Pair, SocketType::Pair);
+            p.a.config.heartbeat_ivl = Some(Duration::from_secs(1));
+            p.a.config.heartbeat_timeout = timeout;
+            p.a.config.heartbeat_ttl = ttl;
+            p.drive(100).unwrap();
+            p.a.handle_timeout(now + Duration::from_secs(2)).unwrap();
+            let mut t = TransmitBuf::new();
+            p.a.poll_transmit(&mut t);
+            let wire = t.take().concat();
+            let mut ping = b"\x04\x07\x04PING".to_vec();
+            ping.extend_from_slice(&expected_ds.to_be_bytes());
+            assert!(
+                wire.windows(ping.len()).any(|w| w == ping),
+                "ttl {ttl:?}, timeout {timeout:?}: {wire:?}"
+            );
+        }
     }
 
     #[test]

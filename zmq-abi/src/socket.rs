@@ -431,6 +431,7 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             message_properties: true,
             // libzmq checks socket types only over tcp and ipc.
             inproc_type_check: false,
+            heartbeat_ttl: Some(Duration::ZERO),
             ..Options::default()
         };
         Ok(Socket {

@@ -448,8 +448,10 @@ impl Socket {
                 if !(0..=6_553_599).contains(&v) {
                     return Err(libc::EINVAL);
                 }
-                // Kept as the deciseconds ZMTP carries, as libzmq keeps it.
-                self.keep(name, &(v - v % 100).to_ne_bytes());
+                // Whole deciseconds, as ZMTP carries it and libzmq keeps it.
+                let v = v - v % 100;
+                self.update_options(|o| o.heartbeat_ttl = Some(millis(v)))?;
+                self.keep(name, &v.to_ne_bytes());
             }
             ROUTER_MANDATORY | ROUTER_HANDOVER | REQ_RELAXED | REQ_CORRELATE | XPUB_VERBOSE
             | XPUB_MANUAL => {

@@ -43,6 +43,11 @@ pub struct Options {
     pub heartbeat_ivl: Option<Duration>,
     /// Disconnect when a PING gets no traffic back within this time (`ZMQ_HEARTBEAT_TIMEOUT`).
     pub heartbeat_timeout: Option<Duration>,
+    /// The time-to-live this socket's PINGs carry (`ZMQ_HEARTBEAT_TTL`, in whole deciseconds on
+    /// the wire): the peer disconnects when it hears nothing from us for that long; zero asks
+    /// for no limit. `None` (default): the heartbeat timeout. The C ABI starts at zero, as
+    /// libzmq does.
+    pub heartbeat_ttl: Option<Duration>,
     /// Our routing id, sent in the handshake (`ZMQ_ROUTING_ID`).
     pub routing_id: Option<Bytes>,
     /// Most established peers (handshake done) this socket's listeners serve at once; a peer that
@@ -207,6 +212,7 @@ impl Default for Options {
             reconnect_ivl_max: Duration::ZERO,
             heartbeat_ivl: None,
             heartbeat_timeout: None,
+            heartbeat_ttl: None,
             routing_id: None,
             max_connections: 1024,
             max_handshakes: 256,

@@ -264,6 +264,7 @@ pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
     config.greeting_timeout = core.options.greeting_timeout;
     config.heartbeat_ivl = core.options.heartbeat_ivl;
     config.heartbeat_timeout = core.options.heartbeat_timeout;
+    config.heartbeat_ttl = core.options.heartbeat_ttl;
     config.mechanism = core.options.security.clone();
     // As libzmq: a NULL peer is put to the ZAP handler when a ZAP domain is set and a handler
     // is there to ask.
