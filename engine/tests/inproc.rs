@@ -231,3 +231,32 @@ fn a_message_sent_just_before_a_close_with_linger_zero_still_arrives() {
         );
     }
 }
+
+#[test]
+fn a_peer_closed_with_linger_zero_is_seen_to_go() {
+    // Closing with linger 0 stops the connection's task at once; the other side must still
+    // learn the peer went (its pipe ends, a disconnected event), else an unbind or disconnect
+    // there would wait for an answer that never comes.
+    for shards in [1, 2] {
+        let rt = runtime(shards);
+        let binder = socket_on(&rt, 0, SocketType::Pair);
+        let monitor = binder.monitor().unwrap();
+        binder.bind("inproc://linger-zero-peer").unwrap();
+        let peer = socket_with(
+            &rt,
+            SocketType::Pair,
+            Options {
+                linger: Some(Duration::ZERO),
+                ..Options::default()
+            },
+        );
+        peer.connect("inproc://linger-zero-peer").unwrap();
+        peer.send(Message::single("up")).unwrap();
+        assert_eq!(binder.recv_timeout(WAIT).unwrap(), Message::single("up"));
+        drop(peer);
+        assert!(
+            monitor.wait_for("disconnected", WAIT).is_some(),
+            "{shards} shards: the binder never saw its peer go"
+        );
+    }
+}

@@ -438,12 +438,15 @@ fn spawn_driver(
             pipe.inproc_rx = Some(end.rx.clone());
             pipe.inproc_tx = Some(end.tx.clone());
         }
+        // Whatever happens, the other side learns this one is gone: also when the socket's
+        // close kills this task (linger 0) before `drive` returns, so that a peer's `unbind`
+        // or `disconnect` waiting for this side's answer is not left to its timeout.
+        let departure = Departure {
+            tx: end.tx.clone(),
+            rx: end.rx.clone(),
+        };
         let reason = drive(&core, id, &end, connecting, &endpoint).await;
-        // Whatever happens, the other side learns this one is gone.
-        end.tx.producer_gone.store(true, Ordering::SeqCst);
-        end.tx.consumer.wake();
-        end.tx.stopped.wake();
-        end.rx.producer.wake();
+        drop(departure);
         let mut c = core.borrow_mut();
         c.emit(MonitorEvent::Disconnected { endpoint, reason });
         if let Some(pipe) = c.pipes.get_mut(&id) {
@@ -460,6 +463,21 @@ fn spawn_driver(
         c.idle_wakers.wake_all();
     }))
     .detach();
+}
+
+/// Tells the peer of an inproc connection that this side is gone, when dropped.
+struct Departure {
+    tx: Arc<Channel>,
+    rx: Arc<Channel>,
+}
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        self.tx.producer_gone.store(true, Ordering::SeqCst);
+        self.tx.consumer.wake();
+        self.tx.stopped.wake();
+        self.rx.producer.wake();
+    }
 }
 
 /// Move messages between pipe `id` and the channels until either side goes away.
