@@ -24,6 +24,15 @@ pub enum HandshakeFailure {
     Protocol(String),
     /// The peer was not authenticated or not authorised.
     Auth(String),
+    /// The connection ended before the handshake did: the peer closed it or the network failed
+    /// (`ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL`, whose value is `errno`: `EPIPE` for a peer that
+    /// closed, as libzmq reports it). A `disconnected` event follows.
+    Connection {
+        /// What happened, in words.
+        reason: String,
+        /// The error number libzmq would report.
+        errno: i32,
+    },
 }
 
 impl HandshakeFailure {
@@ -36,6 +45,22 @@ impl HandshakeFailure {
         let HandshakeFailure::Protocol(reason) = self else {
             return None;
         };
+        if let Some(fault) = reason.strip_prefix("ZAP handler: ") {
+            use ringmq_transports::zap::ZapError;
+            let faults = [
+                ZapError::Frames("reply"),
+                ZapError::RequestId,
+                ZapError::Version,
+                ZapError::Status,
+                ZapError::Metadata,
+            ];
+            return Some(
+                faults
+                    .iter()
+                    .find(|e| e.to_string() == fault)
+                    .map_or(0x2000_0000, ZapError::zmq_protocol_error), // ZAP_UNSPECIFIED
+            );
+        }
         let code = if reason.starts_with("CURVE: ") {
             0x1100_0001 // CRYPTOGRAPHIC
         } else if reason.starts_with("security mechanism mismatch") {
@@ -176,6 +201,10 @@ impl MonitorEvent {
                 reason: HandshakeFailure::Auth(_),
                 ..
             } => 0x4000,
+            MonitorEvent::HandshakeFailed {
+                reason: HandshakeFailure::Connection { .. },
+                ..
+            } => 0x0800,
             MonitorEvent::HandshakeFailed { .. } => 0x2000,
             MonitorEvent::HandshakeSucceeded { .. } => 0x1000,
         }
@@ -213,6 +242,7 @@ impl std::fmt::Display for MonitorEvent {
             MonitorEvent::HandshakeFailed { reason, .. } => match reason {
                 HandshakeFailure::Protocol(r) => write!(f, ": protocol: {r}"),
                 HandshakeFailure::Auth(r) => write!(f, ": auth: {r}"),
+                HandshakeFailure::Connection { reason, .. } => write!(f, ": connection: {reason}"),
             },
             MonitorEvent::Disconnected { reason, .. } => write!(f, ": {reason}"),
             _ => Ok(()),
@@ -359,6 +389,16 @@ mod protocol_error_tests {
             Some(0x1000_0013)
         );
         assert_eq!(code(ProtocolError::HandshakeTimeout), Some(0x1000_0000));
+        use ringmq_transports::zap::ZapError;
+        for (fault, expected) in [
+            (ZapError::Frames("reply"), 0x2000_0001),
+            (ZapError::RequestId, 0x2000_0002),
+            (ZapError::Version, 0x2000_0003),
+            (ZapError::Status, 0x2000_0004),
+            (ZapError::Metadata, 0x2000_0005),
+        ] {
+            assert_eq!(code(ProtocolError::ZapReply(fault)), Some(expected));
+        }
         assert_eq!(
             HandshakeFailure::Auth("ZAP 400: no".into()).zmq_protocol_error(),
             None

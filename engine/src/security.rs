@@ -12,6 +12,8 @@ pub use ringmq_transports::connection::{Credentials, Mechanism};
 pub use ringmq_transports::keys::{KeyError, KeyPair, PublicKey, SecretKey};
 
 use crate::error::{Error, ErrorKind};
+use ringmq_transports::zap::ZapError;
+use ringmq_transports::ProtocolError;
 
 /// Generate a CURVE key pair from the operating system's random number generator.
 pub fn generate_keypair() -> Result<KeyPair, Error> {
@@ -214,6 +216,9 @@ pub(crate) enum AuthDecision {
     Refuse(u16, String),
     /// The answer comes later; the caller bounds the wait by `zap_timeout`.
     Pending(PendingDecision),
+    /// No answer can be had (the ZAP handler's reply was malformed): the handshake fails, and
+    /// the peer is told nothing.
+    Fail(ProtocolError),
 }
 
 /// Decide about a peer that presented `credentials`, the way libzmq does: a ZAP handler when one
@@ -235,11 +240,17 @@ pub(crate) fn authenticate(
             &credentials,
         ) {
             Ok(reply) => AuthDecision::Pending(Box::pin(async move {
-                let reply = reply.await;
+                let reply = match reply.await {
+                    Ok(reply) => reply,
+                    Err(e) => return AuthDecision::Fail(ProtocolError::ZapReply(e)),
+                };
                 if reply.is_success() {
-                    let metadata = ringmq_transports::Metadata::decode(&reply.metadata)
-                        .ok()
-                        .filter(|m| m.iter().next().is_some());
+                    let metadata = match ringmq_transports::Metadata::decode(&reply.metadata) {
+                        Ok(m) => Some(m).filter(|m| m.iter().next().is_some()),
+                        Err(_) => {
+                            return AuthDecision::Fail(ProtocolError::ZapReply(ZapError::Metadata))
+                        }
+                    };
                     AuthDecision::Accept {
                         user_id: reply.user_id,
                         metadata,

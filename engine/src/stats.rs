@@ -109,6 +109,8 @@ impl Counters {
             MonitorEvent::ConnectRetried { .. } => self.reconnect_attempts += 1,
             MonitorEvent::HandshakeFailed { reason, .. } => match reason {
                 HandshakeFailure::Protocol(_) => self.handshake_failures.protocol += 1,
+                // Counted as the disconnect that follows it.
+                HandshakeFailure::Connection { .. } => {}
                 HandshakeFailure::Auth(_) => {
                     self.handshake_failures.auth += 1;
                     self.auth_refusals += 1;

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::runtime::{self, spawn_local};
 use crate::security::{Authorizer, Credentials};
 use crate::socket::Socket;
-use ringmq_transports::SocketType;
+use ringmq_transports::{Message, SocketType};
 
 /// The per-shard client side: one DEALER to the handler, replies routed by request id.
 struct ZapClient {
@@ -35,8 +35,48 @@ struct ZapState {
 
 #[derive(Default)]
 struct Waiter {
-    reply: Option<ZapReply>,
+    reply: Option<Result<ZapReply, ZapError>>,
     waker: Option<Waker>,
+}
+
+impl ZapState {
+    /// Whether `id` is one this client asked with (numbered from 1 up to `next_id`).
+    fn issued(&self, id: &[u8]) -> bool {
+        std::str::from_utf8(id)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1 && n < self.next_id)
+    }
+
+    /// The oldest request still waiting for its answer: the one a handler that answers in
+    /// order (a REP socket, as RFC 27 has it) answered with a reply that names no request.
+    fn oldest_waiting(&self) -> Option<Bytes> {
+        self.waiters
+            .iter()
+            .filter(|(_, w)| w.reply.is_none())
+            .filter_map(|(id, _)| Some((std::str::from_utf8(id).ok()?.parse::<u64>().ok()?, id)))
+            .min_by_key(|(n, _)| *n)
+            .map(|(_, id)| id.clone())
+    }
+
+    /// Which waiting request `reply` (as received) answers, and with what: a well-formed reply
+    /// answers the request it names; a malformed one, or one naming a request never asked, fails
+    /// the request it names or else the oldest waiting one (libzmq's ZAP pipe is per
+    /// connection, so it always knows which). A reply to a request already given up is dropped.
+    fn answer_for(&self, reply: &Message) -> Option<(Bytes, Result<ZapReply, ZapError>)> {
+        let named = reply
+            .frames()
+            .get(1)
+            .filter(|id| self.waiters.contains_key(*id))
+            .cloned();
+        match (ZapReply::parse(reply), named) {
+            (Ok(parsed), Some(id)) => Some((id, Ok(parsed))),
+            (Ok(parsed), None) if self.issued(&parsed.request_id) => None,
+            (Ok(_), None) => Some((self.oldest_waiting()?, Err(ZapError::RequestId))),
+            (Err(e), Some(id)) => Some((id, Err(e))),
+            (Err(e), None) => Some((self.oldest_waiting()?, Err(e))),
+        }
+    }
 }
 
 thread_local! {
@@ -74,19 +114,22 @@ fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
             if msg.first().is_some_and(|f| f.is_empty()) {
                 msg.pop_front();
             }
-            match ZapReply::parse(&msg) {
-                Ok(reply) => {
-                    let mut state = reader.state.borrow_mut();
-                    if let Some(w) = state.waiters.get_mut(&reply.request_id) {
-                        let waker = w.waker.take();
-                        w.reply = Some(reply);
-                        drop(state);
-                        if let Some(waker) = waker {
-                            waker.wake();
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "malformed ZAP reply ignored"),
+            let mut state = reader.state.borrow_mut();
+            let Some((id, answer)) = state.answer_for(&msg) else {
+                tracing::debug!("ZAP reply to a request no longer waiting, dropped");
+                continue;
+            };
+            if let Err(e) = &answer {
+                tracing::warn!(error = %e, "malformed ZAP reply: the peer it was about is refused");
+            }
+            let Some(w) = state.waiters.get_mut(&id) else {
+                continue;
+            };
+            let waker = w.waker.take();
+            w.reply = Some(answer);
+            drop(state);
+            if let Some(waker) = waker {
+                waker.wake();
             }
         }
     })
@@ -94,15 +137,15 @@ fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
     Ok(client)
 }
 
-/// Ask the handler about a peer; resolves to its reply. Cancel-safe: dropping the future
-/// forgets the request.
+/// Ask the handler about a peer; resolves to its reply, or to what was wrong with it.
+/// Cancel-safe: dropping the future forgets the request.
 pub(crate) fn ask(
     endpoint: &str,
     domain: &str,
     address: Option<std::net::IpAddr>,
     identity: Bytes,
     credentials: &Credentials,
-) -> Result<impl std::future::Future<Output = ZapReply>, Error> {
+) -> Result<impl std::future::Future<Output = Result<ZapReply, ZapError>>, Error> {
     let client = client(endpoint)?;
     let (mechanism, creds) = match credentials {
         Credentials::Null => ("NULL", Vec::new()),
@@ -146,13 +189,13 @@ pub(crate) fn ask(
     Ok(std::future::poll_fn(move |cx| {
         let mut state = guard.0.state.borrow_mut();
         let Some(w) = state.waiters.get_mut(&guard.1) else {
-            return Poll::Ready(ZapReply {
+            return Poll::Ready(Ok(ZapReply {
                 request_id: guard.1.clone(),
                 status_code: 500,
                 status_text: "ZAP request lost".into(),
                 user_id: String::new(),
                 metadata: Bytes::new(),
-            });
+            }));
         };
         match w.reply.take() {
             Some(reply) => Poll::Ready(reply),
@@ -219,5 +262,70 @@ pub async fn serve(decide: impl Fn(&ZapRequest) -> ZapReply) -> Result<(), Error
             },
         };
         rep.send(reply.to_message()).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_waiting_for(ids: &[u64], next_id: u64) -> ZapState {
+        let mut state = ZapState {
+            next_id,
+            waiters: HashMap::new(),
+        };
+        for id in ids {
+            state
+                .waiters
+                .insert(Bytes::from(id.to_string()), Waiter::default());
+        }
+        state
+    }
+
+    fn reply(version: &str, id: &str, status: &str, frames: usize) -> Message {
+        let mut m = Message::from_frames([
+            Bytes::copy_from_slice(version.as_bytes()),
+            Bytes::copy_from_slice(id.as_bytes()),
+            Bytes::copy_from_slice(status.as_bytes()),
+            Bytes::from_static(b"OK"),
+            Bytes::from_static(b"anonymous"),
+        ]);
+        while m.len() < frames {
+            m.push(Bytes::new());
+        }
+        m
+    }
+
+    #[test]
+    fn each_reply_answers_the_request_it_belongs_to() {
+        let state = state_waiting_for(&[3, 4], 5);
+        // Well formed, naming a waiting request.
+        let (id, answer) = state.answer_for(&reply("1.0", "4", "200", 6)).unwrap();
+        assert_eq!((&id[..], answer.unwrap().status_code), (&b"4"[..], 200));
+        // Naming a request given up on (asked, no longer waiting): dropped.
+        assert!(state.answer_for(&reply("1.0", "2", "200", 6)).is_none());
+        // Naming a request never asked: the oldest waiting one fails.
+        let (id, answer) = state
+            .answer_for(&reply("1.0", "invalid_request_id", "200", 6))
+            .unwrap();
+        assert_eq!((&id[..], answer), (&b"3"[..], Err(ZapError::RequestId)));
+        // Malformed, naming a waiting request: that one fails, with the fault.
+        for (bad, fault) in [
+            (reply("invalid_version", "4", "200", 6), ZapError::Version),
+            (reply("1.0", "4", "invalid_status", 6), ZapError::Status),
+            (reply("1.0", "4", "200", 7), ZapError::Frames("reply")),
+        ] {
+            assert_eq!(state.answer_for(&bad), Some((Bytes::from("4"), Err(fault))));
+        }
+        // Malformed without a usable id: the oldest waiting request fails.
+        let short = Message::from_frames(["1.0"]);
+        assert_eq!(
+            state.answer_for(&short),
+            Some((Bytes::from("3"), Err(ZapError::Frames("reply"))))
+        );
+        // Nothing waiting: nothing to fail.
+        assert!(state_waiting_for(&[], 5)
+            .answer_for(&reply("1.0", "x", "200", 6))
+            .is_none());
     }
 }

@@ -723,3 +723,39 @@ fn ipc_accept_filter_admits_only_the_listed_peer_credentials() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn reconnect_stop_handshake_failed_ends_a_refused_connect() {
+    // A PLAIN server that refuses the client's password; the client's connect is over after the first
+    // refusal with the option (its endpoint forgotten, so disconnect finds nothing), and still
+    // there, retrying, without it. The endpoint is dropped in the same shard turn that reports
+    // the failure, so the monitor event orders the check.
+    for stop in [true, false] {
+        let rt = runtime(1);
+        let server = socket_with(
+            &rt,
+            SocketType::Pull,
+            Options::default().plain_server().authorize(
+                ringmq::Authorizer::new()
+                    .allow_plain_user("who", "the-password")
+                    .unwrap(),
+            ),
+        );
+        let ep = server.bind("tcp://127.0.0.1:0").unwrap();
+        let client = socket_with(
+            &rt,
+            SocketType::Push,
+            Options {
+                reconnect_stop_handshake_failed: stop,
+                ..Options::default().plain_client("who", "nobody")
+            },
+        );
+        let monitor = client.monitor().unwrap();
+        client.connect(&ep).unwrap();
+        assert!(
+            monitor.wait_for("handshake-failed", WAIT).is_some(),
+            "stop {stop}: no handshake-failed"
+        );
+        assert_eq!(client.disconnect(&ep).is_err(), stop, "stop {stop}");
+    }
+}

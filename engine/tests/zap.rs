@@ -201,3 +201,79 @@ fn null_peers_are_put_to_the_zap_handler_when_a_domain_is_set() {
     assert_eq!(plain.recv().unwrap(), Message::single("hello"));
     drop(handler);
 }
+
+#[test]
+fn a_malformed_reply_refuses_the_peer_at_once_with_libzmqs_code() {
+    // The handler answers each request with a fault; the server must not wait out its (long)
+    // zap_timeout but fail the handshake with ZMQ_PROTOCOL_ERROR_ZAP_* as libzmq does.
+    type Fault = fn(&Message) -> Message;
+    let faults: [(Fault, u32); 4] = [
+        (|req| with_frame(req, 0, "2.0"), 0x2000_0003),
+        (|req| with_frame(req, 1, "not-a-request-id"), 0x2000_0002),
+        (|req| with_frame(req, 2, "299"), 0x2000_0004),
+        (
+            |req| {
+                let mut reply = with_frame(req, 0, "1.0");
+                reply.push("one frame too many");
+                reply
+            },
+            0x2000_0001,
+        ),
+    ];
+    for (fault, code) in faults {
+        let rt = Runtime::new(Config::default()).unwrap();
+        let handler =
+            BlockingSocket::new(rt.next_shard(), SocketType::Rep, Options::default()).unwrap();
+        handler.bind("inproc://zeromq.zap.01").unwrap();
+        let answering = std::thread::spawn(move || {
+            let request = handler.recv_timeout(WAIT).expect("a ZAP request");
+            handler.send(fault(&request)).unwrap();
+            handler
+        });
+        let server = BlockingSocket::new(
+            rt.next_shard(),
+            SocketType::Pull,
+            Options {
+                zap_timeout: Duration::from_secs(600),
+                ..Options::default()
+            }
+            .plain_server(),
+        )
+        .unwrap();
+        let monitor = server.monitor().unwrap();
+        let ep = server.bind("tcp://127.0.0.1:0").unwrap();
+        let push = BlockingSocket::new(
+            rt.next_shard(),
+            SocketType::Push,
+            Options::default().plain_client("a", "b"),
+        )
+        .unwrap();
+        push.connect(&ep).unwrap();
+        match monitor.wait_for("handshake-failed", WAIT) {
+            Some(ringmq::MonitorEvent::HandshakeFailed { reason, .. }) => {
+                assert_eq!(reason.zmq_protocol_error(), Some(code), "{reason:?}");
+            }
+            other => panic!("expected handshake-failed, got {other:?}"),
+        }
+        drop(answering.join().unwrap());
+    }
+}
+
+/// A well-formed 200 reply to ZAP request `request`, with frame `at` replaced by `text`.
+fn with_frame(request: &Message, at: usize, text: &'static str) -> Message {
+    let f = request.frames();
+    let mut frames = vec![
+        bytes_of("1.0"),
+        f[1].clone(),
+        bytes_of("200"),
+        bytes_of("OK"),
+        bytes_of("user"),
+        ringmq::Bytes::new(),
+    ];
+    frames[at] = bytes_of(text);
+    Message::from_frames(frames)
+}
+
+fn bytes_of(text: &'static str) -> ringmq::Bytes {
+    ringmq::Bytes::from_static(text.as_bytes())
+}

@@ -674,10 +674,16 @@ impl Connection {
     }
 
     /// Refuse the peer an [`Event::Authenticate`] asked about; the connection fails with
-    /// [`ProtocolError::AuthFailed`] after sending ERROR with `reason`.
+    /// [`ProtocolError::AuthFailed`] after sending ERROR with `reason`, except for a temporary
+    /// failure (ZAP status 300), after which the peer is dropped without a word, as the CurveZMQ
+    /// RFC has it and libzmq does (the peer retries as it would after any disconnect).
     pub fn reject_peer(&mut self, reason: &str) -> ProtocolError {
         let e = ProtocolError::AuthFailed(reason.chars().take(255).collect());
-        self.fail(&e);
+        if reason == "300" {
+            self.state = State::Closed;
+        } else {
+            self.fail(&e);
+        }
         e
     }
 
@@ -1406,6 +1412,30 @@ mod tests {
                     ProtocolError::PeerError("wrong password".into())
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_temporary_failure_is_not_told_to_the_peer() {
+        for (status, told) in [("500", true), ("400", true), ("300", false)] {
+            let mut p = secure_pair(
+                Mechanism::PlainClient {
+                    username: "admin".into(),
+                    password: zeroize::Zeroizing::new("secret".into()),
+                },
+                Mechanism::PlainServer,
+            );
+            p.drive(5).unwrap();
+            assert!(matches!(
+                events(&mut p.b).as_slice(),
+                [Event::Authenticate(_)]
+            ));
+            p.b.reject_peer(status);
+            let mut out = TransmitBuf::new();
+            p.b.poll_transmit(&mut out);
+            let sent = out.take().concat();
+            let error = sent.windows(5).any(|w| w == b"ERROR");
+            assert_eq!(error, told, "status {status}: {sent:?}");
         }
     }
 

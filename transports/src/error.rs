@@ -98,6 +98,10 @@ pub enum ProtocolError {
     /// The peer was not authenticated or not authorised.
     #[error("authentication failed: {0}")]
     AuthFailed(String),
+    /// The ZAP handler's reply to the request about this peer was malformed: the peer is
+    /// refused at once, as libzmq refuses it (no status code goes to the peer).
+    #[error("ZAP handler: {0}")]
+    ZapReply(crate::zap::ZapError),
 }
 
 impl ProtocolError {

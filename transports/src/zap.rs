@@ -29,6 +29,26 @@ pub enum ZapError {
     /// A status code other than 200, 300, 400, 500.
     #[error("ZAP status code is not 200, 300, 400 or 500")]
     Status,
+    /// A reply whose request id is not one the server asked with.
+    #[error("ZAP reply's request id matches no request")]
+    RequestId,
+    /// A success whose metadata frame is not ZMTP metadata.
+    #[error("ZAP reply's metadata is malformed")]
+    Metadata,
+}
+
+impl ZapError {
+    /// libzmq's `ZMQ_PROTOCOL_ERROR_ZAP_*` number for a handler's reply with this fault (the
+    /// value of the server's `ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`).
+    pub fn zmq_protocol_error(&self) -> u32 {
+        match self {
+            ZapError::Frames(_) => 0x2000_0001, // MALFORMED_REPLY
+            ZapError::RequestId => 0x2000_0002, // BAD_REQUEST_ID
+            ZapError::Version => 0x2000_0003,   // BAD_VERSION
+            ZapError::Status => 0x2000_0004,    // INVALID_STATUS_CODE
+            ZapError::Metadata => 0x2000_0005,  // INVALID_METADATA
+        }
+    }
 }
 
 /// A ZAP request.

@@ -60,6 +60,10 @@ fn event_value(event: &MonitorEvent) -> u32 {
             reason: HandshakeFailure::Auth(reason),
             ..
         } => zap_status(reason),
+        MonitorEvent::HandshakeFailed {
+            reason: HandshakeFailure::Connection { errno, .. },
+            ..
+        } => u32::try_from(*errno).unwrap_or(0),
         MonitorEvent::HandshakeFailed { reason, .. } => reason
             .zmq_protocol_error()
             .unwrap_or(PROTOCOL_ERROR_ZMTP_UNSPECIFIED),

@@ -432,6 +432,7 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             // libzmq checks socket types only over tcp and ipc.
             inproc_type_check: false,
             heartbeat_ttl: Some(Duration::ZERO),
+            reconnect_stop_handshake_failed: true,
             ..Options::default()
         };
         Ok(Socket {

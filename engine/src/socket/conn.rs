@@ -466,6 +466,10 @@ impl ConnDriver {
                 let _ = self.conn.reject_peer(&status_code.to_string());
                 Some(ConnEnd::Protocol(ProtocolError::AuthFailed(reason)))
             }
+            AuthDecision::Fail(e) => {
+                tracing::info!(endpoint = %self.endpoint, error = %e, "peer refused");
+                Some(ConnEnd::Protocol(e))
+            }
             AuthDecision::Pending(_) => unreachable!("pending decisions are awaited, not applied"),
         }
     }

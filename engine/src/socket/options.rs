@@ -36,6 +36,13 @@ pub struct Options {
     /// endpoint is forgotten (connecting to it again is allowed) and what was queued for that
     /// peer is dropped.
     pub reconnect: bool,
+    /// Stop reconnecting once a handshake fails: the server refused our credentials, or the
+    /// peer broke the protocol (libzmq's `ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED`). The connect is
+    /// then over, as with `reconnect` off. A handshake that times out, or a connection the peer
+    /// just closes (a ZAP temporary failure, 300), still reconnects. Default false: keys or a
+    /// peer's configuration may be fixed, and the next attempt succeed. The C ABI sets it, as
+    /// libzmq 4.3 ends a session after a protocol error.
+    pub reconnect_stop_handshake_failed: bool,
     /// Upper bound of the exponential reconnect back-off (`ZMQ_RECONNECT_IVL_MAX`). Zero: no
     /// back-off, always `reconnect_ivl`. Default 0, as libzmq.
     pub reconnect_ivl_max: Duration,
@@ -209,6 +216,7 @@ impl Default for Options {
             greeting_timeout: Some(Duration::from_secs(10)),
             reconnect_ivl: Duration::from_millis(100),
             reconnect: true,
+            reconnect_stop_handshake_failed: false,
             reconnect_ivl_max: Duration::ZERO,
             heartbeat_ivl: None,
             heartbeat_timeout: None,

@@ -282,19 +282,23 @@ pub(crate) fn connection_config(core: &Core) -> ConnectionConfig {
 }
 
 /// Drive one connection to its end, then account for it: the connection count, the pipe, the
-/// log line and the monitor event.
+/// log line and the monitor event. True when its handshake failed (a refusal or a protocol
+/// error before the handshake completed; not a timeout, not a plain close).
 async fn run_connection(
     core: &Rc<RefCell<Core>>,
     peer: ringmq_patterns::PeerId,
     fd: IoFd,
     config: ConnectionConfig,
     endpoint: String,
-) {
+) -> bool {
     core.borrow_mut().connections += 1;
     if let Some(pipe) = core.borrow_mut().pipes.get_mut(&peer) {
         pipe.live = true;
     }
     let (end, handshaken) = conn::run(core.clone(), peer, fd, config, endpoint.clone()).await;
+    let handshake_failed = !handshaken
+        && matches!(&end, ConnEnd::Protocol(e)
+            if *e != ringmq_transports::ProtocolError::HandshakeTimeout);
     let event = match &end {
         ConnEnd::Protocol(ringmq_transports::ProtocolError::AuthFailed(reason)) => {
             tracing::info!(%endpoint, %reason, "peer refused by authentication");
@@ -373,6 +377,21 @@ async fn run_connection(
         },
     };
     let mut c = core.borrow_mut();
+    // A connection that ends in its handshake failed it, and libzmq says so before the
+    // disconnect (`HANDSHAKE_FAILED_NO_DETAIL`, with the error number).
+    let cut_short = match &end {
+        ConnEnd::Eof if !handshaken => Some(("peer closed the connection".into(), libc::EPIPE)),
+        ConnEnd::Io(e) if !handshaken => {
+            Some((e.to_string(), e.raw_os_error().unwrap_or(libc::EIO)))
+        }
+        _ => None,
+    };
+    if let Some((reason, errno)) = cut_short {
+        c.emit(MonitorEvent::HandshakeFailed {
+            endpoint: event.endpoint().to_owned(),
+            reason: HandshakeFailure::Connection { reason, errno },
+        });
+    }
     c.emit(event);
     if let Some(pipe) = c.pipes.get_mut(&peer) {
         pipe.live = false;
@@ -381,6 +400,7 @@ async fn run_connection(
     c.connections -= 1;
     c.pipe_disconnected(peer);
     c.idle_wakers.wake_all();
+    handshake_failed
 }
 
 /// Whether an ERROR reason is a ZAP refusal's status code: 300, 400 or 500 style, three digits.
@@ -456,11 +476,16 @@ pub(crate) fn connect_to(
                     });
                     let config = connection_config(&core2.borrow());
                     // Not cut short by `disconnect`: the connection lingers on its own.
-                    run_connection(&core2, peer, fd, config, endpoint.clone()).await;
-                    let c = core2.borrow();
+                    let failed = run_connection(&core2, peer, fd, config, endpoint.clone()).await;
+                    let mut c = core2.borrow_mut();
                     if stop.is_killed()
                         || (c.closing && c.pipes.get(&peer).is_none_or(|p| p.outq.is_empty()))
                     {
+                        break;
+                    }
+                    if failed && c.options.reconnect_stop_handshake_failed {
+                        tracing::info!(%endpoint, "handshake failed: not reconnecting");
+                        c.end_connect(endpoint_id);
                         break;
                     }
                 }
