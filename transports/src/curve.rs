@@ -79,6 +79,12 @@ fn fail(what: &'static str) -> ProtocolError {
     ProtocolError::Crypto(what)
 }
 
+/// A CurveZMQ command of the wrong size or version: malformed, as libzmq classes it
+/// (`ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_*`), not a cryptographic failure.
+fn malformed(command: &'static str) -> ProtocolError {
+    ProtocolError::Decode(crate::error::DecodeError::MalformedCommand(command))
+}
+
 fn short_nonce(prefix: &[u8; 16], counter: u64) -> [u8; 24] {
     let mut n = [0u8; 24];
     n[..16].copy_from_slice(prefix);
@@ -387,7 +393,7 @@ impl CurveCodec {
     /// Check a MESSAGE body's form and that its nonce is above `last`; returns the nonce.
     fn check_message(&self, body: &[u8], last: u64) -> Result<u64, ProtocolError> {
         if body.len() < MESSAGE_MIN || &body[..8] != b"\x07MESSAGE" {
-            return Err(fail("malformed MESSAGE"));
+            return Err(malformed("MESSAGE"));
         }
         let nonce = u64::from_be_bytes(take::<8>(&body[8..16]));
         if nonce <= last {
@@ -513,7 +519,7 @@ impl CurveClient {
         random: &Random,
     ) -> Result<Vec<u8>, ProtocolError> {
         if body.len() != WELCOME_LEN || &body[..8] != b"\x07WELCOME" {
-            return Err(fail("malformed WELCOME"));
+            return Err(malformed("WELCOME"));
         }
         let key = precompute(self.server.as_bytes(), self.transient.secret.expose())?;
         let nonce = long_nonce(b"WELCOME-", &take::<16>(&body[8..24]));
@@ -563,7 +569,7 @@ impl CurveClient {
     pub fn on_ready(&mut self, body: &[u8]) -> Result<(Metadata, CurveCodec), ProtocolError> {
         let server_transient = self.server_transient.ok_or(fail("READY before WELCOME"))?;
         if body.len() < 6 + 8 + MAC || &body[..6] != b"\x05READY" {
-            return Err(fail("malformed READY"));
+            return Err(malformed("READY"));
         }
         let nonce = u64::from_be_bytes(take::<8>(&body[6..14]));
         if nonce <= self.ready_nonce_floor {
@@ -626,10 +632,10 @@ impl CurveServer {
     /// Process HELLO; returns WELCOME.
     pub fn on_hello(&mut self, body: &[u8], random: &Random) -> Result<Vec<u8>, ProtocolError> {
         if body.len() != HELLO_LEN || &body[..6] != b"\x05HELLO" {
-            return Err(fail("malformed HELLO (wrong size)"));
+            return Err(malformed("HELLO"));
         }
         if body[6] != 1 || body[7] != 0 {
-            return Err(fail("unsupported CurveZMQ version in HELLO"));
+            return Err(malformed("HELLO"));
         }
         let client_transient = PublicKey(take::<32>(&body[80..112]));
         let nonce = u64::from_be_bytes(take::<8>(&body[112..120]));
@@ -685,7 +691,7 @@ impl CurveServer {
     /// Process INITIATE: the client's long-term public key (to authenticate) and its metadata.
     pub fn on_initiate(&mut self, body: &[u8]) -> Result<(PublicKey, Metadata), ProtocolError> {
         if body.len() < INITIATE_MIN || &body[..9] != b"\x08INITIATE" {
-            return Err(fail("malformed INITIATE"));
+            return Err(malformed("INITIATE"));
         }
         // The cookie key opens one cookie, once.
         let cookie_key = self

@@ -261,7 +261,15 @@ impl Security {
                 let Some(secret) = self.curve_secret else {
                     return Mechanism::Null;
                 };
-                let keys = KeyPair::from_secret(SecretKey::from_bytes(secret));
+                // The public key as the program set it, as libzmq sends it: a pair that does not
+                // match fails the handshake (test_security_curve's null keys), it is not mended
+                // by deriving the public key from the secret one. Unset, it is derived.
+                let secret = SecretKey::from_bytes(secret);
+                let public = self
+                    .curve_public
+                    .map(PublicKey)
+                    .unwrap_or_else(|| secret.public_key());
+                let keys = KeyPair { public, secret };
                 if server {
                     Mechanism::CurveServer { keys }
                 } else {
