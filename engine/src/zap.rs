@@ -97,7 +97,15 @@ fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
     if let Some(c) = CLIENTS.with(|c| c.borrow().get(endpoint).cloned()) {
         return Ok(c);
     }
-    let dealer = Socket::new(SocketType::Dealer)?;
+    // Linger 0: a request still queued for a handler that went away is of no use to anyone,
+    // and must not hold up the runtime's shutdown for a linger's length.
+    let dealer = Socket::with_options(
+        SocketType::Dealer,
+        crate::socket::Options {
+            linger: Some(std::time::Duration::ZERO),
+            ..crate::socket::Options::default()
+        },
+    )?;
     dealer.connect(endpoint)?;
     let client = Rc::new(ZapClient {
         dealer,

@@ -846,7 +846,12 @@ pub(crate) async fn close_hosted(
         linger
     };
     let handed_over = || bridge.to_shard.is_empty() && !bridge.pump_holding.load(Ordering::SeqCst);
-    while !handed_over() && linger.is_none_or(|l| start.elapsed() < l) {
+    // With no pipe at all (every connect over, no peer on any bind) nothing queued can go
+    // anywhere: libzmq keeps only what is in a pipe across a close, so the rest is dropped
+    // rather than waited on for the whole linger (a refused client's, say, whose connect
+    // ended with its handshake).
+    let nowhere_to_go = || socket.core.borrow().pipes.is_empty();
+    while !handed_over() && !nowhere_to_go() && linger.is_none_or(|l| start.elapsed() < l) {
         runtime::sleep(Duration::from_millis(1)).await;
     }
     if let Some(l) = linger {
