@@ -64,6 +64,10 @@ pub(crate) struct Socket {
     /// Whether the last received frame has more after it (`ZMQ_RCVMORE`).
     pub(crate) rcvmore: bool,
     /// The endpoint of the last bind or connect (`ZMQ_LAST_ENDPOINT`).
+    /// Whether a tcp or ipc bind ever succeeded: `zmq_close` then frees the listeners before
+    /// it returns, so a bind of the same address right after succeeds (libzmq unlinks an ipc
+    /// file before binding it; ringmq replaces a socket file only when nothing listens on it).
+    pub(crate) listening: bool,
     pub(crate) last_endpoint: String,
     /// REQ/REP order, checked at a message's first frame so a misuse fails there with `EFSM`
     /// as in libzmq, not at its last (the socket checks the whole message again).
@@ -452,6 +456,7 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             incoming_properties: None,
             rcvmore: false,
             last_endpoint: String::new(),
+            listening: false,
             turn: Turn::new(socket_type, false),
             kept: HashMap::new(),
             security: Security::default(),
@@ -506,6 +511,10 @@ pub unsafe extern "C" fn zmq_close(socket: *mut c_void) -> c_int {
         // parent's, so it is forgotten, not closed (the parent still owns the real socket).
         std::mem::forget(socket);
     } else {
+        if let (true, Handle::Open(open)) = (socket.listening, &socket.handle) {
+            // Brief (the listeners close at once), and it frees the address for a new bind.
+            let _ = open.stop_listening();
+        }
         drop(socket);
     }
     context.closed();
@@ -524,6 +533,7 @@ pub unsafe extern "C" fn zmq_bind(socket: *mut c_void, endpoint: *const c_char) 
         let endpoint = unsafe { endpoint_str(endpoint) }?;
         check_endpoint(endpoint)?;
         let bound = s.inner()?.bind(endpoint).map_err(|e| ringmq_errno(&e))?;
+        s.listening |= !bound.starts_with("inproc://");
         s.last_endpoint = bound;
         Ok(0)
     };

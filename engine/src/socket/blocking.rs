@@ -89,6 +89,14 @@ impl BlockingSocket {
         block_on(self.hosted.unbind(endpoint))
     }
 
+    /// Stop accepting on the socket's tcp and ipc listeners and return once their ports and
+    /// socket files are free; the connections they accepted go on. For just before a close that
+    /// another socket's bind of the same address follows at once: a close alone frees them in
+    /// the background, soon but not before it returns.
+    pub fn stop_listening(&self) -> Result<(), Error> {
+        block_on(self.hosted.stop_listening())
+    }
+
     /// Stop connecting to `endpoint` (see [`super::Socket::disconnect`]).
     pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
         block_on(self.hosted.disconnect(endpoint))

@@ -543,6 +543,15 @@ impl Hosted {
         .await
     }
 
+    /// Stop the socket's tcp and ipc listeners on the shard (see [`super::stop_listening`]).
+    pub(crate) async fn stop_listening(&self) -> Result<(), Error> {
+        self.spawn_async(move |core| async move {
+            super::stop_listening(&core).await;
+            Ok(())
+        })
+        .await
+    }
+
     /// `disconnect(endpoint)` on the shard, after what was handed over before (see `unbind`).
     pub(crate) async fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
         let endpoint = endpoint.to_owned();

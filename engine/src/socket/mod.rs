@@ -364,6 +364,27 @@ pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Res
     Ok(())
 }
 
+/// Stop accepting on every tcp and ipc listener of the socket and wait (within reason) until
+/// their ports and socket files are free; what they accepted goes on as before. The endpoints
+/// stay listed: a close that follows lingers on their connections as usual.
+pub(crate) async fn stop_listening(core: &Rc<RefCell<Core>>) {
+    let listeners: Vec<_> = core
+        .borrow()
+        .endpoint_entries
+        .iter()
+        .filter(|e| e.role == core::EndpointRole::Bound && e.inproc_name.is_none())
+        .filter_map(|e| {
+            e.stop.kill();
+            e.listener.clone()
+        })
+        .collect();
+    // As in `unbind_core`: an accept in flight holds the descriptor until it is cancelled.
+    let give_up = Instant::now() + Duration::from_secs(1);
+    while listeners.iter().any(|l| !l.is_closed()) && Instant::now() < give_up {
+        runtime::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// STREAM sockets speak raw tcp (or ipc): inproc has no byte stream to give them.
 fn stream_inproc() -> Error {
     Error::new(

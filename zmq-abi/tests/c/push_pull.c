@@ -1,5 +1,9 @@
-/* PUSH/PULL over inproc and tcp: a three-frame message arrives frame by frame, RCVMORE right. */
+/* PUSH/PULL over inproc and tcp: a three-frame message arrives frame by frame, RCVMORE right.
+   A closed socket's ipc address is free for another bind at once (libzmq's test_rebind_ipc),
+   many times over. */
 #undef NDEBUG
+#include <stdio.h>
+#include <unistd.h>
 #include <assert.h>
 #include <string.h>
 #include <zmq.h>
@@ -61,12 +65,33 @@ static void round_trip(void *ctx, const char *bind_endpoint)
     assert(zmq_close(pull) == 0);
 }
 
+static void rebind_after_close(void *ctx)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "ipc:///tmp/zmq-abi-rebind-%d", (int)getpid());
+    void *pull = zmq_socket(ctx, ZMQ_PULL);
+    for (int round = 0; round < 10; round++) {
+        void *push = zmq_socket(ctx, ZMQ_PUSH);
+        assert(zmq_bind(push, endpoint) == 0);
+        if (round == 0)
+            assert(zmq_connect(pull, endpoint) == 0);
+        assert(zmq_send(push, "42", 2, 0) == 2);
+        char buf[4];
+        assert(zmq_recv(pull, buf, sizeof buf, 0) == 2 && memcmp(buf, "42", 2) == 0);
+        assert(zmq_close(push) == 0);
+    }
+    int linger = 0;
+    assert(zmq_setsockopt(pull, ZMQ_LINGER, &linger, sizeof linger) == 0);
+    assert(zmq_close(pull) == 0);
+}
+
 int main(void)
 {
     void *ctx = zmq_ctx_new();
     assert(ctx);
     round_trip(ctx, "inproc://push-pull");
     round_trip(ctx, "tcp://127.0.0.1:*");
+    rebind_after_close(ctx);
     assert(zmq_ctx_term(ctx) == 0);
     return 0;
 }
