@@ -759,3 +759,44 @@ fn reconnect_stop_handshake_failed_ends_a_refused_connect() {
         assert_eq!(client.disconnect(&ep).is_err(), stop, "stop {stop}");
     }
 }
+
+#[test]
+fn a_pub_burst_within_a_large_hwm_is_not_dropped_at_the_hand_off() {
+    // libzmq's test_hwm_pubsub: HWM 11 024, 9 999 messages sent at once, all received. The
+    // hand-off queue between the handle and its shard holds the whole HWM (up to 65 536), so
+    // the burst waits there instead of being dropped.
+    let rt = runtime(2);
+    let hwm = Options {
+        sndhwm: 11_024,
+        rcvhwm: 11_024,
+        ..Options::default()
+    };
+    let publisher = socket_with(&rt, SocketType::Pub, hwm.clone());
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let subscriber = socket_with(&rt, SocketType::Sub, hwm);
+    subscriber.connect(&ep).unwrap();
+    subscriber.subscribe(b"").unwrap();
+    // Subscribed once a probe gets through.
+    wait_until("the subscription", || {
+        publisher.send(Message::single("probe")).unwrap();
+        subscriber
+            .recv_timeout(std::time::Duration::from_millis(10))
+            .is_ok()
+    });
+    let dropped_before = publisher.dropped_messages().unwrap();
+    for i in 0..9_999u32 {
+        publisher
+            .try_send(Message::single(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    let mut next = 0u32;
+    while next < 9_999 {
+        let m = subscriber.recv_timeout(WAIT).unwrap();
+        if m == Message::single("probe") {
+            continue; // a probe still on its way
+        }
+        assert_eq!(m.frames()[0][..], next.to_be_bytes());
+        next += 1;
+    }
+    assert_eq!(publisher.dropped_messages().unwrap(), dropped_before);
+}

@@ -19,7 +19,7 @@ use crate::stats::SocketStats;
 /// at a time, as with libzmq.
 ///
 /// Each message crosses one lock-free queue to or from the socket's shard. The queues hold up to
-/// `sndhwm` / `rcvhwm` messages (at most 4096) on top of the per-peer queues, so a blocking socket
+/// `sndhwm` / `rcvhwm` messages (at most 65 536) on top of the per-peer queues, so a blocking socket
 /// buffers up to twice its high-water marks (three messages with an HWM of 1: the hand-off queue
 /// holds at least one).
 pub struct BlockingSocket {

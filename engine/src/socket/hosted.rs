@@ -142,10 +142,10 @@ impl ReadinessFd {
 
 /// Messages crossing between the application and the socket's shard.
 pub(crate) struct Bridge {
-    /// Bounded by the socket's `sndhwm` (at most 4096): a sender waits, or a PUB-like type drops
+    /// Bounded by the socket's `sndhwm` (at most [`HANDOFF_MAX`]): a sender waits, or a PUB-like type drops
     /// and counts in `dropped`, when it is full.
     pub(crate) to_shard: ArrayQueue<Message>,
-    /// Bounded by `rcvhwm` (at most 4096): the pump stops taking from the socket when full.
+    /// Bounded by `rcvhwm` (at most [`HANDOFF_MAX`]): the pump stops taking from the socket when full.
     /// Whether sends wait for a peer: PUSH, DEALER, REQ and PAIR with no peer at all refuse
     /// (libzmq's `EAGAIN`), the others do not look.
     needs_peer: bool,
@@ -179,15 +179,27 @@ pub(crate) struct Bridge {
     pub(crate) requests_pushed: AtomicU64,
 }
 
+/// The most messages a handle's hand-off queue holds each way, whatever the HWM: as many as an
+/// inproc channel. Its slots are allocated with the socket (about 100 bytes each), so only a
+/// socket whose HWM asks for this many pays for them; below it a burst of up to a whole HWM is
+/// taken without a drop (libzmq's test_hwm_pubsub sends 9 999 at once with an HWM of 11 024).
+pub(crate) const HANDOFF_MAX: usize = 65_536;
+
 impl Bridge {
     fn new(options: &super::Options, blocks_at_hwm: bool, needs_peer: bool) -> Bridge {
-        // Bounded by the HWM, at most 4096 (0, no HWM: 4096). A type that waits at its HWM keeps
+        // Bounded by the HWM, at most HANDOFF_MAX (0, no HWM: HANDOFF_MAX). A type that waits at its HWM keeps
         // one message in the pump while the socket is full, so its queue holds one less (but at
         // least one) and a handle buffers at most twice its sndhwm (3 with sndhwm 1); a type that drops (PUB, XPUB, ROUTER) holds a
         // whole sndhwm, so a burst of sndhwm messages is never dropped here.
-        let cap = |hwm: usize| if hwm == 0 { 4096 } else { hwm.clamp(1, 4096) };
+        let cap = |hwm: usize| {
+            if hwm == 0 {
+                HANDOFF_MAX
+            } else {
+                hwm.clamp(1, HANDOFF_MAX)
+            }
+        };
         let to_shard = match options.sndhwm {
-            0 => 4096,
+            0 => HANDOFF_MAX,
             hwm if blocks_at_hwm => cap(hwm.saturating_sub(1).max(1)),
             hwm => cap(hwm),
         };
