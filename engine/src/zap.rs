@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -106,6 +107,10 @@ fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
             ..crate::socket::Options::default()
         },
     )?;
+    // An inproc handler that goes away (unbound, closed) takes the connection with it for good:
+    // the client is then forgotten, so the next request connects to whichever handler is
+    // bound by then (libzmq connects each session to the handler afresh).
+    let watch = endpoint.starts_with("inproc://").then(|| dealer.monitor());
     dealer.connect(endpoint)?;
     let client = Rc::new(ZapClient {
         dealer,
@@ -116,8 +121,10 @@ fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
     });
     CLIENTS.with(|c| c.borrow_mut().insert(endpoint.to_owned(), client.clone()));
     let reader = client.clone();
+    let key = endpoint.to_owned();
     spawn_local(async move {
-        while let Ok(mut msg) = reader.dealer.recv().await {
+        while let Some(next) = next_reply(&reader.dealer, watch.as_ref()).await {
+            let Ok(mut msg) = next else { break };
             // DEALER <-> REP: an empty delimiter, then the reply.
             if msg.first().is_some_and(|f| f.is_empty()) {
                 msg.pop_front();
@@ -140,9 +147,48 @@ fn client(endpoint: &str) -> Result<Rc<ZapClient>, Error> {
                 waker.wake();
             }
         }
+        CLIENTS.with(|c| {
+            let mut clients = c.borrow_mut();
+            if clients.get(&key).is_some_and(|c| Rc::ptr_eq(c, &reader)) {
+                clients.remove(&key);
+            }
+        });
     })
     .detach();
     Ok(client)
+}
+
+/// The next reply on `dealer`; `None` once `watch` (the dealer's monitor, for an inproc
+/// handler) says the handler's connection is gone.
+async fn next_reply(
+    dealer: &Socket,
+    watch: Option<&crate::monitor::Monitor>,
+) -> Option<Result<Message, Error>> {
+    let Some(monitor) = watch else {
+        return Some(dealer.recv().await);
+    };
+    loop {
+        // Both are cancel-safe: the one not ready is dropped without losing anything.
+        let mut reply = std::pin::pin!(dealer.recv());
+        let mut event = std::pin::pin!(monitor.recv());
+        let gone = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = reply.as_mut().poll(cx) {
+                return Poll::Ready(Err(r));
+            }
+            match event.as_mut().poll(cx) {
+                Poll::Ready(Some(crate::monitor::MonitorEvent::Disconnected { .. }))
+                | Poll::Ready(None) => Poll::Ready(Ok(true)),
+                Poll::Ready(Some(_)) => Poll::Ready(Ok(false)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match gone {
+            Err(reply) => return Some(reply),
+            Ok(true) => return None,
+            Ok(false) => continue,
+        }
+    }
 }
 
 /// Ask the handler about a peer; resolves to its reply, or to what was wrong with it.

@@ -277,3 +277,47 @@ fn with_frame(request: &Message, at: usize, text: &'static str) -> Message {
 fn bytes_of(text: &'static str) -> ringmq::Bytes {
     ringmq::Bytes::from_static(text.as_bytes())
 }
+
+#[test]
+fn a_replaced_inproc_handler_is_asked_next_time() {
+    // The first handler answers one request and goes (unbound); the server's next peer must be
+    // put to the handler bound after it, not to the first one's dead connection (the server's
+    // zap_timeout is far longer than the wait here).
+    let rt = Runtime::new(Config::default()).unwrap();
+    let answer_one = |handler: BlockingSocket| {
+        std::thread::spawn(move || {
+            let request = handler.recv_timeout(WAIT).expect("a ZAP request");
+            handler.send(with_frame(&request, 0, "1.0")).unwrap();
+            handler
+        })
+    };
+    let server = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Pull,
+        Options {
+            zap_timeout: Duration::from_secs(600),
+            ..Options::default()
+        }
+        .plain_server(),
+    )
+    .unwrap();
+    let ep = server.bind("tcp://127.0.0.1:0").unwrap();
+    for round in 0..2 {
+        let handler =
+            BlockingSocket::new(rt.next_shard(), SocketType::Rep, Options::default()).unwrap();
+        handler.bind("inproc://zeromq.zap.01").unwrap();
+        let answering = answer_one(handler);
+        let push = BlockingSocket::new(
+            rt.next_shard(),
+            SocketType::Push,
+            Options::default().plain_client("a", "b"),
+        )
+        .unwrap();
+        push.connect(&ep).unwrap();
+        push.send(Message::single("hi")).unwrap();
+        let got = server.recv_timeout(WAIT);
+        assert_eq!(got.ok(), Some(Message::single("hi")), "round {round}");
+        let handler = answering.join().unwrap();
+        handler.unbind("inproc://zeromq.zap.01").unwrap();
+    }
+}
