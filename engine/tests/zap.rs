@@ -105,25 +105,8 @@ fn plain_with_a_custom_handler_and_a_silent_one() {
     let rt = Runtime::new(Config::default()).unwrap();
     let silent = BlockingSocket::new(rt.next_shard(), SocketType::Rep, Options::default()).unwrap();
     silent.bind("inproc://zeromq.zap.01").unwrap();
-    let server = BlockingSocket::new(
-        rt.next_shard(),
-        SocketType::Pull,
-        Options {
-            zap_timeout: Duration::from_millis(200),
-            ..Options::default()
-        }
-        .plain_server(),
-    )
-    .unwrap();
-    let monitor = server.monitor().unwrap();
-    let ep = server.bind("tcp://127.0.0.1:0").unwrap();
-    let push = BlockingSocket::new(
-        rt.next_shard(),
-        SocketType::Push,
-        Options::default().plain_client("a", "b"),
-    )
-    .unwrap();
-    push.connect(&ep).unwrap();
+    let (_server, monitor, ep) = plain_server_waiting(&rt, Duration::from_millis(200));
+    let _push = plain_client_of(&rt, &ep);
     expect_auth_refusal(&monitor, "did not answer");
 }
 
@@ -230,25 +213,8 @@ fn a_malformed_reply_refuses_the_peer_at_once_with_libzmqs_code() {
             handler.send(fault(&request)).unwrap();
             handler
         });
-        let server = BlockingSocket::new(
-            rt.next_shard(),
-            SocketType::Pull,
-            Options {
-                zap_timeout: Duration::from_secs(600),
-                ..Options::default()
-            }
-            .plain_server(),
-        )
-        .unwrap();
-        let monitor = server.monitor().unwrap();
-        let ep = server.bind("tcp://127.0.0.1:0").unwrap();
-        let push = BlockingSocket::new(
-            rt.next_shard(),
-            SocketType::Push,
-            Options::default().plain_client("a", "b"),
-        )
-        .unwrap();
-        push.connect(&ep).unwrap();
+        let (_server, monitor, ep) = plain_server_waiting(&rt, Duration::from_secs(600));
+        let _push = plain_client_of(&rt, &ep);
         match monitor.wait_for("handshake-failed", WAIT) {
             Some(ringmq::MonitorEvent::HandshakeFailed { reason, .. }) => {
                 assert_eq!(reason.zmq_protocol_error(), Some(code), "{reason:?}");
@@ -291,33 +257,50 @@ fn a_replaced_inproc_handler_is_asked_next_time() {
             handler
         })
     };
-    let server = BlockingSocket::new(
-        rt.next_shard(),
-        SocketType::Pull,
-        Options {
-            zap_timeout: Duration::from_secs(600),
-            ..Options::default()
-        }
-        .plain_server(),
-    )
-    .unwrap();
-    let ep = server.bind("tcp://127.0.0.1:0").unwrap();
+    let (server, _monitor, ep) = plain_server_waiting(&rt, Duration::from_secs(600));
     for round in 0..2 {
         let handler =
             BlockingSocket::new(rt.next_shard(), SocketType::Rep, Options::default()).unwrap();
         handler.bind("inproc://zeromq.zap.01").unwrap();
         let answering = answer_one(handler);
-        let push = BlockingSocket::new(
-            rt.next_shard(),
-            SocketType::Push,
-            Options::default().plain_client("a", "b"),
-        )
-        .unwrap();
-        push.connect(&ep).unwrap();
+        let push = plain_client_of(&rt, &ep);
         push.send(Message::single("hi")).unwrap();
         let got = server.recv_timeout(WAIT);
         assert_eq!(got.ok(), Some(Message::single("hi")), "round {round}");
         let handler = answering.join().unwrap();
         handler.unbind("inproc://zeromq.zap.01").unwrap();
     }
+}
+
+/// A PLAIN server (PULL) on `rt` that waits `zap_timeout` for its handler, bound on loopback
+/// tcp: the socket, its monitor and its endpoint.
+fn plain_server_waiting(
+    rt: &Runtime,
+    zap_timeout: Duration,
+) -> (BlockingSocket, ringmq::Monitor, String) {
+    let server = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Pull,
+        Options {
+            zap_timeout,
+            ..Options::default()
+        }
+        .plain_server(),
+    )
+    .unwrap();
+    let monitor = server.monitor().unwrap();
+    let ep = server.bind("tcp://127.0.0.1:0").unwrap();
+    (server, monitor, ep)
+}
+
+/// A PLAIN client (PUSH) connected to `ep`.
+fn plain_client_of(rt: &Runtime, ep: &str) -> BlockingSocket {
+    let push = BlockingSocket::new(
+        rt.next_shard(),
+        SocketType::Push,
+        Options::default().plain_client("a", "b"),
+    )
+    .unwrap();
+    push.connect(ep).unwrap();
+    push
 }
