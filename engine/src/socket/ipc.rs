@@ -157,18 +157,7 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Res
             )
         };
         let socket = super::stream::adopt_listener(fd).map_err(bind_err)?;
-        socket.listen(backlog).map_err(bind_err)?;
-        let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
-        let endpoint = format!("ipc://{path}");
-        super::stream::listen(
-            core,
-            listener,
-            requested,
-            &endpoint,
-            super::stream::Listening::Ipc,
-            None,
-        );
-        return Ok(endpoint);
+        return listen_on(core, socket, backlog, requested, path, None).map_err(bind_err);
     }
     let abstract_name = path.starts_with('@');
     if !abstract_name {
@@ -191,8 +180,21 @@ pub(crate) fn bind(core: &Rc<RefCell<Core>>, requested: &str, path: &str) -> Res
         // Before listen(): no peer can connect while the file still has the umask's mode.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_err)?;
     }
-    socket.listen(backlog).map_err(bind_err)?;
-    let listener = IoFd::new(OwnedFd::from(socket)).map_err(bind_err)?;
+    listen_on(core, socket, backlog, requested, path, cleanup).map_err(bind_err)
+}
+
+/// Listen on `socket`, bound at `path`, and start accepting; `cleanup` removes the socket file
+/// when the listener goes. Returns the endpoint as bound.
+fn listen_on(
+    core: &Rc<RefCell<Core>>,
+    socket: RawSocket,
+    backlog: i32,
+    requested: &str,
+    path: &str,
+    cleanup: Option<RemoveOnDrop>,
+) -> std::io::Result<String> {
+    socket.listen(backlog)?;
+    let listener = IoFd::new(OwnedFd::from(socket))?;
     let endpoint = format!("ipc://{path}");
     super::stream::listen(
         core,
