@@ -1382,16 +1382,21 @@ mod tests {
         }
     }
 
+    /// A PLAIN client (admin / secret) and server, not yet driven.
+    fn plain_pair() -> Pair {
+        secure_pair(
+            Mechanism::PlainClient {
+                username: "admin".into(),
+                password: zeroize::Zeroizing::new("secret".into()),
+            },
+            Mechanism::PlainServer,
+        )
+    }
+
     #[test]
     fn plain_handshake_asks_for_authentication() {
         for accept in [true, false] {
-            let mut p = secure_pair(
-                Mechanism::PlainClient {
-                    username: "admin".into(),
-                    password: zeroize::Zeroizing::new("secret".into()),
-                },
-                Mechanism::PlainServer,
-            );
+            let mut p = plain_pair();
             p.drive(5).unwrap();
             match events(&mut p.b).as_slice() {
                 [Event::Authenticate(Credentials::Plain { username, password })] => {
@@ -1418,13 +1423,7 @@ mod tests {
     #[test]
     fn a_temporary_failure_is_not_told_to_the_peer() {
         for (status, told) in [("500", true), ("400", true), ("300", false)] {
-            let mut p = secure_pair(
-                Mechanism::PlainClient {
-                    username: "admin".into(),
-                    password: zeroize::Zeroizing::new("secret".into()),
-                },
-                Mechanism::PlainServer,
-            );
+            let mut p = plain_pair();
             p.drive(5).unwrap();
             assert!(matches!(
                 events(&mut p.b).as_slice(),
