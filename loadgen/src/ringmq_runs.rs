@@ -141,13 +141,7 @@ fn throughput_async(
     let (rx_shard, tx_shard) = shards(rt);
     let (receiver, sender) = spawn_throughput(rt, w, bind_endpoint, progress, rx_shard, tx_shard)?;
     let ((messages, elapsed), ()) = join_both(receiver, sender)?;
-    Ok(Row::throughput(
-        w.name(),
-        "ringmq",
-        w.size,
-        messages,
-        elapsed.as_secs_f64(),
-    ))
+    Ok(ringmq_row(w, messages, elapsed))
 }
 
 /// A scaling row (`--pairs N`): N pairs at once on a runtime of N shards, pair `i` wholly on
@@ -369,13 +363,7 @@ fn throughput_any(
         let (counted, ()) = tokio::try_join!(joined(receiving), joined(sending))?;
         Ok::<_, BoxError>(counted)
     })?;
-    Ok(Row::throughput(
-        w.name(),
-        "ringmq",
-        w.size,
-        messages,
-        elapsed.as_secs_f64(),
-    ))
+    Ok(ringmq_row(w, messages, elapsed))
 }
 
 fn throughput_blocking(
@@ -446,13 +434,12 @@ fn throughput_blocking(
         }
     }
     sending.join().map_err(|_| "sender thread panicked")??;
-    Ok(Row::throughput(
-        w.name(),
-        "ringmq",
-        w.size,
-        received - 1,
-        elapsed.as_secs_f64(),
-    ))
+    Ok(ringmq_row(w, received - 1, elapsed))
+}
+
+/// A throughput row for ringmq: `messages` of workload `w` in `elapsed`.
+fn ringmq_row(w: &Workload, messages: u64, elapsed: Duration) -> Row {
+    Row::throughput(w.name(), "ringmq", w.size, messages, elapsed.as_secs_f64())
 }
 
 fn histogram() -> Histogram<u64> {
