@@ -800,3 +800,32 @@ fn a_pub_burst_within_a_large_hwm_is_not_dropped_at_the_hand_off() {
     }
     assert_eq!(publisher.dropped_messages().unwrap(), dropped_before);
 }
+
+#[test]
+fn try_recv_hands_out_everything_the_socket_holds() {
+    // With its per-peer queue and its hand-off queue both full (2 × rcvhwm), a receive that
+    // must not wait still finds every message in turn: what the socket holds is there, as in
+    // libzmq, even while the hand-off queue is being refilled.
+    let rt = runtime(2);
+    let small = Options {
+        sndhwm: 100,
+        rcvhwm: 100,
+        ..Options::default()
+    };
+    let pull = socket_with(&rt, SocketType::Pull, small.clone());
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = socket_with(&rt, SocketType::Push, small);
+    push.connect(&ep).unwrap();
+    for i in 0..200u32 {
+        push.send(Message::single(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    wait_until("the socket to hold all 200", || {
+        pull.stats().unwrap().queued_in == 200
+    });
+    for i in 0..200u32 {
+        let m = pull.try_recv().unwrap();
+        let m = m.unwrap_or_else(|| panic!("message {i} is held but try_recv said none"));
+        assert_eq!(m.frames()[0][..], i.to_be_bytes());
+    }
+}

@@ -270,7 +270,9 @@ impl BlockingSocket {
         self.recv_until(Some(Instant::now() + timeout))
     }
 
-    /// Take a message if one is waiting.
+    /// Take a message if one is waiting: in the hand-off queue or in the socket itself (whose
+    /// messages the shard is moving to the hand-off queue; `None` only once the socket has
+    /// none). A message still on its way from a peer, inproc ones included, is not waiting yet.
     pub fn try_recv(&self) -> Result<Option<Message>, Error> {
         match self.recv_until(Some(Instant::now())) {
             Ok(m) => Ok(Some(m)),
@@ -297,12 +299,25 @@ impl BlockingSocket {
                 return Ok(m);
             }
             let bridge = &self.hosted.bridge;
-            if !bridge.wait(deadline, || !bridge.from_shard.is_empty()) {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no message within the receive timeout",
-                ));
+            if bridge.wait(deadline, || !bridge.from_shard.is_empty()) {
+                continue;
             }
+            // Time is up and the hand-off queue is empty, but messages the socket already holds
+            // count as there, as in libzmq: wait for the pump to move them or to find the socket
+            // empty (microseconds; a stalled shard is given 100 ms).
+            if bridge.socket_has_more.load(Ordering::SeqCst) {
+                let moved = || {
+                    !bridge.from_shard.is_empty() || !bridge.socket_has_more.load(Ordering::SeqCst)
+                };
+                bridge.wait(Some(Instant::now() + Duration::from_millis(100)), moved);
+                if !bridge.from_shard.is_empty() {
+                    continue;
+                }
+            }
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "no message within the receive timeout",
+            ));
         }
     }
 }

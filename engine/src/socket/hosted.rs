@@ -158,6 +158,11 @@ pub(crate) struct Bridge {
     /// it).
     pub(crate) pump_asleep: AtomicBool,
     pub(crate) pump_wants_room: AtomicBool,
+    /// The socket holds received messages the hand-off queue had no room for: set by the pump
+    /// when it stops at a full queue, cleared (with a wake-up of the application) once it finds
+    /// the socket empty. A receive that must not wait (`try_recv`) waits for those rather than
+    /// say there is nothing, as a libzmq socket would hand them out at once.
+    pub(crate) socket_has_more: AtomicBool,
     /// The pump holds a message the socket refused (peers at HWM): not yet handed over.
     pub(crate) pump_holding: AtomicBool,
     /// Messages a non-blocking type (PUB...) dropped because the hand-off queue was full, and
@@ -216,6 +221,7 @@ impl Bridge {
             pump: AtomicWaker::new(),
             pump_asleep: AtomicBool::new(false),
             pump_wants_room: AtomicBool::new(false),
+            socket_has_more: AtomicBool::new(false),
             pump_holding: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             dropped_bytes: AtomicU64::new(0),
@@ -306,7 +312,7 @@ impl Bridge {
         }
         fence(Ordering::SeqCst);
         PollEvents {
-            readable: !self.from_shard.is_empty(),
+            readable: !self.from_shard.is_empty() || self.socket_has_more.load(Ordering::SeqCst),
             writable: self.has_room() && !self.closed.load(Ordering::SeqCst),
         }
     }
@@ -941,6 +947,7 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
                 let mut delivered = false;
                 loop {
                     if bridge.from_shard.is_full() {
+                        bridge.socket_has_more.store(true, Ordering::SeqCst);
                         bridge.pump_wants_room.store(true, Ordering::SeqCst);
                         break;
                     }
@@ -951,6 +958,13 @@ async fn pump(core: Rc<RefCell<Core>>, bridge: Arc<Bridge>) {
                             delivered = true;
                         }
                         _ => {
+                            // A load first, as in `pop`: the flag is rarely set.
+                            if bridge.socket_has_more.load(Ordering::Relaxed)
+                                && bridge.socket_has_more.swap(false, Ordering::SeqCst)
+                            {
+                                // A receiver may be waiting to learn there is no more.
+                                delivered = true;
+                            }
                             core.register_recv(cx);
                             break;
                         }
