@@ -353,15 +353,17 @@ pub(crate) async fn unbind_core(core: &Rc<RefCell<Core>>, endpoint: &str) -> Res
         endpoint: entry.resolved.clone(),
     });
     inproc::release_peers(core, entry.id).await;
-    if let Some(listener) = entry.listener {
-        // An accept still in flight holds the descriptor until its cancellation completes
-        // (io_uring): wait for that, within reason.
-        let give_up = Instant::now() + Duration::from_secs(1);
-        while !listener.is_closed() && Instant::now() < give_up {
-            runtime::sleep(Duration::from_millis(1)).await;
-        }
-    }
+    listeners_closed(entry.listener.as_slice()).await;
     Ok(())
+}
+
+/// Wait until `listeners` are closed (the port or file is free then), within reason: an accept
+/// still in flight holds its descriptor until its cancellation completes (io_uring).
+async fn listeners_closed(listeners: &[crate::runtime::driver::WeakIoFd]) {
+    let give_up = Instant::now() + Duration::from_secs(1);
+    while listeners.iter().any(|l| !l.is_closed()) && Instant::now() < give_up {
+        runtime::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Stop accepting on every tcp and ipc listener of the socket and wait (within reason) until
@@ -378,11 +380,7 @@ pub(crate) async fn stop_listening(core: &Rc<RefCell<Core>>) {
             e.listener.clone()
         })
         .collect();
-    // As in `unbind_core`: an accept in flight holds the descriptor until it is cancelled.
-    let give_up = Instant::now() + Duration::from_secs(1);
-    while listeners.iter().any(|l| !l.is_closed()) && Instant::now() < give_up {
-        runtime::sleep(Duration::from_millis(1)).await;
-    }
+    listeners_closed(&listeners).await;
 }
 
 /// STREAM sockets speak raw tcp (or ipc): inproc has no byte stream to give them.
