@@ -829,3 +829,36 @@ fn try_recv_hands_out_everything_the_socket_holds() {
         assert_eq!(m.frames()[0][..], i.to_be_bytes());
     }
 }
+
+/// As libzmq's SUB, a repeated subscribe goes upstream (a verbose XPUB sees it) and a cancel only
+/// when the last of ours goes; a publisher keeps each peer's subscriptions as a set, so that the
+/// one cancel ends what two subscribes started.
+#[test]
+fn a_repeated_subscribe_reaches_the_publisher_and_one_cancel_ends_it() {
+    let rt = runtime(1);
+    let xpub = socket_with(
+        &rt,
+        SocketType::XPub,
+        Options {
+            xpub_verbose: true,
+            ..Options::default()
+        },
+    );
+    let endpoint = xpub.bind("inproc://repeated-subscribe").unwrap();
+    let sub = socket_with(&rt, SocketType::Sub, Options::default());
+    sub.connect(&endpoint).unwrap();
+    let subscribe = Message::single(&b"\x01A"[..]);
+    sub.subscribe(b"A").unwrap();
+    assert_eq!(xpub.recv().unwrap(), subscribe);
+    sub.subscribe(b"A").unwrap();
+    assert_eq!(xpub.recv().unwrap(), subscribe, "the repeat goes upstream");
+    // Our SUB still holds one of its two: no cancel yet.
+    sub.unsubscribe(b"A").unwrap();
+    sub.subscribe(b"B").unwrap();
+    assert_eq!(xpub.recv().unwrap(), Message::single(&b"\x01B"[..]));
+    // Its last cancel goes upstream: one cancel after two subscribes. A publisher that counted
+    // them would still hold one, and would neither tell its application nor stop sending A.
+    sub.unsubscribe(b"A").unwrap();
+    assert_eq!(xpub.recv().unwrap(), Message::single(&b"\x00A"[..]));
+    assert_eq!(xpub.try_recv().unwrap(), None);
+}

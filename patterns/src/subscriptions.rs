@@ -130,6 +130,41 @@ impl Subscriptions {
         true
     }
 
+    /// The node where exactly `prefix` ends, if the trie has one.
+    fn find(&self, prefix: &[u8]) -> Option<u32> {
+        prefix
+            .iter()
+            .try_fold(0u32, |node, &byte| self.child(node, byte))
+    }
+
+    /// Whether exactly `prefix` is subscribed (not merely matched by a shorter prefix).
+    pub fn contains(&self, prefix: &[u8]) -> bool {
+        self.find(prefix)
+            .is_some_and(|node| self.nodes[node as usize].count > 0)
+    }
+
+    /// Set semantics, for what one peer asked of a publisher: subscribe `prefix` unless it already
+    /// is. Returns true when it was not subscribed before. libzmq's SUB sends every subscribe,
+    /// repeats included, and a cancel only when its own count reaches zero, so a publisher must
+    /// not count a peer's repeats.
+    pub fn insert(&mut self, prefix: &[u8]) -> bool {
+        !self.contains(prefix) && self.subscribe(prefix)
+    }
+
+    /// Set semantics: cancel `prefix` however many times it was subscribed. Returns true when it
+    /// was subscribed.
+    pub fn remove(&mut self, prefix: &[u8]) -> bool {
+        let Some(node) = self.find(prefix) else {
+            return false;
+        };
+        let n = &mut self.nodes[node as usize];
+        if n.count == 0 {
+            return false;
+        }
+        n.count = 1;
+        self.unsubscribe(prefix)
+    }
+
     /// Whether any subscribed prefix is a prefix of `topic`.
     pub fn matches(&self, topic: &[u8]) -> bool {
         let mut node = 0u32;
@@ -197,6 +232,27 @@ mod tests {
         assert!(s.matches(b"abc"));
         assert!(s.unsubscribe(b"ab"));
         assert!(!s.matches(b"abc"));
+        assert_eq!(s.node_count(), 1);
+    }
+
+    #[test]
+    fn set_semantics_ignore_repeats() {
+        let mut s = Subscriptions::new();
+        assert!(s.insert(b"ab"));
+        assert!(!s.insert(b"ab"));
+        assert!(s.contains(b"ab"));
+        assert!(!s.contains(b"a"));
+        assert!(s.matches(b"abc"));
+        // One cancel removes it, however often it was asked for.
+        assert!(s.remove(b"ab"));
+        assert!(!s.matches(b"abc"));
+        assert!(!s.remove(b"ab"));
+        assert_eq!(s.node_count(), 1);
+        // remove also clears a counted subscription in one go.
+        s.subscribe(b"x");
+        s.subscribe(b"x");
+        assert!(s.remove(b"x"));
+        assert!(s.is_empty());
         assert_eq!(s.node_count(), 1);
     }
 

@@ -1078,17 +1078,19 @@ impl Core {
             return;
         };
         let changed_for_peer = if subscribe {
-            let new = pipe.peer_subscriptions.subscribe(topic);
+            // A peer's subscriptions are a set: libzmq's SUB repeats a subscribe it was asked
+            // for twice, and cancels once, when its own count reaches zero.
+            let new = pipe.peer_subscriptions.insert(topic);
             if new && pipe.peer_subscriptions.len() > self.options.max_subscriptions {
                 // Past the bound: undo, and have the connection closed.
-                pipe.peer_subscriptions.unsubscribe(topic);
+                pipe.peer_subscriptions.remove(topic);
                 pipe.overflow = Some("the peer subscribed to more than max_subscriptions prefixes");
                 pipe.wake_driver();
                 return;
             }
             new
         } else {
-            pipe.peer_subscriptions.unsubscribe(topic)
+            pipe.peer_subscriptions.remove(topic)
         };
         if self.socket_type != SocketType::XPub {
             return;
@@ -1132,9 +1134,9 @@ impl Core {
             })?;
             if let Some(pipe) = self.pipes.get_mut(&peer) {
                 if subscribe {
-                    pipe.peer_subscriptions.subscribe(topic);
+                    pipe.peer_subscriptions.insert(topic);
                 } else {
-                    pipe.peer_subscriptions.unsubscribe(topic);
+                    pipe.peer_subscriptions.remove(topic);
                 }
             }
             return Ok(());
@@ -1145,12 +1147,16 @@ impl Core {
                 format!("{} sockets do not subscribe", self.socket_type),
             ));
         }
-        let changed = if subscribe {
-            self.subscriptions.subscribe(topic)
+        // As libzmq's SUB: every subscribe goes upstream, repeats included (a publisher keeps
+        // one per peer, and ZMQ_XPUB_VERBOSE shows the repeats); a cancel only when the last
+        // of ours goes.
+        let forward = if subscribe {
+            self.subscriptions.subscribe(topic);
+            true
         } else {
             self.subscriptions.unsubscribe(topic)
         };
-        if changed {
+        if forward {
             let topic = Bytes::copy_from_slice(topic);
             for pipe in self.pipes.values_mut().filter(|p| p.connected) {
                 pipe.subscription_commands
