@@ -63,34 +63,38 @@ pub struct Pattern {
     pub recv: RecvStrategy,
     /// At most one peer (PAIR).
     pub exclusive: bool,
-    /// Incoming messages are filtered by our own subscriptions (SUB).
+    /// Keeps its own subscriptions and tells every peer of them, new ones included (SUB, XSUB).
+    pub subscribes: bool,
+    /// Incoming messages are filtered by our own subscriptions (SUB; an XSUB hands out all its
+    /// publishers send, as libzmq's does).
     pub filters_incoming: bool,
 }
 
 impl Pattern {
     /// The pattern of `socket_type` (`None` is kept for types a later version may add).
     pub fn of(socket_type: SocketType) -> Option<Pattern> {
-        let p = |send, recv, exclusive, filters_incoming| Pattern {
+        let p = |send, recv, exclusive, subscribes, filters_incoming| Pattern {
             send,
             recv,
             exclusive,
+            subscribes,
             filters_incoming,
         };
         use RecvStrategy as R;
         use SendStrategy as S;
         Some(match socket_type {
-            SocketType::Push => p(S::LoadBalance, R::None, false, false),
-            SocketType::Pull => p(S::None, R::FairQueue, false, false),
-            SocketType::Pub => p(S::FanOut, R::None, false, false),
-            SocketType::Sub => p(S::None, R::FairQueue, false, true),
-            SocketType::Pair => p(S::Exclusive, R::FairQueue, true, false),
-            SocketType::Req => p(S::LoadBalance, R::FairQueue, false, false),
-            SocketType::Rep => p(S::Route, R::FairQueue, false, false),
-            SocketType::Dealer => p(S::LoadBalance, R::FairQueue, false, false),
-            SocketType::Router => p(S::Route, R::FairQueue, false, false),
-            SocketType::XPub => p(S::FanOut, R::Subscriptions, false, false),
-            SocketType::XSub => p(S::Broadcast, R::FairQueue, false, true),
-            SocketType::Stream => p(S::Route, R::FairQueue, false, false),
+            SocketType::Push => p(S::LoadBalance, R::None, false, false, false),
+            SocketType::Pull => p(S::None, R::FairQueue, false, false, false),
+            SocketType::Pub => p(S::FanOut, R::None, false, false, false),
+            SocketType::Sub => p(S::None, R::FairQueue, false, true, true),
+            SocketType::Pair => p(S::Exclusive, R::FairQueue, true, false, false),
+            SocketType::Req => p(S::LoadBalance, R::FairQueue, false, false, false),
+            SocketType::Rep => p(S::Route, R::FairQueue, false, false, false),
+            SocketType::Dealer => p(S::LoadBalance, R::FairQueue, false, false, false),
+            SocketType::Router => p(S::Route, R::FairQueue, false, false, false),
+            SocketType::XPub => p(S::FanOut, R::Subscriptions, false, false, false),
+            SocketType::XSub => p(S::Broadcast, R::FairQueue, false, true, false),
+            SocketType::Stream => p(S::Route, R::FairQueue, false, false, false),
         })
     }
 
@@ -127,6 +131,8 @@ mod tests {
         assert!(!publ.blocks_at_hwm());
         assert_eq!(publ.recv, RecvStrategy::None);
         assert!(Pattern::of(SocketType::Sub).unwrap().filters_incoming);
+        let xsub = Pattern::of(SocketType::XSub).unwrap();
+        assert!(xsub.subscribes && !xsub.filters_incoming);
         assert!(Pattern::of(SocketType::Pair).unwrap().exclusive);
         for t in [SocketType::Pull, SocketType::Sub] {
             assert!(!Pattern::can_send(t) && Pattern::can_recv(t), "{t:?}");

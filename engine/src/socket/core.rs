@@ -675,7 +675,7 @@ impl Core {
                 pipe.routing_id = Some(routing_id);
             }
         }
-        let topics = if self.pattern.filters_incoming {
+        let topics = if self.pattern.subscribes {
             self.subscriptions.prefixes()
         } else {
             Vec::new()
@@ -1141,7 +1141,7 @@ impl Core {
             }
             return Ok(());
         }
-        if !self.pattern.filters_incoming {
+        if !self.pattern.subscribes {
             return Err(Error::new(
                 ErrorKind::NotSupported,
                 format!("{} sockets do not subscribe", self.socket_type),
@@ -1323,6 +1323,23 @@ mod tests {
         // The id is free again for a new peer.
         let q = core.add_pipe(false);
         assert!(core.pipe_connected(q, b"alice"));
+    }
+
+    #[test]
+    fn xsub_hands_out_everything_but_still_subscribes() {
+        let mut core = Core::new(SocketType::XSub, Options::default()).unwrap();
+        core.try_send(Message::single(b"\x01a".to_vec())).unwrap();
+        // A new peer is told of the subscription...
+        let p = core.add_pipe(false);
+        core.pipe_connected(p, b"");
+        assert_eq!(core.pipes[&p].subscription_commands.len(), 1);
+        // ...and whatever the publisher sends is handed out, as libzmq's XSUB does: the
+        // filtering is the publisher's.
+        core.deliver(p, Message::single("b-unfiltered"));
+        assert_eq!(
+            core.try_recv().unwrap().unwrap(),
+            Message::single("b-unfiltered")
+        );
     }
 
     #[test]
