@@ -57,7 +57,9 @@ pub use error::{Error, ErrorKind, SendError};
 pub use monitor::{HandshakeFailure, Monitor, MonitorEvent};
 pub use proxy::{proxy, proxy_steerable, ControlSource, ProxyControl, ProxyStatistics};
 pub use ringmq_transports::{Message, SocketType, SOURCE_FD_PROPERTY};
-pub use runtime::{block_on, current_shard, sleep, spawn_local, Runtime, ShardHandle, ShardId};
+pub use runtime::{
+    block_on, current_shard, settle_all, sleep, spawn_local, Runtime, ShardHandle, ShardId,
+};
 pub use security::{
     generate_keypair, hash_password, Authorizer, IpNet, KeyPair, Mechanism, PublicKey, SecretKey,
     SecurityPolicy,

@@ -260,3 +260,47 @@ fn a_peer_closed_with_linger_zero_is_seen_to_go() {
         );
     }
 }
+
+/// After `Runtime::settle`, what was sent over inproc before it is there for a non-blocking
+/// receive, and a subscription made before it is in place at the publisher: libzmq's inproc
+/// guarantees, which its own tests and pyzmq's rely on.
+#[test]
+fn settle_makes_inproc_sends_and_subscriptions_visible() {
+    for shards in [1u16, 2] {
+        let rt = runtime(shards.into());
+        let name = format!("inproc://settle-{shards}");
+        let pull = socket_on(&rt, 0, SocketType::Pull);
+        let push = socket_on(&rt, shards - 1, SocketType::Push);
+        pull.bind(&name).unwrap();
+        push.connect(&name).unwrap();
+        for i in 0..300u32 {
+            push.send(Message::single(i.to_be_bytes().to_vec()))
+                .unwrap();
+            rt.settle().unwrap();
+            let got = pull.try_recv().unwrap();
+            assert_eq!(
+                got,
+                Some(Message::single(i.to_be_bytes().to_vec())),
+                "message {i} on {shards} shard(s)"
+            );
+        }
+
+        // A subscriber that connects and subscribes, then a publish at once: it gets it.
+        let publisher = socket_on(&rt, 0, SocketType::Pub);
+        let topic_name = format!("inproc://settle-pub-{shards}");
+        publisher.bind(&topic_name).unwrap();
+        for i in 0..50u32 {
+            let sub = socket_on(&rt, shards - 1, SocketType::Sub);
+            sub.connect(&topic_name).unwrap();
+            sub.subscribe(b"t").unwrap();
+            rt.settle().unwrap();
+            publisher.send(Message::single(&b"t"[..])).unwrap();
+            rt.settle().unwrap();
+            assert_eq!(
+                sub.try_recv().unwrap(),
+                Some(Message::single(&b"t"[..])),
+                "subscriber {i} on {shards} shard(s)"
+            );
+        }
+    }
+}

@@ -7,12 +7,12 @@
 
 use std::collections::HashSet;
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use std::sync::OnceLock;
 
-use ringmq::{Config, Runtime};
+use ringmq::{Config, Runtime, ShardHandle};
 
 use crate::error::{errno_of, fail, set_errno};
 
@@ -86,6 +86,19 @@ pub(crate) struct ContextShared {
     monitors: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// The process that made the context: a forked child inherits it without its threads.
     owner_pid: OnceLock<u32>,
+    /// The runtime's shards, once it started (see [`ContextShared::settle`]).
+    shards: OnceLock<Vec<ShardHandle>>,
+    /// Counts the calls after which an inproc peer may see something new: binds, connects,
+    /// disconnects, closes, options (subscriptions among them), and messages sent.
+    changes: AtomicU64,
+    sends: AtomicU64,
+}
+
+/// How far a socket has seen the context's changes and sends settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Settled {
+    changes: u64,
+    sends: u64,
 }
 
 impl ContextShared {
@@ -94,6 +107,43 @@ impl ContextShared {
     /// that run it (it may only close what it inherited, as in libzmq).
     pub(crate) fn is_terminated(&self) -> bool {
         self.terminated.load(Ordering::SeqCst) || self.inherited()
+    }
+
+    /// A bind, connect, disconnect, close or option change was made on one of its sockets.
+    pub(crate) fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
+    /// A message was handed to one of its sockets.
+    pub(crate) fn sent(&self) {
+        self.sends.fetch_add(1, Ordering::Release);
+    }
+
+    /// libzmq's inproc is synchronous: a message sent is in the receiver's pipe when the send
+    /// returns, and a subscription or connection is in place when its call returns. Its tests
+    /// (and pyzmq's) rely on that, with a non-blocking receive right after a send, or a publish
+    /// right after a subscriber connected and subscribed. ringmq moves these through its
+    /// shards, so before a receive says `EAGAIN` (`with_sends`), or before a send, a socket
+    /// that uses inproc lets the shards settle ([`ringmq::settle_all`]), when something
+    /// changed or was sent since it last did. Returns whether it settled.
+    pub(crate) fn settle(&self, seen: &mut Settled, with_sends: bool) -> bool {
+        let now = Settled {
+            changes: self.changes.load(Ordering::Acquire),
+            sends: if with_sends {
+                self.sends.load(Ordering::Acquire)
+            } else {
+                seen.sends
+            },
+        };
+        let Some(shards) = self.shards.get() else {
+            return false;
+        };
+        if now == *seen {
+            return false;
+        }
+        *seen = now;
+        // A stopped shard: the context is going; what the call then does reports it.
+        ringmq::settle_all(shards).is_ok()
     }
 
     /// Whether this process is a fork of the one that made the context.
@@ -253,7 +303,9 @@ impl Context {
         let runtime = Runtime::new(config).map_err(|e| errno_of(e.kind()))?;
         // Two threads making a context's first sockets at once: one runtime wins, the other is
         // dropped unused.
-        Ok(self.runtime.get_or_init(|| runtime))
+        let runtime = self.runtime.get_or_init(|| runtime);
+        let _ = self.shared.shards.set(runtime.shards().to_vec());
+        Ok(runtime)
     }
 }
 

@@ -19,7 +19,7 @@ use ringmq::{BlockingSocket, ErrorKind, Message, Options, SendError, ShardHandle
 use ringmq_patterns::{Pattern, Turn};
 use ringmq_transports::{Endpoint, EndpointError};
 
-use crate::context::{with_context, ContextShared};
+use crate::context::{with_context, ContextShared, Settled};
 use crate::error::{errno_of, fail, set_errno, EFSM, ETERM};
 use crate::msg::{self, zmq_msg_t, Frame};
 use crate::sockopt::Security;
@@ -63,11 +63,16 @@ pub(crate) struct Socket {
     pub(crate) incoming_properties: Option<Message>,
     /// Whether the last received frame has more after it (`ZMQ_RCVMORE`).
     pub(crate) rcvmore: bool,
-    /// The endpoint of the last bind or connect (`ZMQ_LAST_ENDPOINT`).
     /// Whether a tcp or ipc bind ever succeeded: `zmq_close` then frees the listeners before
     /// it returns, so a bind of the same address right after succeeds (libzmq unlinks an ipc
     /// file before binding it; ringmq replaces a socket file only when nothing listens on it).
     pub(crate) listening: bool,
+    /// Whether it ever bound or connected over inproc, whose sends, subscriptions and
+    /// connections libzmq completes within the call (see [`ContextShared::settle`]).
+    inproc: bool,
+    /// What of the context's changes and sends this socket last settled.
+    settled: Settled,
+    /// The endpoint of the last bind or connect (`ZMQ_LAST_ENDPOINT`).
     pub(crate) last_endpoint: String,
     /// REQ/REP order, checked at a message's first frame so a misuse fails there with `EFSM`
     /// as in libzmq, not at its last (the socket checks the whole message again).
@@ -205,7 +210,13 @@ impl Socket {
         let may_recv = Pattern::can_recv(self.socket_type) && self.turn.check_recv().is_ok();
         let may_send =
             Pattern::can_send(self.socket_type) && (sending || self.turn.check_send().is_ok());
-        let events = self.inner()?.events();
+        let mut events = self.inner()?.events();
+        if !events.readable && may_recv && self.inproc && !has_frames {
+            // As a receive would (see `recv_message`).
+            if self.context.settle(&mut self.settled, true) {
+                events = self.inner()?.events();
+            }
+        }
         let mut bits = 0;
         if has_frames || (events.readable && may_recv) {
             bits |= ZMQ_POLLIN;
@@ -273,10 +284,13 @@ impl Socket {
             return Ok(());
         }
         let mut message = Message::from_frames(std::mem::take(&mut self.outgoing));
+        if self.inproc {
+            self.context.settle(&mut self.settled, false);
+        }
         // The common case first: there is room now (no clock, no timeout to set).
         match self.inner()?.try_send(message) {
             Ok(()) => {
-                self.turn.sent();
+                self.sent();
                 return Ok(());
             }
             Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
@@ -294,7 +308,7 @@ impl Socket {
             };
             let code = match result {
                 Ok(()) => {
-                    self.turn.sent();
+                    self.sent();
                     return Ok(());
                 }
                 Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
@@ -313,6 +327,14 @@ impl Socket {
             self.outgoing = message.into_frames().collect();
             self.outgoing.pop();
             return Err(code);
+        }
+    }
+
+    /// A whole message went.
+    fn sent(&mut self) {
+        self.turn.sent();
+        if self.inproc {
+            self.context.sent();
         }
     }
 
@@ -364,12 +386,25 @@ impl Socket {
     }
 
     fn recv_message(&mut self, dontwait: bool) -> Result<Message, c_int> {
-        if dontwait {
-            return match self.inner()?.try_recv() {
-                Ok(Some(message)) => Ok(message),
-                Ok(None) => Err(libc::EAGAIN),
-                Err(e) => Err(ringmq_errno(&e)),
-            };
+        if dontwait || self.rcvtimeo_ms == 0 {
+            // Look again once, after the shards settled, if a send or change elsewhere in the
+            // context might have something on its way over inproc.
+            let mut looked_again = false;
+            loop {
+                return match self.inner()?.try_recv() {
+                    Ok(Some(message)) => Ok(message),
+                    Ok(None)
+                        if !looked_again
+                            && self.inproc
+                            && self.context.settle(&mut self.settled, true) =>
+                    {
+                        looked_again = true;
+                        continue;
+                    }
+                    Ok(None) => Err(libc::EAGAIN),
+                    Err(e) => Err(ringmq_errno(&e)),
+                };
+            }
         }
         // The common case first: a message is waiting (no clock, no timeout to set).
         match self.inner()?.try_recv() {
@@ -457,6 +492,8 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             rcvmore: false,
             last_endpoint: String::new(),
             listening: false,
+            inproc: false,
+            settled: Settled::default(),
             turn: Turn::new(socket_type, false),
             kept: HashMap::new(),
             security: Security::default(),
@@ -517,6 +554,7 @@ pub unsafe extern "C" fn zmq_close(socket: *mut c_void) -> c_int {
         }
         drop(socket);
     }
+    context.changed();
     context.closed();
     0
 }
@@ -533,7 +571,9 @@ pub unsafe extern "C" fn zmq_bind(socket: *mut c_void, endpoint: *const c_char) 
         let endpoint = unsafe { endpoint_str(endpoint) }?;
         check_endpoint(endpoint)?;
         let bound = s.inner()?.bind(endpoint).map_err(|e| ringmq_errno(&e))?;
-        s.listening |= !bound.starts_with("inproc://");
+        s.context.changed();
+        s.inproc |= bound.starts_with("inproc://");
+        s.listening |= !s.inproc;
         s.last_endpoint = bound;
         Ok(0)
     };
@@ -553,6 +593,8 @@ pub unsafe extern "C" fn zmq_connect(socket: *mut c_void, endpoint: *const c_cha
         let endpoint = unsafe { endpoint_str(endpoint) }?;
         check_endpoint(endpoint)?;
         s.inner()?.connect(endpoint).map_err(|e| ringmq_errno(&e))?;
+        s.context.changed();
+        s.inproc |= endpoint.starts_with("inproc://");
         endpoint.clone_into(&mut s.last_endpoint);
         Ok(0)
     };
@@ -576,6 +618,7 @@ pub unsafe extern "C" fn zmq_unbind(socket: *mut c_void, endpoint: *const c_char
             return Err(libc::ENOENT);
         }
         s.inner()?.unbind(endpoint).map_err(|e| ringmq_errno(&e))?;
+        s.context.changed();
         Ok(0)
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
@@ -595,6 +638,7 @@ pub unsafe extern "C" fn zmq_disconnect(socket: *mut c_void, endpoint: *const c_
         s.inner()?
             .disconnect(endpoint)
             .map_err(|e| ringmq_errno(&e))?;
+        s.context.changed();
         Ok(0)
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used
@@ -633,6 +677,7 @@ pub unsafe extern "C" fn zmq_setsockopt(
         // SAFETY: by the contract, null or readable for `len` bytes.
         let bytes = unsafe { value_bytes(value, len) }?;
         s.set_option(option_name, bytes)?;
+        s.context.changed();
         Ok(0)
     };
     // SAFETY: by this function's contract the socket pointer is null, live or closed, and used

@@ -293,6 +293,41 @@ impl ShardHandle {
             .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))
     }
 
+    /// Wait until the shard has run what was ready when this was called (tasks woken and calls
+    /// queued from other threads before it) and what that work made ready on the shard in turn:
+    /// a message handed to a socket on this shard before the call has been routed, and when its
+    /// receiver is on this shard too (inproc), it is in the receiver's hand-off queue, so a
+    /// non-blocking receive sees it, as one would right after a libzmq inproc send.
+    ///
+    /// A shard that never runs dry (a stream of messages) is waited for at most
+    /// [`SETTLE_ROUNDS`] passes of its loop. Costs a wake-up of the shard when it is parked.
+    /// On the shard's own thread it returns at once (it would wait on itself). Fails when the
+    /// shard has stopped.
+    pub fn settle(&self) -> Result<(), Error> {
+        if self.is_current() {
+            return Ok(());
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        // A task, not a call: calls run as the injector is drained, before the tasks it held.
+        self.call_async(move || {
+            spawn_local(async move {
+                for _ in 0..SETTLE_ROUNDS {
+                    let idle = current().is_some_and(|s| {
+                        s.run_queue.borrow().is_empty() && s.shared.injector.is_empty()
+                    });
+                    if idle {
+                        break;
+                    }
+                    YieldNow(false).await;
+                }
+                let _ = tx.send(());
+            })
+            .detach();
+        })?;
+        rx.recv()
+            .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))
+    }
+
     /// Queue `f` to run on the shard, without waiting.
     pub(crate) fn call_async<F>(&self, f: F) -> Result<(), Error>
     where
@@ -315,6 +350,39 @@ impl ShardHandle {
         Fut::Output: Send + 'static,
     {
         self.call(move || spawn_local(f()))
+    }
+}
+
+/// [`Runtime::settle`] over `shards`, for those who keep the handles rather than the runtime.
+pub fn settle_all(shards: &[ShardHandle]) -> Result<(), Error> {
+    let passes = if shards.len() > 1 { 2 } else { 1 };
+    for _ in 0..passes {
+        for shard in shards {
+            shard.settle()?;
+        }
+    }
+    Ok(())
+}
+
+/// The most passes of its loop a [`ShardHandle::settle`] lets a busy shard's other work go first.
+pub const SETTLE_ROUNDS: usize = 64;
+
+/// Ready on its second poll: goes to the back of the run queue once.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -441,10 +509,24 @@ impl Runtime {
         self.shards.get(usize::from(id.0))
     }
 
+    /// Every shard's handle, in shard order.
+    pub fn shards(&self) -> &[ShardHandle] {
+        &self.shards
+    }
+
     /// The next shard in round-robin order (where new sockets go by default).
     pub fn next_shard(&self) -> &ShardHandle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         &self.shards[i]
+    }
+
+    /// Wait until every shard has run what was ready when this was called, and what that made
+    /// ready in turn (see [`ShardHandle::settle`]); with several shards, every shard twice in
+    /// order, so that work handed from one shard to another is covered too. After it, a message
+    /// sent over inproc before the call is in its receiver's hand-off queue, and a subscription
+    /// or connection made over inproc is in place.
+    pub fn settle(&self) -> Result<(), Error> {
+        settle_all(&self.shards)
     }
 
     /// The backend each shard runs, in shard order.
