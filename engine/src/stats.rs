@@ -19,8 +19,8 @@ pub struct DropCounts {
     /// A non-blocking type's hand-off queue between an application thread and the shard was full
     /// (PUB used through [`crate::BlockingSocket`] or [`crate::AsyncSocket`]).
     pub handoff_full: u64,
-    /// XPUB: subscription messages for an application that did not read them, past the bound
-    /// of its queue (100 000).
+    /// XPUB: subscription messages (and subscribers' own messages) for an application that did
+    /// not read them, past the bound of its queue (100 000).
     pub subscription_notices: u64,
 }
 

@@ -166,7 +166,11 @@ pub(crate) struct Pipe {
     /// The connection ended; remove once `inq` is drained.
     pub(crate) dead: bool,
     /// What the peer subscribed to (PUB side): at most `max_subscriptions` distinct prefixes.
+    /// Under `xpub_manual`, what the application applied for it instead.
     pub(crate) peer_subscriptions: Subscriptions,
+    /// `xpub_manual`: what the peer asked for, whose cancels the application is handed when
+    /// the peer leaves (as libzmq does), at most `max_subscriptions` distinct prefixes.
+    pub(crate) peer_requests: Subscriptions,
     /// Subscriptions to send to the peer (SUB side): (topic, subscribe?).
     pub(crate) subscription_commands: VecDeque<(Bytes, bool)>,
     /// Messages received from the peer, counted.
@@ -216,6 +220,7 @@ impl Pipe {
             persistent,
             dead: false,
             peer_subscriptions: Subscriptions::new(),
+            peer_requests: Subscriptions::new(),
             subscription_commands: VecDeque::new(),
             received: 0,
             properties: None,
@@ -724,7 +729,21 @@ impl Core {
             self.deliver(id, Message::single(Bytes::new()));
         }
         self.routing.disconnected(id);
-        if self.socket_type == SocketType::XPub {
+        if self.socket_type == SocketType::XPub && self.options.xpub_manual {
+            // The application decided what the peer gets; it is told of every request of the
+            // peer's that ends with it.
+            let requests = self
+                .pipes
+                .get_mut(&id)
+                .map(|p| {
+                    p.peer_subscriptions = Subscriptions::new();
+                    std::mem::take(&mut p.peer_requests).prefixes()
+                })
+                .unwrap_or_default();
+            for prefix in requests {
+                self.xpub_notify(&prefix, false);
+            }
+        } else if self.socket_type == SocketType::XPub {
             // The peer's subscriptions go with it; tell the application about the ones that end.
             // `xpub_all` counts each prefix once per peer, so one cancel per distinct prefix.
             let prefixes = self
@@ -995,6 +1014,16 @@ impl Core {
         if self.pattern.recv == RecvStrategy::None {
             return;
         }
+        if self.pattern.recv == RecvStrategy::Subscriptions {
+            // XPUB: a subscriber's own message (neither a subscribe nor a cancel) goes to the
+            // application in order with the subscription notices, as libzmq 4.3's does.
+            let mut msg = msg;
+            if let Some(props) = self.pipes.get(&id).and_then(|p| p.properties.clone()) {
+                msg.set_properties(props);
+            }
+            self.xpub_push(msg);
+            return;
+        }
         if self.pattern.filters_incoming {
             let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
             if self.subscriptions.matches(topic) == self.options.invert_matching {
@@ -1070,6 +1099,22 @@ impl Core {
     pub(crate) fn peer_subscription(&mut self, id: PeerId, topic: &[u8], subscribe: bool) {
         if self.socket_type == SocketType::XPub && self.options.xpub_manual {
             // Manual mode: the application decides (see `set_subscription`).
+            let Some(pipe) = self.pipes.get_mut(&id) else {
+                return;
+            };
+            if subscribe {
+                if pipe.peer_requests.insert(topic)
+                    && pipe.peer_requests.len() > self.options.max_subscriptions
+                {
+                    pipe.peer_requests.remove(topic);
+                    pipe.overflow =
+                        Some("the peer subscribed to more than max_subscriptions prefixes");
+                    pipe.wake_driver();
+                    return;
+                }
+            } else {
+                pipe.peer_requests.remove(topic);
+            }
             self.xpub_last_peer = Some(id);
             self.xpub_notify(topic, subscribe);
             return;
@@ -1113,12 +1158,16 @@ impl Core {
     }
 
     fn xpub_notify(&mut self, topic: &[u8], subscribe: bool) {
+        let body = ringmq_transports::subscription::encode(topic, subscribe);
+        self.xpub_push(Message::single(body));
+    }
+
+    fn xpub_push(&mut self, msg: Message) {
         if self.xpub_inbox.len() >= XPUB_INBOX_MAX {
             self.counters.dropped.subscription_notices += 1;
             return;
         }
-        let body = ringmq_transports::subscription::encode(topic, subscribe);
-        self.xpub_inbox.push_back(Message::single(body));
+        self.xpub_inbox.push_back(msg);
         self.recv_wakers.wake_all();
     }
 
@@ -1307,6 +1356,28 @@ mod tests {
         core.try_send(Message::single("weather now")).unwrap();
         core.try_send(Message::single("weather.eu now")).unwrap();
         assert_eq!(core.pipes[&p].outq.len(), 1);
+        // When the peer leaves, the application is told its requests end, not what it applied.
+        core.peer_subscription(p, b"sport", true);
+        core.peer_subscription(p, b"sport", false);
+        core.peer_subscription(p, b"news", true);
+        for notice in ["\x01sport", "\x00sport", "\x01news"] {
+            assert_eq!(
+                core.try_recv().unwrap().unwrap(),
+                Message::single(notice.as_bytes().to_vec())
+            );
+        }
+        core.pipe_disconnected(p);
+        let mut cancels = Vec::new();
+        while let Some(m) = core.try_recv().unwrap() {
+            cancels.push(m);
+        }
+        assert_eq!(
+            cancels,
+            [
+                Message::single(b"\x00news".to_vec()),
+                Message::single(b"\x00weather".to_vec())
+            ]
+        );
     }
 
     #[test]
@@ -1323,6 +1394,28 @@ mod tests {
         // The id is free again for a new peer.
         let q = core.add_pipe(false);
         assert!(core.pipe_connected(q, b"alice"));
+    }
+
+    #[test]
+    fn xpub_hands_a_subscribers_own_messages_to_the_application_in_order() {
+        let mut core = Core::new(SocketType::XPub, Options::default()).unwrap();
+        let p = core.add_pipe(false);
+        core.pipe_connected(p, b"");
+        core.peer_subscription(p, b"a", true);
+        core.deliver(p, Message::single(b"\x02hello".to_vec()));
+        core.peer_subscription(p, b"b", true);
+        let mut got = Vec::new();
+        while let Some(m) = core.try_recv().unwrap() {
+            got.push(m);
+        }
+        assert_eq!(
+            got,
+            [
+                Message::single(b"\x01a".to_vec()),
+                Message::single(b"\x02hello".to_vec()),
+                Message::single(b"\x01b".to_vec())
+            ]
+        );
     }
 
     #[test]
