@@ -89,16 +89,17 @@ pub(crate) struct ContextShared {
     /// The runtime's shards, once it started (see [`ContextShared::settle`]).
     shards: OnceLock<Vec<ShardHandle>>,
     /// Counts the calls after which an inproc peer may see something new: binds, connects,
-    /// disconnects, closes, options (subscriptions among them), and messages sent.
+    /// disconnects, closes, options (subscriptions among them); and messages sent or received
+    /// over inproc (a receive makes room for its senders).
     changes: AtomicU64,
-    sends: AtomicU64,
+    moves: AtomicU64,
 }
 
 /// How far a socket has seen the context's changes and sends settled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Settled {
     changes: u64,
-    sends: u64,
+    moves: u64,
 }
 
 impl ContextShared {
@@ -114,25 +115,25 @@ impl ContextShared {
         self.changes.fetch_add(1, Ordering::Release);
     }
 
-    /// A message was handed to one of its sockets.
-    pub(crate) fn sent(&self) {
-        self.sends.fetch_add(1, Ordering::Release);
+    /// A socket that uses inproc sent or received a message.
+    pub(crate) fn moved(&self) {
+        self.moves.fetch_add(1, Ordering::Release);
     }
 
     /// libzmq's inproc is synchronous: a message sent is in the receiver's pipe when the send
     /// returns, and a subscription or connection is in place when its call returns. Its tests
     /// (and pyzmq's) rely on that, with a non-blocking receive right after a send, or a publish
     /// right after a subscriber connected and subscribed. ringmq moves these through its
-    /// shards, so before a receive says `EAGAIN` (`with_sends`), or before a send, a socket
-    /// that uses inproc lets the shards settle ([`ringmq::settle_all`]), when something
-    /// changed or was sent since it last did. Returns whether it settled.
-    pub(crate) fn settle(&self, seen: &mut Settled, with_sends: bool) -> bool {
+    /// shards, so before a receive or send says `EAGAIN` (`with_moves`), or before a send after
+    /// a change, a socket that uses inproc lets the shards settle ([`ringmq::settle_all`]),
+    /// when something changed (or moved) since it last did. Returns whether it settled.
+    pub(crate) fn settle(&self, seen: &mut Settled, with_moves: bool) -> bool {
         let now = Settled {
             changes: self.changes.load(Ordering::Acquire),
-            sends: if with_sends {
-                self.sends.load(Ordering::Acquire)
+            moves: if with_moves {
+                self.moves.load(Ordering::Acquire)
             } else {
-                seen.sends
+                seen.moves
             },
         };
         let Some(shards) = self.shards.get() else {

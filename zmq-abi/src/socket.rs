@@ -296,6 +296,18 @@ impl Socket {
             Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
             Err(SendError::Full(back)) => message = back,
         }
+        // Full: over inproc, libzmq's pipe would already have passed what this socket sent
+        // before to its peer. Look again once the shards moved it.
+        if self.inproc && self.context.settle(&mut self.settled, true) {
+            match self.inner()?.try_send(message) {
+                Ok(()) => {
+                    self.sent();
+                    return Ok(());
+                }
+                Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
+                Err(SendError::Full(back)) => message = back,
+            }
+        }
         let deadline = (self.sndtimeo_ms >= 0)
             .then(|| Instant::now() + Duration::from_millis(self.sndtimeo_ms as u64));
         loop {
@@ -334,7 +346,7 @@ impl Socket {
     fn sent(&mut self) {
         self.turn.sent();
         if self.inproc {
-            self.context.sent();
+            self.context.moved();
         }
     }
 
@@ -369,6 +381,9 @@ impl Socket {
             self.turn.check_recv().map_err(|_| EFSM)?;
             let message = self.recv_message(flags & ZMQ_DONTWAIT != 0)?;
             self.turn.received();
+            if self.inproc {
+                self.context.moved();
+            }
             let mut message = message;
             let frames: Vec<Bytes> = std::iter::from_fn(|| message.pop_front()).collect();
             if self.socket_type == SocketType::Stream {

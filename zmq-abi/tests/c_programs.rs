@@ -120,6 +120,11 @@ fn push_pull_multipart_over_inproc_and_tcp() {
 }
 
 #[test]
+fn inproc_completes_sends_subscriptions_and_connects_within_the_call() {
+    run_both("inproc_sync");
+}
+
+#[test]
 fn req_rep_round_trip_and_efsm() {
     run_both("req_rep");
 }
