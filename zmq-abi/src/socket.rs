@@ -296,18 +296,6 @@ impl Socket {
             Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
             Err(SendError::Full(back)) => message = back,
         }
-        // Full: over inproc, libzmq's pipe would already have passed what this socket sent
-        // before to its peer. Look again once the shards moved it.
-        if self.inproc && self.context.settle(&mut self.settled, true) {
-            match self.inner()?.try_send(message) {
-                Ok(()) => {
-                    self.sent();
-                    return Ok(());
-                }
-                Err(SendError::Failed(e, _)) => return Err(ringmq_errno(&e)),
-                Err(SendError::Full(back)) => message = back,
-            }
-        }
         let deadline = (self.sndtimeo_ms >= 0)
             .then(|| Instant::now() + Duration::from_millis(self.sndtimeo_ms as u64));
         loop {
