@@ -55,8 +55,9 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    /// The operating system's error number behind it, if any.
-    os_error: Option<i32>,
+    /// The operating system's error number behind it, if any (never 0; the niche keeps
+    /// `SendError`, which carries an `Error` and a `Message`, small).
+    os_error: Option<std::num::NonZeroI32>,
 }
 
 impl Error {
@@ -74,7 +75,7 @@ impl Error {
 
     /// Keep `e`'s error number (see [`Error::raw_os_error`]).
     pub(crate) fn with_os_error(mut self, e: &std::io::Error) -> Error {
-        self.os_error = e.raw_os_error();
+        self.os_error = e.raw_os_error().and_then(std::num::NonZeroI32::new);
         self
     }
 
@@ -82,7 +83,7 @@ impl Error {
     /// missing directory, `EADDRINUSE`, `EACCES`...), when there is one; as
     /// [`std::io::Error::raw_os_error`].
     pub fn raw_os_error(&self) -> Option<i32> {
-        self.os_error
+        self.os_error.map(std::num::NonZeroI32::get)
     }
 
     /// What went wrong, with its context (the same text `Display` prints).

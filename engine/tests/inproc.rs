@@ -304,3 +304,101 @@ fn settle_makes_inproc_sends_and_subscriptions_visible() {
         }
     }
 }
+
+fn exact(sndhwm: usize, rcvhwm: usize) -> Options {
+    Options {
+        sndhwm,
+        rcvhwm,
+        exact_inproc_hwm: true,
+        ..Options::default()
+    }
+}
+
+/// Send without waiting until the socket is full, letting the shards move what it holds on
+/// whenever its hand-off queue alone is full (as the C ABI does). Returns how many it took.
+fn fill(rt: &ringmq::Runtime, push: &BlockingSocket) -> usize {
+    let mut taken = 0;
+    loop {
+        match push.try_send(Message::single(&b"m"[..])) {
+            Ok(()) => taken += 1,
+            Err(ringmq::SendError::Full(m)) => {
+                assert!(push.counts_inproc_credit());
+                rt.settle().unwrap();
+                match push.try_send(m) {
+                    Ok(()) => taken += 1,
+                    Err(ringmq::SendError::Full(_)) => return taken,
+                    Err(e) => panic!("send failed: {e:?}"),
+                }
+            }
+            Err(e) => panic!("send failed: {e:?}"),
+        }
+        assert!(taken <= 10_000, "no bound");
+    }
+}
+
+/// Under `exact_inproc_hwm` a PUSH with one inproc peer holds exactly sndhwm + the peer's
+/// rcvhwm messages on their way, as libzmq's inproc pipe does (without it, each queue on the
+/// way has its own bound); a receive gives the credit back, and a waiting send then goes.
+#[test]
+fn exact_inproc_hwm_counts_sndhwm_plus_the_peers_rcvhwm() {
+    for shards in [1usize, 2] {
+        let rt = runtime(shards);
+        let name = format!("inproc://exact-{shards}");
+        let pull = socket_with(&rt, SocketType::Pull, exact(1000, 2));
+        pull.bind(&name).unwrap();
+        let push = socket_with(&rt, SocketType::Push, exact(3, 1000));
+        push.connect(&name).unwrap();
+        support::wait_until("the credit of the only peer", || {
+            push.counts_inproc_credit()
+        });
+        assert_eq!(
+            fill(&rt, &push),
+            5,
+            "sndhwm 3 + rcvhwm 2 on {shards} shard(s)"
+        );
+        rt.settle().unwrap();
+        for _ in 0..5 {
+            assert!(pull.try_recv().unwrap().is_some());
+            rt.settle().unwrap();
+        }
+        assert_eq!(pull.try_recv().unwrap(), None);
+        assert_eq!(fill(&rt, &push), 5, "all the credit came back");
+
+        // A waiting send goes once the receiver takes one.
+        let mut push = push;
+        push.set_sndtimeo(Some(WAIT));
+        let sender = std::thread::spawn(move || {
+            push.send(Message::single(&b"late"[..])).unwrap();
+            push
+        });
+        assert!(pull.recv().is_ok());
+        let _push = sender.join().unwrap();
+        for _ in 0..4 {
+            assert_eq!(pull.recv().unwrap(), Message::single(&b"m"[..]));
+        }
+        assert_eq!(pull.recv().unwrap(), Message::single(&b"late"[..]));
+    }
+}
+
+/// A PUB's message its only subscriber did not ask for gives its credit back when the shard
+/// drops it, so it never costs a later message its place.
+#[test]
+fn exact_inproc_hwm_on_a_publisher_returns_what_was_filtered() {
+    let rt = runtime(1);
+    let publisher = socket_with(&rt, SocketType::Pub, exact(1, 1000));
+    publisher.bind("inproc://exact-pub").unwrap();
+    let sub = socket_with(&rt, SocketType::Sub, exact(1000, 1));
+    sub.connect("inproc://exact-pub").unwrap();
+    sub.subscribe(b"a").unwrap();
+    support::wait_until("the credit of the only peer", || {
+        publisher.counts_inproc_credit()
+    });
+    rt.settle().unwrap();
+    for _ in 0..50 {
+        publisher.send(Message::single(&b"b"[..])).unwrap();
+        rt.settle().unwrap();
+    }
+    publisher.send(Message::single(&b"a"[..])).unwrap();
+    assert_eq!(sub.recv().unwrap(), Message::single(&b"a"[..]));
+    assert_eq!(publisher.stats().unwrap().dropped.total(), 0);
+}

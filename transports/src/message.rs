@@ -1,6 +1,7 @@
 //! Multipart messages. A message is one or more frames delivered atomically: a peer sees all of them
 //! or none.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,6 +23,52 @@ pub const SOURCE_FD_PROPERTY: &str = ":source-fd";
 pub struct Message {
     frames: SmallVec<[Bytes; 2]>,
     properties: Option<Arc<Metadata>>,
+    /// Told when the message's last clone goes (the engine's credit for exact inproc HWMs);
+    /// never on the wire.
+    guard: Option<Arc<Guard>>,
+}
+
+/// What a [`Guard`] tells when the last clone of its message goes.
+pub trait OnDrop: Send + Sync {
+    /// The guarded message's last clone went (or the guard did, taken off it).
+    fn dropped(&self);
+}
+
+/// Tells its target once, when dropped, unless disarmed first. A message carries at most one.
+pub struct Guard {
+    target: Arc<dyn OnDrop>,
+    armed: AtomicBool,
+}
+
+impl Guard {
+    /// A guard that tells `target`.
+    pub fn new(target: Arc<dyn OnDrop>) -> Guard {
+        Guard {
+            target,
+            armed: AtomicBool::new(true),
+        }
+    }
+
+    /// Never tell the target; returns whether it would have (the first disarm only).
+    pub fn disarm(&self) -> bool {
+        self.armed.swap(false, Ordering::SeqCst)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.armed.load(Ordering::SeqCst) {
+            self.target.dropped();
+        }
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("armed", &self.armed.load(Ordering::Relaxed))
+            .finish()
+    }
 }
 
 impl PartialEq for Message {
@@ -45,6 +92,7 @@ impl Message {
         Message {
             frames,
             properties: None,
+            guard: None,
         }
     }
 
@@ -57,6 +105,7 @@ impl Message {
         Message {
             frames: frames.into_iter().map(Into::into).collect(),
             properties: None,
+            guard: None,
         }
     }
 
@@ -120,6 +169,16 @@ impl Message {
     /// Attach connection properties (done by the receiving socket).
     pub fn set_properties(&mut self, properties: Arc<Metadata>) {
         self.properties = Some(properties);
+    }
+
+    /// Attach `guard`, dropped when the last clone of the message is (see the field).
+    pub fn set_guard(&mut self, guard: Guard) {
+        self.guard = Some(Arc::new(guard));
+    }
+
+    /// Take the guard off, if any.
+    pub fn take_guard(&mut self) -> Option<Arc<Guard>> {
+        self.guard.take()
     }
 
     /// Consume the message into its frames.

@@ -203,6 +203,15 @@ impl BlockingSocket {
         self.hosted.peer_state(routing_id)
     }
 
+    /// Whether sends are counted against the credit of an only, inproc peer now
+    /// (`Options::exact_inproc_hwm`): then at most `sndhwm` + the peer's `rcvhwm` messages are
+    /// on their way, hand-off queues included, and a send that finds the hand-off queue full
+    /// may be retried once the shard moved it on ([`crate::Runtime::settle`]) without the
+    /// queues holding more than that.
+    pub fn counts_inproc_credit(&self) -> bool {
+        self.hosted.bridge.credit().is_some()
+    }
+
     /// Wait up to `timeout` (`None`: forever) until a send would be taken without waiting;
     /// false when the time ran out or the socket closed. For callers that assemble a message
     /// frame by frame and must refuse its first frame as libzmq does (`EAGAIN`).

@@ -15,6 +15,7 @@ use ringmq_patterns::{
 use ringmq_transports::{Message, SocketType};
 use slab::Slab;
 
+use super::credit::Credit;
 use super::options::Options;
 use crate::error::{Error, ErrorKind, SendError};
 
@@ -168,6 +169,8 @@ pub(crate) struct Pipe {
     /// What the peer subscribed to (PUB side): at most `max_subscriptions` distinct prefixes.
     /// Under `xpub_manual`, what the application applied for it instead.
     pub(crate) peer_subscriptions: Subscriptions,
+    /// The link's credit (an inproc pipe under `exact_inproc_hwm`), see [`Credit`].
+    pub(crate) credit: Option<std::sync::Arc<Credit>>,
     /// `xpub_manual`: what the peer asked for, whose cancels the application is handed when
     /// the peer leaves (as libzmq does), at most `max_subscriptions` distinct prefixes.
     pub(crate) peer_requests: Subscriptions,
@@ -221,6 +224,7 @@ impl Pipe {
             dead: false,
             peer_subscriptions: Subscriptions::new(),
             peer_requests: Subscriptions::new(),
+            credit: None,
             subscription_commands: VecDeque::new(),
             received: 0,
             properties: None,
@@ -268,6 +272,9 @@ impl PeerView for Peers<'_> {
     }
 }
 
+/// See `Core::on_credit`.
+pub(crate) type CreditReport = dyn Fn(Option<std::sync::Arc<Credit>>);
+
 /// The state of one socket on its shard.
 pub(crate) struct Core {
     /// Process-unique, for the metrics' `socket` label.
@@ -277,6 +284,9 @@ pub(crate) struct Core {
     /// hosted handles' bridge: a PUSH, DEALER, REQ or PAIR with no peer refuses a send, as
     /// libzmq says `EAGAIN`).
     pub(crate) on_routable: Option<Box<dyn Fn(bool)>>,
+    /// Told the credit of the socket's only peer under `exact_inproc_hwm` (or that there is
+    /// none), whenever that may have changed (the hosted handles' bridge).
+    pub(crate) on_credit: Option<Box<CreditReport>>,
     pub(crate) socket_type: SocketType,
     pub(crate) pattern: Pattern,
     pub(crate) options: Options,
@@ -361,6 +371,7 @@ impl Core {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Core {
             on_routable: None,
+            on_credit: None,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             socket_type,
             pattern,
@@ -538,7 +549,13 @@ impl Core {
     /// Replace the options; the routing rules follow `router_mandatory`.
     pub(crate) fn set_options(&mut self, options: Options) {
         self.routing.set_router_mandatory(options.router_mandatory);
+        if options.sndhwm != self.options.sndhwm {
+            for credit in self.pipes.values().filter_map(|p| p.credit.as_ref()) {
+                credit.set_sndhwm(options.sndhwm);
+            }
+        }
         self.options = options;
+        self.routable_changed();
     }
 
     /// ROUTER: whether the connected peer with `routing_id` has room for a message now (`None`:
@@ -630,6 +647,32 @@ impl Core {
         if let Some(report) = &self.on_routable {
             report(self.routing.has_send_peers());
         }
+        if let Some(report) = &self.on_credit {
+            report(self.sole_credit());
+        }
+    }
+
+    /// The credit of the only connected peer, if the socket counts one (see [`Credit`]).
+    fn sole_credit(&self) -> Option<std::sync::Arc<Credit>> {
+        if !self.options.exact_inproc_hwm
+            || self.options.conflate
+            || !matches!(
+                self.socket_type,
+                SocketType::Push
+                    | SocketType::Dealer
+                    | SocketType::Pair
+                    | SocketType::Pub
+                    | SocketType::XPub
+            )
+        {
+            return None;
+        }
+        let mut connected = self.pipes.values().filter(|p| p.connected && !p.dead);
+        let only = connected.next()?;
+        if connected.next().is_some() {
+            return None;
+        }
+        only.credit.clone()
     }
 
     fn attach(&mut self, id: PeerId) {
@@ -765,8 +808,8 @@ impl Core {
             if self.options.immediate {
                 // Nothing new is queued for it until it is connected again.
                 self.routing.detach(id);
-                self.routable_changed();
             }
+            self.routable_changed();
             return;
         }
         pipe.dead = true;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use ringmq_transports::{Message, SocketType};
 use slab::Slab;
 
 use super::core::{killable, Core};
+use super::credit::{self, Credit};
 use super::poll::PollEvents;
 use super::{close_core, Socket};
 use crate::error::{Error, ErrorKind, SendError};
@@ -151,6 +152,10 @@ pub(crate) struct Bridge {
     needs_peer: bool,
     /// Whether the socket has a peer to send to (kept by the core, see `Core::on_routable`).
     pub(crate) routable: AtomicBool,
+    /// The credit of the socket's only peer, an inproc one, under `exact_inproc_hwm` (kept by
+    /// the core, see `Core::on_credit`); `has_credit` says whether there is one without a lock.
+    credit: Mutex<Option<Arc<Credit>>>,
+    has_credit: AtomicBool,
     pub(crate) from_shard: ArrayQueue<Message>,
     pub(crate) pump: AtomicWaker,
     /// The pump found nothing to do and waits: only then does a new message wake it (a pump
@@ -211,6 +216,8 @@ impl Bridge {
         Bridge {
             needs_peer,
             routable: AtomicBool::new(false),
+            credit: Mutex::new(None),
+            has_credit: AtomicBool::new(false),
             to_shard: ArrayQueue::new(to_shard),
             // A conflating socket keeps its newest message in the core; the hand-off holds one.
             from_shard: ArrayQueue::new(if options.conflate {
@@ -247,7 +254,42 @@ impl Bridge {
     /// Whether a send can be handed over now: room in the hand-off queue, and a peer to send to
     /// for the types that wait for one.
     pub(crate) fn has_room(&self) -> bool {
-        !self.to_shard.is_full() && (!self.needs_peer || self.routable.load(Ordering::SeqCst))
+        !self.to_shard.is_full()
+            && (!self.needs_peer || self.routable.load(Ordering::SeqCst))
+            && self
+                .credit()
+                .is_none_or(|c| c.available() || c.wait_for_credit())
+    }
+
+    /// See the field.
+    pub(crate) fn credit(&self) -> Option<Arc<Credit>> {
+        if !self.has_credit.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.credit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The core's report of the only peer's credit (or that there is none now).
+    fn set_credit(self: &Arc<Self>, credit: Option<Arc<Credit>>) {
+        let mut slot = self.credit.lock().unwrap_or_else(PoisonError::into_inner);
+        let same = match (&*slot, &credit) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(c) = &credit {
+            c.set_sender(self);
+        }
+        self.has_credit.store(credit.is_some(), Ordering::SeqCst);
+        *slot = credit;
+        drop(slot);
+        self.notify_app();
     }
 
     /// Wait until `ready` holds, the bridge closes, or `deadline` passes (blocking threads).
@@ -268,7 +310,9 @@ impl Bridge {
 
     /// Take a received message, waking the pump if it waits for room.
     pub(crate) fn pop(&self) -> Option<Message> {
-        let m = self.from_shard.pop()?;
+        let mut m = self.from_shard.pop()?;
+        // The application has it: its inproc credit goes back to the sender (see `credit`).
+        drop(m.take_guard());
         // A load first: the flag is rarely set, and a read-modify-write per message would move
         // its cache line between the threads every time.
         fence(Ordering::SeqCst);
@@ -442,6 +486,10 @@ impl Hosted {
                 if reported.routable.swap(routable, Ordering::SeqCst) != routable {
                     reported.notify_app();
                 }
+            }));
+            let reported = b.clone();
+            core.borrow_mut().on_credit = Some(Box::new(move |credit| {
+                reported.set_credit(credit);
             }));
             core.borrow().routable_changed();
             let kill = core.borrow().kill.clone();
@@ -619,9 +667,27 @@ impl Hosted {
         if self.socket_type == SocketType::Req {
             return self.push_request(msg);
         }
+        let mut msg = msg;
+        let credit = self.bridge.credit();
+        if credit.as_ref().is_some_and(|c| !c.grant(&mut msg)) {
+            if self.blocks_at_hwm() {
+                return Err(SendError::Full(msg));
+            }
+            // A PUB-like type drops at its only subscriber's HWM.
+            self.bridge.dropped.fetch_add(1, Ordering::Relaxed);
+            self.bridge
+                .dropped_bytes
+                .fetch_add(msg.size() as u64, Ordering::Relaxed);
+            return Ok(());
+        }
         match self.bridge.push(msg) {
             Ok(()) => Ok(()),
-            Err(msg) if self.blocks_at_hwm() => Err(SendError::Full(msg)),
+            Err(mut msg) if self.blocks_at_hwm() => {
+                if let Some(c) = &credit {
+                    credit::revoke(c, &mut msg);
+                }
+                Err(SendError::Full(msg))
+            }
             Err(msg) => {
                 // PUB-like types never block: a full hand-off queue is their HWM, so drop.
                 self.bridge.dropped.fetch_add(1, Ordering::Relaxed);

@@ -23,6 +23,7 @@ use ringmq_patterns::PeerId;
 use ringmq_transports::{Message, SocketType};
 
 use super::core::{killable, Core, EndpointId, EndpointRole};
+use super::credit::Credit;
 use crate::error::{Error, ErrorKind};
 use crate::monitor::MonitorEvent;
 use crate::runtime::{self, spawn_local, ShardHandle};
@@ -135,6 +136,8 @@ struct PeerInfo {
     routing_id: Bytes,
     /// `Options::inproc_type_check` of the socket described.
     checks_type: bool,
+    /// Its `rcvhwm`, for the credit of a sender to it (`Options::exact_inproc_hwm`).
+    rcvhwm: usize,
 }
 
 /// One side's view of a connection.
@@ -190,6 +193,7 @@ fn info_of(core: &Core) -> PeerInfo {
         socket_type: core.socket_type,
         routing_id: core.options.routing_id.clone().unwrap_or_default(),
         checks_type: core.options.inproc_type_check,
+        rcvhwm: core.options.rcvhwm,
     }
 }
 
@@ -396,8 +400,16 @@ fn attach(
         return;
     }
     let id = core.borrow_mut().add_pipe(false);
-    if let Some(pipe) = core.borrow_mut().pipes.get_mut(&id) {
-        pipe.endpoint = endpoint_id;
+    {
+        let mut c = core.borrow_mut();
+        let credit = c
+            .options
+            .exact_inproc_hwm
+            .then(|| Credit::new(c.options.sndhwm, info.rcvhwm));
+        if let Some(pipe) = c.pipes.get_mut(&id) {
+            pipe.endpoint = endpoint_id;
+            pipe.credit = credit;
+        }
     }
     let accepted = core.borrow_mut().pipe_connected(id, &info.routing_id);
     core.borrow_mut().emit(MonitorEvent::Accepted {
@@ -503,6 +515,12 @@ async fn drive(
                 Some(Ok(peer)) => {
                     attached = true;
                     let mut c = core.borrow_mut();
+                    if c.options.exact_inproc_hwm {
+                        let credit = Credit::new(c.options.sndhwm, peer.rcvhwm);
+                        if let Some(pipe) = c.pipes.get_mut(&id) {
+                            pipe.credit = Some(credit);
+                        }
+                    }
                     if !c.pipe_connected(id, &peer.routing_id) {
                         return Poll::Ready("refused by this socket".to_owned());
                     }

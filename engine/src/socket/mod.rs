@@ -5,6 +5,7 @@ mod async_socket;
 mod blocking;
 pub(crate) mod conn;
 pub(crate) mod core;
+pub(crate) mod credit;
 pub(crate) mod hosted;
 pub(crate) mod inproc;
 pub(crate) mod ipc;

@@ -168,6 +168,14 @@ pub struct Options {
     /// only when both sockets check; the C ABI turns it off, as libzmq checks only over tcp and
     /// ipc (its `test_inproc_connect` connects PAIR sockets to a PULL).
     pub inproc_type_check: bool,
+    /// PUSH, DEALER, PAIR, PUB, XPUB whose only peer is an inproc one: at most `sndhwm` + the
+    /// peer's `rcvhwm` messages on their way between the two applications (none with either 0),
+    /// the hand-off queues included, as libzmq counts an inproc pipe (a PUB drops past it, a
+    /// NODROP one waits; a message its subscriber did not ask for gives its credit back as
+    /// soon as the shard drops it). Default false: each queue on
+    /// the way keeps its own bound, so about three times as many fit, and no per-message credit
+    /// is counted. The C ABI turns it on (libzmq's tests count exactly).
+    pub exact_inproc_hwm: bool,
     /// Settings for the operating system's tcp sockets (buffer sizes, TOS, keepalive, device).
     /// Default: the system's.
     pub tcp: TcpTuning,
@@ -247,6 +255,7 @@ impl Default for Options {
             xpub_nodrop: false,
             conflate: false,
             inproc_type_check: true,
+            exact_inproc_hwm: false,
             invert_matching: false,
             probe_router: false,
             immediate: false,

@@ -1,0 +1,173 @@
+//! Exact inproc HWMs, as libzmq counts them (`Options::exact_inproc_hwm`).
+//!
+//! A libzmq inproc pipe holds at most the sender's `sndhwm` plus the receiver's `rcvhwm`
+//! messages (unbounded when either is 0), counted from the sending application's send to the
+//! receiving application's receive. ringmq's messages cross more queues on that way (the
+//! sender's hand-off queue and pipe, the channel, the receiver's pipe and hand-off queue), each
+//! bounded by its own HWM, so a sender fits about three times as many. libzmq's own tests count
+//! them exactly.
+//!
+//! So a socket whose only peer is an inproc one gets a [`Credit`] for that link: its
+//! application hands a message over only while fewer than the limit are on their way, and each
+//! message carries a guard (`Message::set_guard`) that gives the credit back when the receiving
+//! application takes the message, or when the message is dropped on the way.
+//! A message a PUB's subscriber did not ask for is dropped on the shard, giving its credit
+//! back. Load-balancing over several peers, and the types that route (ROUTER, REQ, REP), keep
+//! the queues' own bounds: which message goes to which peer is decided on the shard, not where
+//! credit is counted.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use ringmq_transports::{Guard, Message, OnDrop};
+
+use super::hosted::Bridge;
+
+/// The credit of one inproc link, in the direction from the socket that holds it.
+#[derive(Debug)]
+pub(crate) struct Credit {
+    /// The most messages on their way: `sndhwm` + the peer's `rcvhwm`; 0: no bound.
+    limit: AtomicUsize,
+    /// The peer's `rcvhwm` when it connected.
+    peer_rcvhwm: usize,
+    /// Messages the sending application handed over under this credit.
+    granted: AtomicU64,
+    /// Of those, the ones given back (received by the peer's application, or dropped).
+    returned: AtomicU64,
+    /// The sending application waits for credit: a returned one wakes it.
+    sender_waiting: AtomicBool,
+    /// The sending socket's bridge, set when the credit reaches it.
+    sender: OnceLock<Weak<Bridge>>,
+}
+
+/// The limit for a sender's `sndhwm` and its peer's `rcvhwm`: 0 (none) when either is 0.
+fn limit_of(sndhwm: usize, peer_rcvhwm: usize) -> usize {
+    if sndhwm == 0 || peer_rcvhwm == 0 {
+        0
+    } else {
+        sndhwm.saturating_add(peer_rcvhwm)
+    }
+}
+
+impl Credit {
+    pub(crate) fn new(sndhwm: usize, peer_rcvhwm: usize) -> Arc<Credit> {
+        Arc::new(Credit {
+            limit: AtomicUsize::new(limit_of(sndhwm, peer_rcvhwm)),
+            peer_rcvhwm,
+            granted: AtomicU64::new(0),
+            returned: AtomicU64::new(0),
+            sender_waiting: AtomicBool::new(false),
+            sender: OnceLock::new(),
+        })
+    }
+
+    /// The sender's `sndhwm` changed (libzmq applies it to live pipes too).
+    pub(crate) fn set_sndhwm(&self, sndhwm: usize) {
+        self.limit
+            .store(limit_of(sndhwm, self.peer_rcvhwm), Ordering::SeqCst);
+        self.wake_sender();
+    }
+
+    /// Where a returned credit wakes the sender.
+    pub(crate) fn set_sender(&self, bridge: &Arc<Bridge>) {
+        let _ = self.sender.set(Arc::downgrade(bridge));
+    }
+
+    /// Messages on their way now.
+    pub(crate) fn on_the_way(&self) -> u64 {
+        let returned = self.returned.load(Ordering::SeqCst);
+        self.granted.load(Ordering::SeqCst).saturating_sub(returned)
+    }
+
+    /// Whether one more message may be handed over.
+    pub(crate) fn available(&self) -> bool {
+        let limit = self.limit.load(Ordering::SeqCst) as u64;
+        limit == 0 || self.on_the_way() < limit
+    }
+
+    /// The sender is about to wait for credit: a credit returned from now on wakes it. Returns
+    /// whether credit is available after all (then it must not wait).
+    pub(crate) fn wait_for_credit(&self) -> bool {
+        self.sender_waiting.store(true, Ordering::SeqCst);
+        self.available()
+    }
+
+    /// Count `msg` as on its way: it carries the credit back. `false` (and `msg` untouched)
+    /// when no credit is left.
+    pub(crate) fn grant(self: &Arc<Self>, msg: &mut Message) -> bool {
+        if !self.available() {
+            return false;
+        }
+        self.granted.fetch_add(1, Ordering::SeqCst);
+        msg.set_guard(Guard::new(self.clone()));
+        true
+    }
+
+    fn wake_sender(&self) {
+        if self.sender_waiting.load(Ordering::SeqCst)
+            && self.sender_waiting.swap(false, Ordering::SeqCst)
+        {
+            if let Some(bridge) = self.sender.get().and_then(Weak::upgrade) {
+                bridge.notify_app();
+            }
+        }
+    }
+}
+
+impl OnDrop for Credit {
+    /// A message's last clone went: its credit comes back.
+    fn dropped(&self) {
+        self.returned.fetch_add(1, Ordering::SeqCst);
+        self.wake_sender();
+    }
+}
+
+/// Undo [`Credit::grant`] for a message that was not handed over after all.
+pub(crate) fn revoke(credit: &Credit, msg: &mut Message) {
+    if let Some(guard) = msg.take_guard() {
+        if guard.disarm() {
+            credit.granted.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_bounds_the_messages_on_their_way_and_comes_back_with_them() {
+        let credit = Credit::new(2, 1);
+        let mut held: Vec<Message> = (0..3)
+            .map(|_| {
+                let mut m = Message::single("m");
+                assert!(credit.grant(&mut m));
+                m
+            })
+            .collect();
+        let mut refused = Message::single("over");
+        assert!(!credit.grant(&mut refused), "sndhwm 2 + rcvhwm 1 is 3");
+        // A clone does not return it; the last clone does.
+        let clone = held[0].clone();
+        held.remove(0);
+        assert!(!credit.available());
+        drop(clone);
+        assert!(credit.available());
+        // A revoked grant neither counts nor comes back twice.
+        let mut m = Message::single("m");
+        assert!(credit.grant(&mut m));
+        revoke(&credit, &mut m);
+        drop(m);
+        assert_eq!(credit.on_the_way(), 2);
+        // A bigger sndhwm applies at once; 0 on either side is no bound.
+        credit.set_sndhwm(5);
+        assert_eq!(credit.limit.load(Ordering::SeqCst), 6);
+        credit.set_sndhwm(0);
+        for _ in 0..100 {
+            let mut m = Message::single("m");
+            assert!(credit.grant(&mut m));
+            held.push(m);
+        }
+        assert!(Credit::new(3, 0).available());
+    }
+}
