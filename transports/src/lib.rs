@@ -34,6 +34,6 @@ pub use error::{DecodeError, ProtocolError};
 pub use frame::{FrameDecoder, FrameFlags, RawFrame};
 pub use greeting::Greeting;
 pub use keys::{KeyPair, PublicKey, SecretKey};
-pub use message::{Guard, Message, OnDrop, SOURCE_FD_PROPERTY};
+pub use message::{Guard, Message, Returns, SOURCE_FD_PROPERTY};
 pub use metadata::Metadata;
 pub use socket_type::SocketType;

@@ -1,8 +1,8 @@
 //! Multipart messages. A message is one or more frames delivered atomically: a peer sees all of them
 //! or none.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -23,51 +23,96 @@ pub const SOURCE_FD_PROPERTY: &str = ":source-fd";
 pub struct Message {
     frames: SmallVec<[Bytes; 2]>,
     properties: Option<Arc<Metadata>>,
-    /// Told when the message's last clone goes (the engine's credit for exact inproc HWMs);
-    /// never on the wire.
-    guard: Option<Arc<Guard>>,
+    /// Counted back when the message goes (the engine's credit for exact inproc HWMs); a
+    /// clone does not carry it. Never on the wire.
+    guard: Guard,
 }
 
-/// What a [`Guard`] tells when the last clone of its message goes.
-pub trait OnDrop: Send + Sync {
-    /// The guarded message's last clone went (or the guard did, taken off it).
-    fn dropped(&self);
+/// Where a [`Guard`] counts its message back.
+pub struct Returns {
+    returned: AtomicU64,
+    /// Someone waits for a return: the next one calls `wake`.
+    waiting: AtomicBool,
+    wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
-/// Tells its target once, when dropped, unless disarmed first. A message carries at most one.
-pub struct Guard {
-    target: Arc<dyn OnDrop>,
-    armed: AtomicBool,
-}
-
-impl Guard {
-    /// A guard that tells `target`.
-    pub fn new(target: Arc<dyn OnDrop>) -> Guard {
-        Guard {
-            target,
-            armed: AtomicBool::new(true),
-        }
+impl Returns {
+    /// A new count at zero.
+    pub fn new() -> Arc<Returns> {
+        Arc::new(Returns {
+            returned: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            wake: OnceLock::new(),
+        })
     }
 
-    /// Never tell the target; returns whether it would have (the first disarm only).
-    pub fn disarm(&self) -> bool {
-        self.armed.swap(false, Ordering::SeqCst)
+    /// Messages counted back so far.
+    pub fn returned(&self) -> u64 {
+        self.returned.load(Ordering::SeqCst)
+    }
+
+    /// What the next return after [`Returns::wait`] calls (set once).
+    pub fn set_wake(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.wake.set(wake);
+    }
+
+    /// Have the next return call the wake (a caller about to wait, who looks once more after).
+    pub fn wait(&self) {
+        self.waiting.store(true, Ordering::SeqCst);
+    }
+
+    /// Call the wake, if someone waits.
+    pub fn wake_waiter(&self) {
+        if self.waiting.load(Ordering::SeqCst) && self.waiting.swap(false, Ordering::SeqCst) {
+            if let Some(wake) = self.wake.get() {
+                wake();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Returns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Returns")
+            .field("returned", &self.returned())
+            .finish()
+    }
+}
+
+/// Counts its message back into a [`Returns`] when dropped, unless disarmed. A clone carries
+/// nothing: a message cloned for several peers is counted once, with the original.
+#[derive(Default)]
+pub struct Guard(Option<Arc<Returns>>);
+
+impl Guard {
+    /// A guard that counts back into `returns`.
+    pub fn new(returns: Arc<Returns>) -> Guard {
+        Guard(Some(returns))
+    }
+
+    /// Whether it counts anything back.
+    pub fn is_armed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Never count back; returns whether it would have.
+    pub fn disarm(&mut self) -> bool {
+        self.0.take().is_some()
+    }
+}
+
+impl Clone for Guard {
+    fn clone(&self) -> Guard {
+        Guard(None)
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if self.armed.load(Ordering::SeqCst) {
-            self.target.dropped();
+        if let Some(returns) = self.0.take() {
+            returns.returned.fetch_add(1, Ordering::SeqCst);
+            returns.wake_waiter();
         }
-    }
-}
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard")
-            .field("armed", &self.armed.load(Ordering::Relaxed))
-            .finish()
     }
 }
 
@@ -92,7 +137,7 @@ impl Message {
         Message {
             frames,
             properties: None,
-            guard: None,
+            guard: Guard::default(),
         }
     }
 
@@ -105,7 +150,7 @@ impl Message {
         Message {
             frames: frames.into_iter().map(Into::into).collect(),
             properties: None,
-            guard: None,
+            guard: Guard::default(),
         }
     }
 
@@ -171,14 +216,14 @@ impl Message {
         self.properties = Some(properties);
     }
 
-    /// Attach `guard`, dropped when the last clone of the message is (see the field).
+    /// Attach `guard` (see the field); one it had already is dropped, so counted back.
     pub fn set_guard(&mut self, guard: Guard) {
-        self.guard = Some(Arc::new(guard));
+        self.guard = guard;
     }
 
-    /// Take the guard off, if any.
-    pub fn take_guard(&mut self) -> Option<Arc<Guard>> {
-        self.guard.take()
+    /// Take the guard off (an unarmed one if it had none).
+    pub fn take_guard(&mut self) -> Guard {
+        std::mem::take(&mut self.guard)
     }
 
     /// Consume the message into its frames.
@@ -216,6 +261,36 @@ impl std::fmt::Debug for Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guard_counts_its_message_back_once_and_a_clone_carries_none() {
+        let returns = Returns::new();
+        let mut m = Message::single("m");
+        m.set_guard(Guard::new(returns.clone()));
+        let copy = m.clone();
+        drop(copy);
+        assert_eq!(returns.returned(), 0, "a clone carries nothing");
+        let mut moved = m;
+        let mut guard = moved.take_guard();
+        assert!(guard.is_armed());
+        drop(moved);
+        assert_eq!(returns.returned(), 0, "the guard was taken off");
+        assert!(guard.disarm());
+        drop(guard);
+        assert_eq!(returns.returned(), 0, "disarmed");
+        let mut m = Message::single("m");
+        m.set_guard(Guard::new(returns.clone()));
+        let woke = Arc::new(AtomicBool::new(false));
+        let flag = woke.clone();
+        returns.set_wake(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        returns.wait();
+        drop(m);
+        assert_eq!(returns.returned(), 1);
+        assert!(
+            woke.load(Ordering::SeqCst),
+            "a waiter is woken by the return"
+        );
+    }
 
     #[test]
     fn debug_hides_payload() {

@@ -209,7 +209,7 @@ impl BlockingSocket {
     /// may be retried once the shard moved it on ([`crate::Runtime::settle`]) without the
     /// queues holding more than that.
     pub fn counts_inproc_credit(&self) -> bool {
-        self.hosted.bridge.credit().is_some()
+        self.hosted.bridge.has_credit()
     }
 
     /// Wait up to `timeout` (`None`: forever) until a send would be taken without waiting;

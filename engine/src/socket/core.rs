@@ -904,7 +904,10 @@ impl Core {
                     Ok(())
                 }
             },
-            SendPlan::FanOut(msg) => {
+            SendPlan::FanOut(mut msg) => {
+                // The inproc credit (see `Credit`) goes with the copy that is queued (a socket
+                // counts credit only with one peer), back at once when none is.
+                let mut guard = Some(msg.take_guard());
                 let topic: &[u8] = msg.first().map(|b| &b[..]).unwrap_or(&[]);
                 let invert = self.options.invert_matching;
                 let wants = |pipe: &Pipe| {
@@ -917,6 +920,9 @@ impl Core {
                         .values()
                         .any(|p| wants(p) && Options::at_hwm(hwm, p.outq.len()))
                 {
+                    if let Some(guard) = guard {
+                        msg.set_guard(guard);
+                    }
                     return Err(SendError::Full(msg));
                 }
                 let mut dropped = 0;
@@ -930,7 +936,11 @@ impl Core {
                         dropped += 1;
                         continue;
                     }
-                    pipe.outq.push_back(msg.clone());
+                    let mut copy = msg.clone();
+                    if let Some(guard) = guard.take() {
+                        copy.set_guard(guard);
+                    }
+                    pipe.outq.push_back(copy);
                     pipe.wake_driver();
                 }
                 self.counters.dropped.peer_at_hwm += dropped;

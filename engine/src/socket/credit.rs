@@ -10,16 +10,18 @@
 //! So a socket whose only peer is an inproc one gets a [`Credit`] for that link: its
 //! application hands a message over only while fewer than the limit are on their way, and each
 //! message carries a guard (`Message::set_guard`) that gives the credit back when the receiving
-//! application takes the message, or when the message is dropped on the way.
+//! application takes the message, or when the message is dropped on the way. No allocation:
+//! the guard is a reference to the link's count.
 //! A message a PUB's subscriber did not ask for is dropped on the shard, giving its credit
 //! back. Load-balancing over several peers, and the types that route (ROUTER, REQ, REP), keep
 //! the queues' own bounds: which message goes to which peer is decided on the shard, not where
 //! credit is counted.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
-use ringmq_transports::{Guard, Message, OnDrop};
+use crossbeam_utils::CachePadded;
+use ringmq_transports::{Guard, Message, Returns};
 
 use super::hosted::Bridge;
 
@@ -30,14 +32,12 @@ pub(crate) struct Credit {
     limit: AtomicUsize,
     /// The peer's `rcvhwm` when it connected.
     peer_rcvhwm: usize,
-    /// Messages the sending application handed over under this credit.
-    granted: AtomicU64,
-    /// Of those, the ones given back (received by the peer's application, or dropped).
-    returned: AtomicU64,
-    /// The sending application waits for credit: a returned one wakes it.
-    sender_waiting: AtomicBool,
-    /// The sending socket's bridge, set when the credit reaches it.
-    sender: OnceLock<Weak<Bridge>>,
+    /// Messages the sending application handed over under this credit (its own cache line:
+    /// the sender writes it, the receiver writes `returns`).
+    granted: CachePadded<AtomicU64>,
+    /// Of those, the ones given back (received by the peer's application, or dropped); a
+    /// return wakes the sending application when it waits for credit.
+    returns: Arc<Returns>,
 }
 
 /// The limit for a sender's `sndhwm` and its peer's `rcvhwm`: 0 (none) when either is 0.
@@ -54,10 +54,8 @@ impl Credit {
         Arc::new(Credit {
             limit: AtomicUsize::new(limit_of(sndhwm, peer_rcvhwm)),
             peer_rcvhwm,
-            granted: AtomicU64::new(0),
-            returned: AtomicU64::new(0),
-            sender_waiting: AtomicBool::new(false),
-            sender: OnceLock::new(),
+            granted: CachePadded::new(AtomicU64::new(0)),
+            returns: Returns::new(),
         })
     }
 
@@ -65,17 +63,22 @@ impl Credit {
     pub(crate) fn set_sndhwm(&self, sndhwm: usize) {
         self.limit
             .store(limit_of(sndhwm, self.peer_rcvhwm), Ordering::SeqCst);
-        self.wake_sender();
+        self.returns.wake_waiter();
     }
 
-    /// Where a returned credit wakes the sender.
+    /// Where a returned credit wakes the sender (its bridge; set once).
     pub(crate) fn set_sender(&self, bridge: &Arc<Bridge>) {
-        let _ = self.sender.set(Arc::downgrade(bridge));
+        let sender: Weak<Bridge> = Arc::downgrade(bridge);
+        self.returns.set_wake(Box::new(move || {
+            if let Some(bridge) = sender.upgrade() {
+                bridge.notify_app();
+            }
+        }));
     }
 
     /// Messages on their way now.
     pub(crate) fn on_the_way(&self) -> u64 {
-        let returned = self.returned.load(Ordering::SeqCst);
+        let returned = self.returns.returned();
         self.granted.load(Ordering::SeqCst).saturating_sub(returned)
     }
 
@@ -88,45 +91,25 @@ impl Credit {
     /// The sender is about to wait for credit: a credit returned from now on wakes it. Returns
     /// whether credit is available after all (then it must not wait).
     pub(crate) fn wait_for_credit(&self) -> bool {
-        self.sender_waiting.store(true, Ordering::SeqCst);
+        self.returns.wait();
         self.available()
     }
 
     /// Count `msg` as on its way: it carries the credit back. `false` (and `msg` untouched)
     /// when no credit is left.
-    pub(crate) fn grant(self: &Arc<Self>, msg: &mut Message) -> bool {
+    pub(crate) fn grant(&self, msg: &mut Message) -> bool {
         if !self.available() {
             return false;
         }
         self.granted.fetch_add(1, Ordering::SeqCst);
-        msg.set_guard(Guard::new(self.clone()));
+        msg.set_guard(Guard::new(self.returns.clone()));
         true
     }
 
-    fn wake_sender(&self) {
-        if self.sender_waiting.load(Ordering::SeqCst)
-            && self.sender_waiting.swap(false, Ordering::SeqCst)
-        {
-            if let Some(bridge) = self.sender.get().and_then(Weak::upgrade) {
-                bridge.notify_app();
-            }
-        }
-    }
-}
-
-impl OnDrop for Credit {
-    /// A message's last clone went: its credit comes back.
-    fn dropped(&self) {
-        self.returned.fetch_add(1, Ordering::SeqCst);
-        self.wake_sender();
-    }
-}
-
-/// Undo [`Credit::grant`] for a message that was not handed over after all.
-pub(crate) fn revoke(credit: &Credit, msg: &mut Message) {
-    if let Some(guard) = msg.take_guard() {
-        if guard.disarm() {
-            credit.granted.fetch_sub(1, Ordering::SeqCst);
+    /// Undo [`Credit::grant`] for a message that was not handed over after all.
+    pub(crate) fn revoke(&self, msg: &mut Message) {
+        if msg.take_guard().disarm() {
+            self.granted.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -147,16 +130,15 @@ mod tests {
             .collect();
         let mut refused = Message::single("over");
         assert!(!credit.grant(&mut refused), "sndhwm 2 + rcvhwm 1 is 3");
-        // A clone does not return it; the last clone does.
-        let clone = held[0].clone();
-        held.remove(0);
+        // A clone carries none of it: dropping one returns nothing; the original does.
+        drop(held[0].clone());
         assert!(!credit.available());
-        drop(clone);
+        held.remove(0);
         assert!(credit.available());
         // A revoked grant neither counts nor comes back twice.
         let mut m = Message::single("m");
         assert!(credit.grant(&mut m));
-        revoke(&credit, &mut m);
+        credit.revoke(&mut m);
         drop(m);
         assert_eq!(credit.on_the_way(), 2);
         // A bigger sndhwm applies at once; 0 on either side is no bound.

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwapOption;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ use ringmq_transports::{Message, SocketType};
 use slab::Slab;
 
 use super::core::{killable, Core};
-use super::credit::{self, Credit};
+use super::credit::Credit;
 use super::poll::PollEvents;
 use super::{close_core, Socket};
 use crate::error::{Error, ErrorKind, SendError};
@@ -154,7 +156,7 @@ pub(crate) struct Bridge {
     pub(crate) routable: AtomicBool,
     /// The credit of the socket's only peer, an inproc one, under `exact_inproc_hwm` (kept by
     /// the core, see `Core::on_credit`); `has_credit` says whether there is one without a lock.
-    credit: Mutex<Option<Arc<Credit>>>,
+    credit: ArcSwapOption<Credit>,
     has_credit: AtomicBool,
     pub(crate) from_shard: ArrayQueue<Message>,
     pub(crate) pump: AtomicWaker,
@@ -216,7 +218,7 @@ impl Bridge {
         Bridge {
             needs_peer,
             routable: AtomicBool::new(false),
-            credit: Mutex::new(None),
+            credit: ArcSwapOption::empty(),
             has_credit: AtomicBool::new(false),
             to_shard: ArrayQueue::new(to_shard),
             // A conflating socket keeps its newest message in the core; the hand-off holds one.
@@ -256,26 +258,23 @@ impl Bridge {
     pub(crate) fn has_room(&self) -> bool {
         !self.to_shard.is_full()
             && (!self.needs_peer || self.routable.load(Ordering::SeqCst))
-            && self
-                .credit()
-                .is_none_or(|c| c.available() || c.wait_for_credit())
+            && (!self.has_credit()
+                || self
+                    .credit
+                    .load()
+                    .as_ref()
+                    .is_none_or(|c| c.available() || c.wait_for_credit()))
     }
 
-    /// See the field.
-    pub(crate) fn credit(&self) -> Option<Arc<Credit>> {
-        if !self.has_credit.load(Ordering::SeqCst) {
-            return None;
-        }
-        self.credit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// Whether the socket counts the credit of an only, inproc peer now (see the field).
+    pub(crate) fn has_credit(&self) -> bool {
+        self.has_credit.load(Ordering::Relaxed)
     }
 
-    /// The core's report of the only peer's credit (or that there is none now).
+    /// The core's report of the only peer's credit (or that there is none now). Only the
+    /// socket's shard calls it.
     fn set_credit(self: &Arc<Self>, credit: Option<Arc<Credit>>) {
-        let mut slot = self.credit.lock().unwrap_or_else(PoisonError::into_inner);
-        let same = match (&*slot, &credit) {
+        let same = match (&*self.credit.load(), &credit) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
             _ => false,
@@ -287,8 +286,7 @@ impl Bridge {
             c.set_sender(self);
         }
         self.has_credit.store(credit.is_some(), Ordering::SeqCst);
-        *slot = credit;
-        drop(slot);
+        self.credit.store(credit);
         self.notify_app();
     }
 
@@ -668,8 +666,9 @@ impl Hosted {
             return self.push_request(msg);
         }
         let mut msg = msg;
-        let credit = self.bridge.credit();
-        if credit.as_ref().is_some_and(|c| !c.grant(&mut msg)) {
+        let credit = self.bridge.has_credit().then(|| self.bridge.credit.load());
+        let credit = credit.as_ref().and_then(|c| c.as_ref());
+        if credit.is_some_and(|c| !c.grant(&mut msg)) {
             if self.blocks_at_hwm() {
                 return Err(SendError::Full(msg));
             }
@@ -683,8 +682,8 @@ impl Hosted {
         match self.bridge.push(msg) {
             Ok(()) => Ok(()),
             Err(mut msg) if self.blocks_at_hwm() => {
-                if let Some(c) = &credit {
-                    credit::revoke(c, &mut msg);
+                if let Some(c) = credit {
+                    c.revoke(&mut msg);
                 }
                 Err(SendError::Full(msg))
             }
