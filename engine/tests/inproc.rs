@@ -402,3 +402,22 @@ fn exact_inproc_hwm_on_a_publisher_returns_what_was_filtered() {
     assert_eq!(sub.recv().unwrap(), Message::single(&b"a"[..]));
     assert_eq!(publisher.stats().unwrap().dropped.total(), 0);
 }
+
+/// A connect made before its bind queues up to sndhwm alone until the peer is there, and
+/// sndhwm + the peer's rcvhwm from then on (libzmq's inproc pipe, which learns the peer's
+/// rcvhwm at the bind).
+#[test]
+fn exact_inproc_hwm_before_the_bind_counts_sndhwm_alone() {
+    let rt = runtime(1);
+    let push = socket_with(&rt, SocketType::Push, exact(2, 1000));
+    push.connect("inproc://exact-early").unwrap();
+    support::wait_until("the credit of the connect", || push.counts_inproc_credit());
+    assert_eq!(fill(&rt, &push), 2);
+    let pull = socket_with(&rt, SocketType::Pull, exact(1000, 3));
+    pull.bind("inproc://exact-early").unwrap();
+    rt.settle().unwrap();
+    assert_eq!(fill(&rt, &push), 3, "the peer's rcvhwm joins the bound");
+    for _ in 0..5 {
+        assert_eq!(pull.recv().unwrap(), Message::single(&b"m"[..]));
+    }
+}

@@ -667,9 +667,13 @@ impl Core {
         {
             return None;
         }
-        let mut connected = self.pipes.values().filter(|p| p.connected && !p.dead);
-        let only = connected.next()?;
-        if connected.next().is_some() {
+        // Connected, or a connect waiting for its peer (whose pipe queues meanwhile).
+        let mut live = self
+            .pipes
+            .values()
+            .filter(|p| !p.dead && (p.connected || p.persistent));
+        let only = live.next()?;
+        if live.next().is_some() {
             return None;
         }
         only.credit.clone()

@@ -30,8 +30,10 @@ use super::hosted::Bridge;
 pub(crate) struct Credit {
     /// The most messages on their way: `sndhwm` + the peer's `rcvhwm`; 0: no bound.
     limit: AtomicUsize,
-    /// The peer's `rcvhwm` when it connected.
-    peer_rcvhwm: usize,
+    sndhwm: AtomicUsize,
+    /// The peer's `rcvhwm` when it connected; [`NO_PEER_YET`] before (a connect before the
+    /// bind queues up to `sndhwm` alone, as libzmq's pipe does until the peer is there).
+    peer_rcvhwm: AtomicUsize,
     /// Messages the sending application handed over under this credit (its own cache line:
     /// the sender writes it, the receiver writes `returns`).
     granted: CachePadded<AtomicU64>,
@@ -40,12 +42,15 @@ pub(crate) struct Credit {
     returns: Arc<Returns>,
 }
 
+/// See [`Credit::peer_rcvhwm`].
+pub(crate) const NO_PEER_YET: usize = usize::MAX;
+
 /// The limit for a sender's `sndhwm` and its peer's `rcvhwm`: 0 (none) when either is 0.
 fn limit_of(sndhwm: usize, peer_rcvhwm: usize) -> usize {
-    if sndhwm == 0 || peer_rcvhwm == 0 {
-        0
-    } else {
-        sndhwm.saturating_add(peer_rcvhwm)
+    match (sndhwm, peer_rcvhwm) {
+        (0, _) | (_, 0) => 0,
+        (sndhwm, NO_PEER_YET) => sndhwm,
+        (sndhwm, rcvhwm) => sndhwm.saturating_add(rcvhwm),
     }
 }
 
@@ -53,7 +58,8 @@ impl Credit {
     pub(crate) fn new(sndhwm: usize, peer_rcvhwm: usize) -> Arc<Credit> {
         Arc::new(Credit {
             limit: AtomicUsize::new(limit_of(sndhwm, peer_rcvhwm)),
-            peer_rcvhwm,
+            sndhwm: AtomicUsize::new(sndhwm),
+            peer_rcvhwm: AtomicUsize::new(peer_rcvhwm),
             granted: CachePadded::new(AtomicU64::new(0)),
             returns: Returns::new(),
         })
@@ -61,8 +67,22 @@ impl Credit {
 
     /// The sender's `sndhwm` changed (libzmq applies it to live pipes too).
     pub(crate) fn set_sndhwm(&self, sndhwm: usize) {
-        self.limit
-            .store(limit_of(sndhwm, self.peer_rcvhwm), Ordering::SeqCst);
+        self.sndhwm.store(sndhwm, Ordering::SeqCst);
+        self.update_limit();
+    }
+
+    /// The peer is there (a connect made before its bind).
+    pub(crate) fn set_peer_rcvhwm(&self, rcvhwm: usize) {
+        self.peer_rcvhwm.store(rcvhwm, Ordering::SeqCst);
+        self.update_limit();
+    }
+
+    fn update_limit(&self) {
+        let limit = limit_of(
+            self.sndhwm.load(Ordering::SeqCst),
+            self.peer_rcvhwm.load(Ordering::SeqCst),
+        );
+        self.limit.store(limit, Ordering::SeqCst);
         self.returns.wake_waiter();
     }
 
@@ -151,5 +171,10 @@ mod tests {
             held.push(m);
         }
         assert!(Credit::new(3, 0).available());
+        // Before the peer is there: sndhwm alone.
+        let pending = Credit::new(2, NO_PEER_YET);
+        assert_eq!(pending.limit.load(Ordering::SeqCst), 2);
+        pending.set_peer_rcvhwm(3);
+        assert_eq!(pending.limit.load(Ordering::SeqCst), 5);
     }
 }

@@ -23,7 +23,7 @@ use ringmq_patterns::PeerId;
 use ringmq_transports::{Message, SocketType};
 
 use super::core::{killable, Core, EndpointId, EndpointRole};
-use super::credit::Credit;
+use super::credit::{Credit, NO_PEER_YET};
 use crate::error::{Error, ErrorKind};
 use crate::monitor::MonitorEvent;
 use crate::runtime::{self, spawn_local, ShardHandle};
@@ -369,9 +369,15 @@ pub(crate) fn connect(core: &Rc<RefCell<Core>>, name: &str) -> Result<(), Error>
         let mut c = core.borrow_mut();
         let id = c.add_pipe(true);
         let (endpoint_id, _) = c.add_endpoint(EndpointRole::Connected, &endpoint, &endpoint);
+        let credit = c
+            .options
+            .exact_inproc_hwm
+            .then(|| Credit::new(c.options.sndhwm, NO_PEER_YET));
         if let Some(pipe) = c.pipes.get_mut(&id) {
             pipe.endpoint = Some(endpoint_id);
+            pipe.credit = credit;
         }
+        c.routable_changed();
         id
     };
     spawn_driver(core, id, mine, endpoint, true);
@@ -515,11 +521,8 @@ async fn drive(
                 Some(Ok(peer)) => {
                     attached = true;
                     let mut c = core.borrow_mut();
-                    if c.options.exact_inproc_hwm {
-                        let credit = Credit::new(c.options.sndhwm, peer.rcvhwm);
-                        if let Some(pipe) = c.pipes.get_mut(&id) {
-                            pipe.credit = Some(credit);
-                        }
+                    if let Some(credit) = c.pipes.get(&id).and_then(|p| p.credit.as_ref()) {
+                        credit.set_peer_rcvhwm(peer.rcvhwm);
                     }
                     if !c.pipe_connected(id, &peer.routing_id) {
                         return Poll::Ready("refused by this socket".to_owned());
