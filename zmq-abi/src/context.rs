@@ -93,13 +93,32 @@ pub(crate) struct ContextShared {
     /// over inproc (a receive makes room for its senders).
     changes: AtomicU64,
     moves: AtomicU64,
+    /// How far the changes and moves are known settled: what the latest settle of any of the
+    /// context's sockets started from. One settle serves every socket (a poll over many inproc
+    /// sockets settles once per change, not once per socket).
+    settled: Mutex<Settled>,
 }
 
-/// How far a socket has seen the context's changes and sends settled.
+/// A point in the context's changes and moves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Settled {
+struct Settled {
     changes: u64,
     moves: u64,
+}
+
+impl Settled {
+    /// Whether everything up to `self` is settled once `covered` is.
+    fn within(self, covered: Settled) -> bool {
+        self.changes <= covered.changes && self.moves <= covered.moves
+    }
+
+    /// Both counters count events in order, so two settles together cover each one's most.
+    fn union(self, other: Settled) -> Settled {
+        Settled {
+            changes: self.changes.max(other.changes),
+            moves: self.moves.max(other.moves),
+        }
+    }
 }
 
 impl ContextShared {
@@ -126,25 +145,31 @@ impl ContextShared {
     /// right after a subscriber connected and subscribed. ringmq moves these through its
     /// shards, so before a receive or send says `EAGAIN` (`with_moves`), or before a send after
     /// a change, a socket that uses inproc lets the shards settle ([`ringmq::settle_all`]),
-    /// when something changed (or moved) since it last did. Returns whether it settled.
-    pub(crate) fn settle(&self, seen: &mut Settled, with_moves: bool) -> bool {
+    /// when something changed (or moved) since the context's sockets last did. Returns whether
+    /// it settled.
+    pub(crate) fn settle(&self, with_moves: bool) -> bool {
+        let covered = *self.settled.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Settled {
             changes: self.changes.load(Ordering::Acquire),
             moves: if with_moves {
                 self.moves.load(Ordering::Acquire)
             } else {
-                seen.moves
+                covered.moves
             },
         };
         let Some(shards) = self.shards.get() else {
             return false;
         };
-        if now == *seen {
+        if now.within(covered) {
             return false;
         }
-        *seen = now;
         // A stopped shard: the context is going; what the call then does reports it.
-        ringmq::settle_all(shards).is_ok()
+        if ringmq::settle_all(shards).is_err() {
+            return false;
+        }
+        let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+        *settled = settled.union(now);
+        true
     }
 
     /// Whether this process is a fork of the one that made the context.

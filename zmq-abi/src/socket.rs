@@ -19,7 +19,7 @@ use ringmq::{BlockingSocket, ErrorKind, Message, Options, SendError, ShardHandle
 use ringmq_patterns::{Pattern, Turn};
 use ringmq_transports::{Endpoint, EndpointError};
 
-use crate::context::{with_context, ContextShared, Settled};
+use crate::context::{with_context, ContextShared};
 use crate::error::{errno_of, fail, set_errno, EFSM, ETERM};
 use crate::msg::{self, zmq_msg_t, Frame};
 use crate::sockopt::Security;
@@ -70,8 +70,6 @@ pub(crate) struct Socket {
     /// Whether it ever bound or connected over inproc, whose sends, subscriptions and
     /// connections libzmq completes within the call (see [`ContextShared::settle`]).
     inproc: bool,
-    /// What of the context's changes and sends this socket last settled.
-    settled: Settled,
     /// The endpoint of the last bind or connect (`ZMQ_LAST_ENDPOINT`).
     pub(crate) last_endpoint: String,
     /// REQ/REP order, checked at a message's first frame so a misuse fails there with `EFSM`
@@ -213,7 +211,7 @@ impl Socket {
         let mut events = self.inner()?.events();
         if !events.readable && may_recv && self.inproc && !has_frames {
             // As a receive would (see `recv_message`).
-            if self.context.settle(&mut self.settled, true) {
+            if self.context.settle(true) {
                 events = self.inner()?.events();
             }
         }
@@ -285,7 +283,7 @@ impl Socket {
         }
         let mut message = Message::from_frames(std::mem::take(&mut self.outgoing));
         if self.inproc {
-            self.context.settle(&mut self.settled, false);
+            self.context.settle(false);
         }
         // The common case first: there is room now (no clock, no timeout to set).
         match self.inner()?.try_send(message) {
@@ -299,10 +297,7 @@ impl Socket {
         // Full: over inproc, libzmq's pipe would already have passed what this socket sent
         // before to its peer. Where the credit bounds the whole way (not the hand-off queue
         // alone), look again once the shards moved those on.
-        if self.inproc
-            && self.inner()?.counts_inproc_credit()
-            && self.context.settle(&mut self.settled, true)
-        {
+        if self.inproc && self.inner()?.counts_inproc_credit() && self.context.settle(true) {
             match self.inner()?.try_send(message) {
                 Ok(()) => {
                     self.sent();
@@ -411,11 +406,7 @@ impl Socket {
             loop {
                 return match self.inner()?.try_recv() {
                     Ok(Some(message)) => Ok(message),
-                    Ok(None)
-                        if !looked_again
-                            && self.inproc
-                            && self.context.settle(&mut self.settled, true) =>
-                    {
+                    Ok(None) if !looked_again && self.inproc && self.context.settle(true) => {
                         looked_again = true;
                         continue;
                     }
@@ -513,7 +504,6 @@ pub unsafe extern "C" fn zmq_socket(ctx: *mut c_void, type_: c_int) -> *mut c_vo
             last_endpoint: String::new(),
             listening: false,
             inproc: false,
-            settled: Settled::default(),
             turn: Turn::new(socket_type, false),
             kept: HashMap::new(),
             security: Security::default(),
@@ -592,8 +582,9 @@ pub unsafe extern "C" fn zmq_bind(socket: *mut c_void, endpoint: *const c_char) 
         check_endpoint(endpoint)?;
         let bound = s.inner()?.bind(endpoint).map_err(|e| ringmq_errno(&e))?;
         s.context.changed();
-        s.inproc |= bound.starts_with("inproc://");
-        s.listening |= !s.inproc;
+        let inproc = bound.starts_with("inproc://");
+        s.inproc |= inproc;
+        s.listening |= !inproc;
         s.last_endpoint = bound;
         Ok(0)
     };
