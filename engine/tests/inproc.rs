@@ -261,6 +261,38 @@ fn a_peer_closed_with_linger_zero_is_seen_to_go() {
     }
 }
 
+/// A settle from a shard's own thread returns at once, whichever shard it settles: a shard
+/// waiting on another that waits on it would hang both. Here shard 1 is held until a task on
+/// shard 0 has settled shard 1.
+#[test]
+fn settle_on_a_shard_thread_does_not_wait_on_another_shard() {
+    let rt = runtime(2);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel::<()>();
+    let held = rt
+        .spawn_on(ShardId(1), move || async move {
+            holding_tx.send(()).unwrap();
+            // Blocks shard 1's thread: only what does not need shard 1 can finish meanwhile.
+            done_rx.recv_timeout(WAIT).is_ok()
+        })
+        .unwrap();
+    holding_rx.recv_timeout(WAIT).unwrap();
+    let other = rt.shard(ShardId(1)).unwrap().clone();
+    let settler = rt
+        .spawn_on(ShardId(0), move || async move {
+            let settled = ringmq::settle_all(std::slice::from_ref(&other));
+            done_tx.send(()).unwrap();
+            settled.is_ok()
+        })
+        .unwrap();
+    assert!(
+        ringmq::block_on(held),
+        "the settle on shard 0 waited on shard 1"
+    );
+    assert!(ringmq::block_on(settler));
+    rt.settle().unwrap();
+}
+
 /// After `Runtime::settle`, what was sent over inproc before it is there for a non-blocking
 /// receive, and a subscription made before it is in place at the publisher: libzmq's inproc
 /// guarantees, which its own tests and pyzmq's rely on.

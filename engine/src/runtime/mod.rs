@@ -289,8 +289,27 @@ impl ShardHandle {
         self.call_async(move || {
             let _ = tx.send(f());
         })?;
-        rx.recv()
-            .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))
+        self.reply(&rx)
+    }
+
+    /// Wait for what a queued call sends back. A call queued as the shard stopped may never
+    /// run (nor be dropped, while the queue lives on), so the wait looks at `stopped` now and
+    /// then rather than trusting the channel to close.
+    fn reply<R>(&self, rx: &mpsc::Receiver<R>) -> Result<R, Error> {
+        const LOOK: std::time::Duration = std::time::Duration::from_millis(20);
+        loop {
+            match rx.recv_timeout(LOOK) {
+                Ok(reply) => return Ok(reply),
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if !self.shared.stopped.load(Ordering::Acquire) => {}
+                // Stopped: a reply sent as it stopped still counts.
+                Err(_) => {
+                    return rx
+                        .try_recv()
+                        .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))
+                }
+            }
+        }
     }
 
     /// Wait until the shard has run what was ready when this was called (tasks woken and calls
@@ -301,10 +320,12 @@ impl ShardHandle {
     ///
     /// A shard that never runs dry (a stream of messages) is waited for at most
     /// [`SETTLE_ROUNDS`] passes of its loop. Costs a wake-up of the shard when it is parked.
-    /// On the shard's own thread it returns at once (it would wait on itself). Fails when the
+    /// On any shard's thread it returns at once: on this one it would wait on itself, and on
+    /// another, two shards settling each other would wait on each other. Best effort, then:
+    /// it covers what was queued before it, not what a busy shard keeps making. Fails when the
     /// shard has stopped.
     pub fn settle(&self) -> Result<(), Error> {
-        if self.is_current() {
+        if current().is_some() {
             return Ok(());
         }
         let (tx, rx) = mpsc::sync_channel(1);
@@ -324,8 +345,7 @@ impl ShardHandle {
             })
             .detach();
         })?;
-        rx.recv()
-            .map_err(|_| Error::new(ErrorKind::Closed, "the shard stopped"))
+        self.reply(&rx)
     }
 
     /// Queue `f` to run on the shard, without waiting.
@@ -522,9 +542,12 @@ impl Runtime {
 
     /// Wait until every shard has run what was ready when this was called, and what that made
     /// ready in turn (see [`ShardHandle::settle`]); with several shards, every shard twice in
-    /// order, so that work handed from one shard to another is covered too. After it, a message
-    /// sent over inproc before the call is in its receiver's hand-off queue, and a subscription
-    /// or connection made over inproc is in place.
+    /// order, so that work handed from one shard to another is covered too. After it, on shards
+    /// that ran dry within [`SETTLE_ROUNDS`] passes, a message sent over inproc before the call
+    /// is in its receiver's hand-off queue, and a subscription or connection made over inproc is
+    /// in place. Best effort: a shard kept busy by a stream of messages, or a hand-off that
+    /// takes more steps than two passes cover, may still have it on the way; and on a shard's
+    /// own thread it returns at once. Code that must see a message waits for it.
     pub fn settle(&self) -> Result<(), Error> {
         settle_all(&self.shards)
     }
