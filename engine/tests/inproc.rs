@@ -453,3 +453,38 @@ fn exact_inproc_hwm_before_the_bind_counts_sndhwm_alone() {
         assert_eq!(pull.recv().unwrap(), Message::single(&b"m"[..]));
     }
 }
+
+/// A socket on a shard has a message once its receive returns: the credit goes back then,
+/// not when the application drops the message (it may keep it as long as it likes).
+#[test]
+fn exact_inproc_hwm_credit_returns_at_an_on_shard_receive() {
+    const SENT: usize = 50;
+    let rt = runtime(2);
+    let (ep_tx, ep_rx) = std::sync::mpsc::channel();
+    let receiver = rt
+        .spawn_on(ShardId(0), move || async move {
+            let pull = Socket::with_options(SocketType::Pull, exact(1000, 2)).unwrap();
+            ep_tx
+                .send(pull.bind("inproc://exact-on-shard").unwrap())
+                .unwrap();
+            // Every message kept: ten times what the credit (3 + 2) allows on the way.
+            let mut kept = Vec::new();
+            for _ in 0..SENT {
+                kept.push(pull.recv().await.unwrap());
+            }
+            kept.len()
+        })
+        .unwrap();
+    let ep = ep_rx.recv_timeout(WAIT).unwrap();
+    let push = socket_on(&rt, 1, SocketType::Push);
+    push.set_options(exact(3, 1000)).unwrap();
+    push.connect(&ep).unwrap();
+    support::wait_until("the credit of the only peer", || {
+        push.counts_inproc_credit()
+    });
+    for i in 0..SENT {
+        push.send(Message::single(format!("m{i}")))
+            .unwrap_or_else(|e| panic!("send {i}: {e:?}"));
+    }
+    assert_eq!(ringmq::block_on(receiver), SENT);
+}

@@ -253,7 +253,7 @@ impl Socket {
 
     /// Take the next message if one is waiting.
     pub fn try_recv(&self) -> Result<Option<Message>, Error> {
-        self.core.borrow_mut().try_recv()
+        Ok(self.core.borrow_mut().try_recv()?.map(delivered))
     }
 
     /// Wait for the next message, fair-queued across peers.
@@ -267,7 +267,7 @@ impl Socket {
                 return Poll::Ready(Err(Error::new(ErrorKind::Closed, "socket is closed")));
             }
             match core.try_recv() {
-                Ok(Some(m)) => Poll::Ready(Ok(m)),
+                Ok(Some(m)) => Poll::Ready(Ok(delivered(m))),
                 Ok(None) => {
                     core.register_recv(cx);
                     Poll::Pending
@@ -382,6 +382,13 @@ pub(crate) async fn stop_listening(core: &Rc<RefCell<Core>>) {
         })
         .collect();
     listeners_closed(&listeners).await;
+}
+
+/// A received message, now the application's: its inproc credit goes back to the sender (see
+/// `credit`), rather than when the application drops it.
+pub(crate) fn delivered(mut msg: Message) -> Message {
+    drop(msg.take_guard());
+    msg
 }
 
 /// STREAM sockets speak raw tcp (or ipc): inproc has no byte stream to give them.

@@ -31,7 +31,7 @@ pub async fn select_recv(sockets: &[&Socket]) -> Result<(usize, Message), Error>
             match core.try_recv() {
                 Ok(Some(m)) => {
                     start = (i + 1) % n;
-                    return Poll::Ready(Ok((i, m)));
+                    return Poll::Ready(Ok((i, super::delivered(m))));
                 }
                 Ok(None) => core.register_recv(cx),
                 Err(e) if e.kind() == ErrorKind::InvalidState => core.register_recv(cx),
