@@ -226,3 +226,52 @@ fn an_unread_xpub_queue_of_subscriptions_is_bounded() {
         u64::from(SENT) - 101_000
     );
 }
+
+#[test]
+fn an_unread_xpub_holds_its_subscribers_messages_up_to_rcvhwm() {
+    // A subscriber's own messages (neither subscribe nor cancel) queue for the XPUB's
+    // application with the notices. A peer that sends faster than the application reads must
+    // meet back-pressure there, as at any other socket's rcvhwm, not grow the queue: its
+    // connection stops being read, and tcp holds the rest.
+    const HWM: usize = 8;
+    const SENT: u32 = 2_000;
+    const SIZE: usize = 16 * 1024; // 32 MiB in all: more than loopback's buffers hold
+    let rt = support::runtime(1);
+    let xpub = socket_with(
+        &rt,
+        SocketType::XPub,
+        Options {
+            rcvhwm: HWM,
+            ..Options::default()
+        },
+    );
+    let ep = xpub.bind("tcp://127.0.0.1:0").unwrap();
+    let mut s = raw_subscriber(&ep);
+    let writer = std::thread::spawn(move || {
+        for i in 0..SENT {
+            // A first byte other than 0 or 1: not a subscription.
+            let mut frame = vec![0x02];
+            frame.extend_from_slice(&(SIZE as u64).to_be_bytes());
+            let mut body = vec![b'd'; SIZE];
+            body[1..5].copy_from_slice(&i.to_be_bytes());
+            frame.extend_from_slice(&body);
+            s.write_all(&frame).unwrap();
+        }
+        s
+    });
+    wait_until("the first messages held", || {
+        xpub.stats().unwrap().queued_in >= HWM
+    });
+    // The socket's queue and the handle's hand-off queue hold rcvhwm each, at most, and the
+    // socket's one read's worth more (the HWM is looked at before a read: 64 KiB).
+    let bound = 2 * HWM + 64 * 1024 / SIZE;
+    for i in 0..SENT {
+        let held = xpub.stats().unwrap().queued_in;
+        assert!(held <= bound, "{held} held before message {i} was read");
+        let m = xpub.recv_timeout(WAIT).unwrap();
+        let body = &m.frames()[0];
+        assert_eq!(body.len(), SIZE);
+        assert_eq!(u32::from_be_bytes(body[1..5].try_into().unwrap()), i);
+    }
+    drop(writer.join().unwrap());
+}

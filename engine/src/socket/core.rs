@@ -193,13 +193,16 @@ pub(crate) struct Pipe {
     pub(crate) live: bool,
     /// `unbind` / `disconnect` asked this pipe to go: its connection writes what is queued and
     /// closes, at the latest at `leave_deadline` (the socket's linger; `None`: no limit).
+    pub(crate) leaving: bool,
+    pub(crate) leave_deadline: Option<std::time::Instant>,
     /// The routing id a ROUTER gives the peer of this connect (`ZMQ_CONNECT_ROUTING_ID`),
     /// instead of the one the peer names or a generated one.
     pub(crate) connect_routing_id: Option<Bytes>,
-    pub(crate) leaving: bool,
-    pub(crate) leave_deadline: Option<std::time::Instant>,
     /// Bytes of the messages in `inq`, counted against the runtime's inbound budget.
     pub(crate) inq_bytes: usize,
+    /// XPUB: this peer's own messages waiting in the socket's `xpub_inbox` (bounded by
+    /// `rcvhwm`, as `inq` is elsewhere).
+    pub(crate) xpub_held: usize,
     /// The connection stopped reading because the runtime's inbound budget is spent (woken when
     /// the application takes one of this pipe's messages).
     pub(crate) budget_blocked: bool,
@@ -236,6 +239,7 @@ impl Pipe {
             leaving: false,
             leave_deadline: None,
             inq_bytes: 0,
+            xpub_held: 0,
             budget_blocked: false,
             overflow: None,
             connect_routing_id: None,
@@ -249,6 +253,11 @@ impl Pipe {
     pub(crate) fn leave_now(&self, written: bool, now: std::time::Instant) -> bool {
         self.leaving
             && ((written && self.outq.is_empty()) || self.leave_deadline.is_some_and(|d| now >= d))
+    }
+
+    /// The peer's messages received and not yet taken by the application.
+    pub(crate) fn held(&self) -> usize {
+        self.inq.len() + self.xpub_held
     }
 
     pub(crate) fn wake_driver(&mut self) {
@@ -318,8 +327,12 @@ pub(crate) struct Core {
     next_endpoint: u32,
     /// Wakes whoever waits for connections to finish (close with linger).
     pub(crate) idle_wakers: Wakers,
-    /// XPUB: subscription messages for the application, and every peer's subscriptions counted.
-    xpub_inbox: VecDeque<Message>,
+    /// XPUB: subscription messages and subscribers' own messages for the application, in the
+    /// order they came; of those, the own messages (count and bytes); and every peer's
+    /// subscriptions counted.
+    xpub_inbox: VecDeque<XpubEntry>,
+    xpub_data: usize,
+    xpub_data_bytes: usize,
     xpub_all: Subscriptions,
     /// Monitors attached to this socket.
     monitors: Vec<std::sync::Arc<crate::monitor::MonitorShared>>,
@@ -337,18 +350,28 @@ pub(crate) struct Core {
 /// How far a socket's held bytes may drift from what the runtime-wide budget knows.
 const BUDGET_STEP: i64 = 64 * 1024;
 
-/// Most subscription messages an XPUB holds for an application that does not read them; past it
-/// new ones are dropped (and counted), so peers cannot grow the queue without bound.
+/// Most subscription notices an XPUB holds for an application that does not read them; past it
+/// new ones are dropped (and counted), so peers cannot grow the queue without bound. (The
+/// subscribers' own messages are bounded by `rcvhwm` per peer and by the inbound budget.)
 pub(crate) const XPUB_INBOX_MAX: usize = 100_000;
 
 impl Drop for Core {
     fn drop(&mut self) {
         // Give back what this socket still holds, and what it never reported.
-        let held: usize = self.pipes.values().map(|p| p.inq_bytes).sum();
+        let held: usize =
+            self.pipes.values().map(|p| p.inq_bytes).sum::<usize>() + self.xpub_data_bytes;
         if let Some(b) = &self.budget {
             b.apply(self.budget_unreported - held as i64);
         }
     }
+}
+
+/// A message in an XPUB's `xpub_inbox`: a subscription notice, or a subscriber's own message
+/// (with the peer it came from, whose reading waits while it holds `rcvhwm` of them).
+#[derive(Debug)]
+struct XpubEntry {
+    from: Option<PeerId>,
+    msg: Message,
 }
 
 impl Core {
@@ -394,6 +417,8 @@ impl Core {
             next_endpoint: 0,
             idle_wakers: Wakers::default(),
             xpub_inbox: VecDeque::new(),
+            xpub_data: 0,
+            xpub_data_bytes: 0,
             xpub_all: Subscriptions::new(),
             monitors: Vec::new(),
             xpub_last_peer: None,
@@ -1018,11 +1043,25 @@ impl Core {
                 ))
             }
             RecvStrategy::Subscriptions => {
-                let msg = self.xpub_inbox.pop_front();
-                if let Some(m) = &msg {
-                    self.counters.received(m.size());
+                let Some(entry) = self.xpub_inbox.pop_front() else {
+                    return Ok(None);
+                };
+                let bytes = entry.msg.size();
+                if let Some(id) = entry.from {
+                    self.xpub_data -= 1;
+                    self.xpub_data_bytes -= bytes;
+                    let rcvhwm = self.options.rcvhwm;
+                    if let Some(pipe) = self.pipes.get_mut(&id) {
+                        let was_full = Options::at_hwm(rcvhwm, pipe.held());
+                        pipe.xpub_held -= 1;
+                        if was_full || std::mem::take(&mut pipe.budget_blocked) {
+                            pipe.wake_driver();
+                        }
+                    }
+                    self.budget_change(-(bytes as i64));
                 }
-                return Ok(msg);
+                self.counters.received(bytes);
+                return Ok(Some(entry.msg));
             }
             RecvStrategy::FairQueue => {}
         }
@@ -1074,11 +1113,23 @@ impl Core {
         if self.pattern.recv == RecvStrategy::Subscriptions {
             // XPUB: a subscriber's own message (neither a subscribe nor a cancel) goes to the
             // application in order with the subscription notices, as libzmq 4.3's does.
+            let Some(pipe) = self.pipes.get_mut(&id) else {
+                return;
+            };
             let mut msg = msg;
-            if let Some(props) = self.pipes.get(&id).and_then(|p| p.properties.clone()) {
-                msg.set_properties(props);
+            if let Some(props) = &pipe.properties {
+                msg.set_properties(props.clone());
             }
-            self.xpub_push(msg);
+            pipe.xpub_held += 1;
+            let bytes = msg.size();
+            self.xpub_data += 1;
+            self.xpub_data_bytes += bytes;
+            self.budget_change(bytes as i64);
+            self.xpub_inbox.push_back(XpubEntry {
+                from: Some(id),
+                msg,
+            });
+            self.recv_wakers.wake_all();
             return;
         }
         if self.pattern.filters_incoming {
@@ -1127,7 +1178,7 @@ impl Core {
         }
         let exhausted = !self.may_read_budget();
         match self.pipes.get_mut(&id) {
-            Some(pipe) if exhausted && !pipe.inq.is_empty() => {
+            Some(pipe) if exhausted && pipe.held() > 0 => {
                 pipe.budget_blocked = true;
                 false
             }
@@ -1149,7 +1200,7 @@ impl Core {
     pub(crate) fn inq_full(&self, id: PeerId) -> bool {
         self.pipes
             .get(&id)
-            .is_some_and(|p| Options::at_hwm(self.options.rcvhwm, p.inq.len()))
+            .is_some_and(|p| Options::at_hwm(self.options.rcvhwm, p.held()))
     }
 
     /// The peer subscribed or cancelled (PUB and XPUB).
@@ -1215,16 +1266,15 @@ impl Core {
     }
 
     fn xpub_notify(&mut self, topic: &[u8], subscribe: bool) {
-        let body = ringmq_transports::subscription::encode(topic, subscribe);
-        self.xpub_push(Message::single(body));
-    }
-
-    fn xpub_push(&mut self, msg: Message) {
-        if self.xpub_inbox.len() >= XPUB_INBOX_MAX {
+        if self.xpub_inbox.len() - self.xpub_data >= XPUB_INBOX_MAX {
             self.counters.dropped.subscription_notices += 1;
             return;
         }
-        self.xpub_inbox.push_back(msg);
+        let body = ringmq_transports::subscription::encode(topic, subscribe);
+        self.xpub_inbox.push_back(XpubEntry {
+            from: None,
+            msg: Message::single(body),
+        });
         self.recv_wakers.wake_all();
     }
 

@@ -577,9 +577,9 @@ async fn drive(
             let mut room = if rcvhwm == 0 {
                 usize::MAX
             } else {
-                rcvhwm.saturating_sub(pipe.inq.len())
+                rcvhwm.saturating_sub(pipe.held())
             };
-            if over_budget && !pipe.inq.is_empty() {
+            if over_budget && pipe.held() > 0 {
                 pipe.budget_blocked = true;
                 room = 0;
             }
