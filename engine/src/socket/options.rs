@@ -172,9 +172,12 @@ pub struct Options {
     /// peer's `rcvhwm` messages on their way between the two applications (none with either 0),
     /// the hand-off queues included, as libzmq counts an inproc pipe (a PUB drops past it, a
     /// NODROP one waits; a message its subscriber did not ask for gives its credit back as
-    /// soon as the shard drops it). Default false: each queue on
-    /// the way keeps its own bound, so about three times as many fit, and no per-message credit
-    /// is counted. The C ABI turns it on (libzmq's tests count exactly).
+    /// soon as the shard drops it). The credit comes back when the receiving application's
+    /// receive returns the message. While the socket has several peers, or a tcp or ipc one,
+    /// or routes (ROUTER, REQ, REP), the queues' own bounds apply instead, so the count is
+    /// exact for the one-link case libzmq's tests check, not a guarantee for every topology.
+    /// Default false: each queue on the way keeps its own bound, so about three times as many
+    /// fit, and no per-message credit is counted. The C ABI turns it on.
     pub exact_inproc_hwm: bool,
     /// Settings for the operating system's tcp sockets (buffer sizes, TOS, keepalive, device).
     /// Default: the system's.
